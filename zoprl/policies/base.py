@@ -1,0 +1,78 @@
+"""The policy interface: a NamedTuple of pure functions (optax style) plus static metadata.
+
+A policy pi_theta(a | s, h) is given by
+
+    init(key) -> params                          (any pytree; d = number of scalars)
+    sample(key, params, obs, h) -> (action, log pi(action | obs, h))
+    log_prob(params, obs, h, action) -> log pi(action | obs, h)
+    logits(params, obs, h) -> [A]                (categorical policies; None for Gaussian ones)
+
+for a single observation; callers batch with vmap. ``h`` is the 0-based time step (ignored by
+time-homogeneous policies). Exact evaluation needs ``logits``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+
+class Policy(NamedTuple):
+    init: Callable
+    sample: Callable
+    log_prob: Callable
+    logits: Optional[Callable]
+    num_actions: Optional[int]      # None for continuous actions
+    num_states: Optional[int] = None  # tabular policies only
+    horizon: Optional[int] = None     # time-dependent policies only
+    name: str = "policy"
+
+
+def categorical_policy(init, logits, num_actions, num_states=None, horizon=None, name="policy"):
+    """Build a Policy from ``logits(params, obs, h) -> [A]``: a = argmax(logits + Gumbel)."""
+
+    def sample(key, params, obs, h):
+        z = logits(params, obs, h)
+        action = jax.random.categorical(key, z)
+        return action, jax.nn.log_softmax(z)[action]
+
+    def log_prob(params, obs, h, action):
+        return jax.nn.log_softmax(logits(params, obs, h))[action]
+
+    return Policy(init, sample, log_prob, logits, num_actions, num_states, horizon, name)
+
+
+def action_probabilities(policy: Policy, params, observations, horizon: int) -> jax.Array:
+    """pi_h(a | s) for every step h and every state's observation: [H, S, A]."""
+    if policy.logits is None:
+        raise ValueError(f"policy {policy.name!r} has no logits: exact evaluation needs a "
+                         "categorical policy")
+    per_state = jax.vmap(lambda o, h: jax.nn.softmax(policy.logits(params, o, h)), (0, None))
+    return jax.vmap(lambda h: per_state(observations, h))(jnp.arange(horizon))
+
+
+def flatten_params(params: Any):
+    """View a parameter pytree as a flat vector: returns (vector [d], unflatten)."""
+    return ravel_pytree(params)
+
+
+def num_params(params: Any) -> int:
+    """d, the number of scalars in a parameter pytree."""
+    return int(sum(jnp.size(x) for x in jax.tree.leaves(params)))
+
+
+def check_compatible(policy: Policy, env) -> None:
+    """Raise ValueError (before compilation) when a policy and an environment do not fit."""
+    env_actions = getattr(env, "num_actions", None)
+    if policy.num_actions is not None and env_actions is not None and policy.num_actions != env_actions:
+        raise ValueError(f"policy {policy.name!r} has {policy.num_actions} actions but environment "
+                         f"{env.name!r} has {env_actions}")
+    if policy.num_states is not None and getattr(env, "num_states", None) != policy.num_states:
+        raise ValueError(f"policy {policy.name!r} is for {policy.num_states} states but environment "
+                         f"{env.name!r} has {getattr(env, 'num_states', 'a non-finite state space')}")
+    if policy.horizon is not None and policy.horizon != env.horizon:
+        raise ValueError(f"time-dependent policy {policy.name!r} has horizon {policy.horizon} but "
+                         f"environment {env.name!r} has horizon {env.horizon}")
