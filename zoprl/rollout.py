@@ -5,8 +5,8 @@ A rollout runs exactly H steps of any gymnax-API environment under a policy and 
 truncated (gymnax auto-resets after a terminal step; the steps after it are masked out), so the
 return sum_h latent_reward equals the episode return. zoprl's finite MDPs never end before H.
 
-Keys: the rollout key is split into a reset key and one key per step, each split into a policy
-key and an environment key. Paired rollouts (tau_0 ~ pi_theta0, tau_1 ~ pi_theta1, N pairs)
+Keys: the rollout key is split into a reset key and, in one batched split, a policy key and an
+environment key per step. Paired rollouts (tau_0 ~ pi_theta0, tau_1 ~ pi_theta1, N pairs)
 either draw independent keys for the two members or, with common random numbers, the same key,
 so that both members see the same environment noise and the same sampling uniforms.
 """
@@ -42,15 +42,15 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
 
         def step(carry, xs):
             obs, state, alive = carry
-            h, k = xs
-            k_policy, k_env = jax.random.split(k)
+            h, k_policy, k_env = xs
             action, log_prob = policy.sample(k_policy, params, obs, h)
             next_obs, state, reward, done = env_step(k_env, state, action, env_params)
             out = Trajectory(obs, action, log_prob, alive, reward * alive)
             return (next_obs, state, alive * (1.0 - done.astype(alive.dtype))), out
 
         carry = (obs, state, jnp.float32(1.0))
-        xs = (jnp.arange(horizon), jax.random.split(k_steps, horizon))
+        keys = jax.random.split(k_steps, (horizon, 2))   # one batched split, outside the scan
+        xs = (jnp.arange(horizon), keys[:, 0], keys[:, 1])
         _, traj = jax.lax.scan(step, carry, xs)
         return traj
 

@@ -135,12 +135,12 @@ class GridWorld(FiniteMDP):
         return state.state, state
 
     def step_env(self, key, state, action, params):
-        """Direct simulation (cheaper than sampling a row of P): one uniform for the slip, one
-        for which of the other three actions is taken."""
-        k_slip, k_other = jax.random.split(key)
-        slipped = jax.random.uniform(k_slip) < params.slip
-        other = (action + 1 + jax.random.randint(k_other, (), 0, 3)) % 4
-        taken = jnp.where(slipped, other, action)
+        """Direct simulation with a single uniform u: the action slips iff u < p, and then
+        u / p (uniform on [0, 1) given a slip) picks one of the other three actions."""
+        u = jax.random.uniform(key)
+        slipped = u < params.slip
+        offset = jnp.minimum(jnp.floor(3.0 * u / jnp.maximum(params.slip, 1e-12)), 2.0)
+        taken = jnp.where(slipped, (action + 1 + offset.astype(jnp.int32)) % 4, action)
         s_next = jnp.asarray(self._next_cell)[state.state, taken]
         s_next = jnp.where(params.goal_mask[state.state] > 0, state.state, s_next)
         reward = self.cell_reward(params)[s_next]

@@ -13,6 +13,7 @@ time-homogeneous policies). Exact evaluation needs ``logits``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -32,12 +33,15 @@ class Policy(NamedTuple):
 
 
 def categorical_policy(init, logits, num_actions, num_states=None, horizon=None, name="policy"):
-    """Build a Policy from ``logits(params, obs, h) -> [A]``: a = argmax(logits + Gumbel)."""
+    """Build a Policy from ``logits(params, obs, h) -> [A]``. Sampling is by inverse CDF with a
+    single uniform u: a = #{b < A - 1 : F(b) <= u}, F the cumulative action probabilities."""
 
     def sample(key, params, obs, h):
-        z = logits(params, obs, h)
-        action = jax.random.categorical(key, z)
-        return action, jax.nn.log_softmax(z)[action]
+        log_probs = jax.nn.log_softmax(logits(params, obs, h))
+        cdf = jnp.cumsum(jnp.exp(log_probs))
+        u = jax.random.uniform(key)
+        action = jnp.sum(cdf[:-1] <= u).astype(jnp.int32)
+        return action, log_probs[action]
 
     def log_prob(params, obs, h, action):
         return jax.nn.log_softmax(logits(params, obs, h))[action]
@@ -76,3 +80,9 @@ def check_compatible(policy: Policy, env) -> None:
     if policy.horizon is not None and policy.horizon != env.horizon:
         raise ValueError(f"time-dependent policy {policy.name!r} has horizon {policy.horizon} but "
                          f"environment {env.name!r} has horizon {env.horizon}")
+
+
+def policy_dimension(policy: Policy) -> int:
+    """d for a policy, from the shapes of ``policy.init`` (nothing is computed)."""
+    shapes = jax.eval_shape(policy.init, jax.random.key(0))
+    return int(sum(math.prod(x.shape) for x in jax.tree.leaves(shapes)))

@@ -1,0 +1,194 @@
+"""Rollout throughput: zoprl's batched rollouts against a direct gymnax scan.
+
+Usage:
+  python benchmarks/bench_rollouts.py            # batch 1024, 4096, 16384, 65536; 5 repeats
+  python benchmarks/bench_rollouts.py --quick    # batch 1024, 16384; 3 repeats
+  python benchmarks/bench_rollouts.py --out path/to/rollouts.json
+
+Cases, each jitted once per batch size B (one ``lax.scan`` over the horizon, vmapped over B):
+
+  gridworld/zoprl        zoprl GridWorld (default 5x5, H = 10), uniform tabular softmax,
+                         ``make_batch_rollout``
+  cartpole/zoprl         zoprl CartPole-v1 (H = 200), mlp_categorical(4, 2, hidden=(64, 64)),
+                         ``make_batch_rollout``
+  cartpole/gymnax-mlp    reference: gymnax.make + env.reset + lax.scan of env.step over 200 steps,
+                         vmapped over B, written as a user would, with the SAME MLP (same flax
+                         module and parameters) sampling the actions; it stacks the same
+                         per-step outputs (obs, action, log-prob, reward, done)
+  cartpole/gymnax-random the same scan with uniformly random actions (action_space.sample), for
+                         context: the cost of the environment alone
+
+Env steps are counted as B x H (every simulated step; CartPole episodes that end before H are
+auto-reset by gymnax and those steps are masked out by zoprl, but they are simulated all the
+same; the JSON records zoprl's valid fraction). The cases of one batch size are timed in
+interleaved rounds (other processes may share the CPU); the ratio column is the median over rounds
+of zoprl CartPole time / gymnax-mlp time (target <= 1.10). "cpu s" is the process CPU time per
+call (all threads), a cross-check that is less sensitive to competing processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import gymnax
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from common import (device_description, device_line, paired_ratio, print_table,  # noqa: E402
+                    time_interleaved, write_json)
+
+from zoprl.envs import make  # noqa: E402
+from zoprl.policies import mlp_categorical, tabular_softmax  # noqa: E402
+from zoprl.policies.mlp import MLP  # noqa: E402
+from zoprl.rollout import make_batch_rollout  # noqa: E402
+
+FULL_BATCHES = (1024, 4096, 16384, 65536)
+QUICK_BATCHES = (1024, 16384)
+CARTPOLE_HORIZON = 200
+HIDDEN = (64, 64)
+TARGET_RATIO = 1.10
+
+
+def gymnax_scan_rollout(env, horizon: int, num: int, select_action):
+    """A direct gymnax batched rollout as a user would write it.
+
+    ``select_action(key, params, obs) -> (action, log_prob)``. Returns a function
+    (key, policy_params, env_params) -> (obs, action, log_prob, reward, done), leaves [num, H].
+    """
+
+    def single(key, policy_params, env_params):
+        key, k_reset = jax.random.split(key)
+        obs, state = env.reset(k_reset, env_params)
+
+        def step(carry, _):
+            obs, state, key = carry
+            key, k_act, k_step = jax.random.split(key, 3)
+            action, log_prob = select_action(k_act, policy_params, obs)
+            next_obs, state, reward, terminated, truncated, _ = env.step(
+                k_step, state, action, env_params)
+            done = jnp.logical_or(terminated, truncated)
+            return (next_obs, state, key), (obs, action, log_prob, reward, done)
+
+        _, transitions = jax.lax.scan(step, (obs, state, key), None, length=horizon)
+        return transitions
+
+    batched = jax.vmap(single, in_axes=(0, None, None))
+    return lambda key, policy_params, env_params: batched(
+        jax.random.split(key, num), policy_params, env_params)
+
+
+def build_cases(batch: int):
+    """[(case, horizon, jitted fn, args)] for one batch size."""
+    key = jax.random.key(0)
+    cases = []
+
+    # (a) zoprl GridWorld, uniform tabular softmax (zeros).
+    gw_env, gw_params = make("GridWorld")
+    gw_policy = tabular_softmax(gw_env.num_states, gw_env.num_actions)
+    gw_theta = gw_policy.init(key)
+    cases.append(("gridworld/zoprl", gw_env.horizon,
+                  jax.jit(make_batch_rollout(gw_env, gw_policy, batch)),
+                  (key, gw_theta, gw_params)))
+
+    # (b) zoprl CartPole-v1, MLP policy.
+    cp_env, cp_params = make("CartPole-v1", horizon=CARTPOLE_HORIZON)
+    mlp_policy = mlp_categorical(4, 2, hidden=HIDDEN)
+    mlp_params = mlp_policy.init(jax.random.key(1))
+    cases.append(("cartpole/zoprl", CARTPOLE_HORIZON,
+                  jax.jit(make_batch_rollout(cp_env, mlp_policy, batch)),
+                  (key, mlp_params, cp_params)))
+
+    # (c) direct gymnax scans: the same MLP (same module, same parameters), then random actions.
+    env, env_params = gymnax.make("CartPole-v1")
+    net = MLP(HIDDEN, env.num_actions)
+
+    def mlp_action(k, params, obs):
+        logits = net.apply(params, obs)
+        action = jax.random.categorical(k, logits)
+        return action, jax.nn.log_softmax(logits)[action]
+
+    log_uniform = -jnp.log(float(env.num_actions))
+
+    def random_action(k, params, obs):
+        return env.action_space(env_params).sample(k), log_uniform
+
+    cases.append(("cartpole/gymnax-mlp", CARTPOLE_HORIZON,
+                  jax.jit(gymnax_scan_rollout(env, CARTPOLE_HORIZON, batch, mlp_action)),
+                  (key, mlp_params, env_params)))
+    cases.append(("cartpole/gymnax-random", CARTPOLE_HORIZON,
+                  jax.jit(gymnax_scan_rollout(env, CARTPOLE_HORIZON, batch, random_action)),
+                  (key, None, env_params)))
+    return cases
+
+
+def run(batches, repeats: int, cases_filter=None):
+    rows = []
+    for batch in batches:
+        cases = [c for c in build_cases(batch)
+                 if not cases_filter or any(f in c[0] for f in cases_filter)]
+        # Interleaved rounds: load from other processes hits every case alike.
+        stats = time_interleaved({case: (fn, args) for case, _, fn, args in cases},
+                                 repeats=repeats)
+        for case, horizon, fn, args in cases:
+            t = stats[case]
+            steps = batch * horizon
+            row = dict(batch=batch, case=case, horizon=horizon, env_steps=steps,
+                       compile_s=t["compile_s"], median_s=t["median_s"], min_s=t["min_s"],
+                       cpu_median_s=t["cpu_median_s"], steps_per_s=steps / t["median_s"],
+                       ratio=None, times_s=t["times_s"], cpu_s=t["cpu_s"])
+            if case.endswith("/zoprl"):  # share of the B x H steps taken before the episode ended
+                row["valid_fraction"] = float(jnp.mean(fn(*args).valid))
+            if case == "cartpole/zoprl" and "cartpole/gymnax-mlp" in stats:
+                ref = stats["cartpole/gymnax-mlp"]
+                row["ratio"] = paired_ratio(t, ref)            # median of per-round ratios
+                row["ratio_of_medians"] = t["median_s"] / ref["median_s"]
+                row["cpu_ratio"] = paired_ratio(t, ref, "cpu_s")
+            rows.append(row)
+            print(f"  B={batch:>6} {case:<24} compile {t['compile_s']:6.2f} s  "
+                  f"median {t['median_s']:.4f} s  {steps / t['median_s']:.3e} steps/s"
+                  + (f"  ratio {row['ratio']:.3f}" if row["ratio"] is not None else ""),
+                  flush=True)
+    return rows
+
+
+COLUMNS = [("batch", "batch"), ("case", "case"), ("compile_s", "compile s"),
+           ("median_s", "median s"), ("min_s", "min s"), ("steps_per_s", "env steps/s"),
+           ("cpu_median_s", "cpu s"), ("ratio", "zoprl/gymnax")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 1024 and 16384, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--batches", type=int, nargs="+", default=None)
+    parser.add_argument("--cases", nargs="+", default=None,
+                        help="only cases whose name contains one of these strings")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                      "results", "rollouts.json"))
+    args = parser.parse_args(argv)
+
+    batches = args.batches or (QUICK_BATCHES if args.quick else FULL_BATCHES)
+    repeats = args.repeats or (3 if args.quick else 5)
+    print(f"Rollout throughput on {device_line()}; median of {repeats} interleaved "
+          "rounds (after 1 warm-up)")
+    rows = run(batches, repeats, args.cases)
+    print()
+    print_table(rows, COLUMNS)
+    ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+    if ratios:
+        worst = max(ratios)
+        print(f"\nzoprl CartPole / gymnax (same MLP): max ratio {worst:.3f} "
+              f"({'within' if worst <= TARGET_RATIO else 'ABOVE'} target {TARGET_RATIO:.2f})")
+    write_json(args.out, dict(benchmark="rollouts", device=device_description(),
+                              repeats=repeats, batches=list(batches),
+                              target_ratio=TARGET_RATIO, rows=rows))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The algorithm interface shared by every method in zoprl.
+
+An algorithm is a NamedTuple of pure functions built by a factory that closes over the static
+settings (environment, policy, oracle, numbers of pairs / queries / directions, optimiser):
+
+    state = algo.init(key, hparams, env_params)
+    state, info = algo.step(key, state, hparams, env_params, oracle_params)
+
+``hparams`` is a pytree of the scalars a user sweeps (step size, mu, clip range, ...), so one
+compiled program covers a whole grid by vmap. ``state.counts`` accumulates the trajectories
+sampled and the human queries asked. ``info`` holds small per-iteration diagnostics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from zoprl.oracles.accounting import Counts
+
+
+class Algorithm(NamedTuple):
+    name: str
+    init: Callable
+    step: Callable
+    hparams: Callable          # (**overrides) -> validated hyperparameter pytree
+    env: Any
+    policy: Any
+    reward_free: bool          # True: never reads the latent reward (only the oracle does)
+
+
+class PolicyState(NamedTuple):
+    """State of a policy-search algorithm: parameters, optimiser state and query accounting."""
+
+    params: Any
+    opt_state: Any
+    counts: Counts
+
+
+def check_positive(name: str, value) -> None:
+    """Elementwise value > 0 (scalars or grids); raises ValueError naming the bad value."""
+    arr = np.asarray(value, dtype=np.float64)
+    bad = ~(np.isfinite(arr) & (arr > 0))
+    if np.any(bad):
+        raise ValueError(f"{name} must be > 0, got {np.ravel(arr[bad] if arr.ndim else arr)[0]:g}")
+
+
+def make_hparams(cls, **values):
+    """A hyperparameter NamedTuple ``cls`` whose fields are all > 0, as float32 arrays broadcast
+    to one shape (scalars, or a grid [G] to vmap over). Validated in Python, before compilation."""
+    for name, value in values.items():
+        check_positive(name, value)
+    arrays = np.broadcast_arrays(*(np.asarray(values[f], np.float32) for f in cls._fields))
+    return cls(*(jnp.asarray(a) for a in arrays))
+
+
+def ascent_update(optimizer: optax.GradientTransformation, gradient, opt_state, params, step_size):
+    """theta <- theta + step_size * U(g), U the optimiser's update for ascent on g.
+
+    The optimiser must be built with learning rate 1 (default: ``optax.sgd(1.0)``, so that
+    U(g) = g); ``step_size`` lives in the hyperparameters so that it can be swept. optax
+    minimises, so it is handed -g.
+    """
+    updates, opt_state = optimizer.update(jax.tree.map(lambda g: -g, gradient), opt_state, params)
+    params = jax.tree.map(lambda p, u: p + step_size * u, params, updates)
+    return params, opt_state

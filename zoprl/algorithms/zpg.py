@@ -1,0 +1,29 @@
+"""ZPG: zeroth-order policy gradient from human preferences (arXiv 2409.17401).
+
+Per iteration: K directions v uniform on the unit sphere of R^d (d = number of policy scalars),
+N trajectory pairs per direction, M oracle queries per pair, per-pair inversion of the assumed
+link with clip range R, D = mean_n y_n ~ J(theta + mu v) - J(theta), g = (d / mu) D v, and an
+ascent step theta <- theta + alpha g. E[g] = grad J_mu (the ball-smoothed objective) up to the
+link-inversion bias. Defaults: K = 1, one-sided, independent rollouts, logistic link, plain SGD.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from zoprl.algorithms.zeroth_order import make_zeroth_order
+from zoprl.estimators.directions import DIRECTION_LAWS, direction_scale, sample_direction
+from zoprl.policies.base import policy_dimension
+
+
+def zpg(env, policy, oracle, *, num_pairs: int, num_directions: int = 1,
+        direction: str = "sphere", two_sided: bool = False, common_random_numbers: bool = False,
+        assumed_link: str = "logistic", optimizer=None):
+    """ZPG as an Algorithm. ``direction``: "sphere" (the paper's), "gaussian" or "rademacher"."""
+    if direction not in DIRECTION_LAWS:
+        raise ValueError(f"unknown direction law {direction!r}; valid: {', '.join(DIRECTION_LAWS)}")
+    return make_zeroth_order(
+        "zpg", env, policy, oracle, direction=functools.partial(sample_direction, law=direction),
+        scale=direction_scale(direction, policy_dimension(policy)), update="gradient",
+        num_pairs=num_pairs, num_directions=num_directions, two_sided=two_sided,
+        common_random_numbers=common_random_numbers, assumed_link=assumed_link, optimizer=optimizer)
