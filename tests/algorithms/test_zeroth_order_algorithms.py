@@ -106,7 +106,7 @@ def test_common_random_numbers_reduce_estimate_variance(small):
     for crn in (False, True):
         algo = zpg(env, policy, make_oracle("logistic", 1000), num_pairs=32,
                    common_random_numbers=crn)
-        state = algo.init(jax.random.key(0), None, env_params)
+        state = algo.init(jax.random.key(0), None, env_params, None)
         steps = jax.jit(jax.vmap(algo.step, (0, None, None, None, None)))
         _, info = steps(jax.random.split(jax.random.key(1), 400), state, algo.hparams(mu=0.05),
                         env_params, oracle_params("noisy"))
@@ -173,7 +173,7 @@ def test_reward_free_step_depends_on_rewards_only_through_the_oracle(small):
                       lambda: zspo(env, policy, blind, num_pairs=8)):
         algo = make_algo()
         assert algo.reward_free
-        state = algo.init(jax.random.key(0), None, env_params)
+        state = algo.init(jax.random.key(0), None, env_params, None)
         step = jax.jit(algo.step)
         outs = [step(jax.random.key(1), state, algo.hparams(), env_params.replace(reward=r), None)[0].params
                 for r in (env_params.reward, 100.0 * env_params.reward - 7.0)]

@@ -3,12 +3,15 @@
 An algorithm is a NamedTuple of pure functions built by a factory that closes over the static
 settings (environment, policy, oracle, numbers of pairs / queries / directions, optimiser):
 
-    state = algo.init(key, hparams, env_params)
+    state = algo.init(key, hparams, env_params, oracle_params)
     state, info = algo.step(key, state, hparams, env_params, oracle_params)
 
-``hparams`` is a pytree of the scalars a user sweeps (step size, mu, clip range, ...), so one
-compiled program covers a whole grid by vmap. ``state.counts`` accumulates the trajectories
-sampled and the human queries asked. ``info`` holds small per-iteration diagnostics.
+``init`` receives the oracle params too, so that offline methods can collect their preference
+data set once, at initialisation. ``hparams`` is a pytree of the scalars a user sweeps (step
+size, mu, clip range, ...), so one compiled program covers a whole grid by vmap. Every state has
+``params`` (the policy's) and ``counts`` (trajectories sampled and human queries asked, both
+cumulative), which ``make_run`` reads. ``info`` is a NamedTuple of small per-iteration
+diagnostics.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def make_run(algorithm: Algorithm, num_iterations: int, eval_episodes: int = 256
 
     def run(key, hparams, env_params, oracle_params):
         k_init, k_eval0, k_iter = jax.random.split(key, 3)
-        state = algorithm.init(k_init, hparams, env_params)
+        state = algorithm.init(k_init, hparams, env_params, oracle_params)
 
         def iteration(state, k):
             k_step, k_eval = jax.random.split(k)

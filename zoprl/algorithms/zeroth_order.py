@@ -120,7 +120,7 @@ def make_zeroth_order(name: str, env, policy, oracle, *, direction: Callable, sc
         return make_hparams(ZerothOrderHparams, step_size=step_size, mu=mu,
                             clip_range=clip_range, link_shape=link_shape)
 
-    def init(key, hp, env_params) -> PolicyState:
+    def init(key, hp, env_params, oracle_params=None) -> PolicyState:
         params = policy.init(key)
         return PolicyState(params, optimizer.init(params), Counts.zero())
 
