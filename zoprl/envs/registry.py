@@ -2,7 +2,8 @@
 
 Registered: GridWorld (the pinned default of arXiv 2409.17401), GridWorld-sparse, RandomMDP
 (Garnet instances keyed by ``seed``), Bandit, ContextualBandit, and every gymnax environment
-(CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, ...) through the adapter.
+(CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, ...) through the adapter, except
+MNISTBandit-bsuite, which downloads a data set when built.
 """
 
 from __future__ import annotations
@@ -70,5 +71,7 @@ register("GridWorld-sparse", lambda **kw: _gridworld(reward="sparse", **kw))
 register("RandomMDP", _random_mdp)
 register("ContextualBandit", _contextual_bandit)
 register("Bandit", _bandit)
+# MNISTBandit-bsuite downloads MNIST when it is built, so it is left out: zoprl never fetches data.
 for _name in gymnax.registered_envs:
-    register(_name, _gymnax(_name))
+    if _name != "MNISTBandit-bsuite":
+        register(_name, _gymnax(_name))

@@ -2,11 +2,13 @@
 
 from zoprl.policies.base import (Policy, action_probabilities, categorical_policy, policy_dimension,
                                  check_compatible, flatten_params, num_params)
+from zoprl.policies.defaults import default_policy
 from zoprl.policies.mlp import mlp_categorical, mlp_gaussian
 from zoprl.policies.tabular import linear_softmax, tabular_softmax
 
 __all__ = [
-    "Policy", "action_probabilities", "categorical_policy", "check_compatible", "flatten_params",
+    "Policy", "action_probabilities", "categorical_policy", "check_compatible", "default_policy",
+    "flatten_params",
     "linear_softmax", "mlp_categorical", "mlp_gaussian", "num_params", "policy_dimension",
     "tabular_softmax",
 ]
