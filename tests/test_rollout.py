@@ -72,18 +72,17 @@ def test_cartpole_adapter_matches_direct_gymnax_scan(cartpole):
     traj = jax.jit(jax.vmap(make_rollout(env, policy), (0, None, None)))(keys, theta, params)
 
     def direct(key, actions):
-        k_reset, k_steps = jax.random.split(key)
+        k_reset, _, k_env = jax.random.split(key, 3)
         obs, state = raw.reset(k_reset, raw_params)
 
         def step(carry, xs):
             state, done_before, ret = carry
-            k, a = xs
-            _, k_env = jax.random.split(k)
-            _, state, r, term, trunc, _ = raw.step(k_env, state, a, raw_params)
+            h, a = xs
+            _, state, r, term, trunc, _ = raw.step(jax.random.fold_in(k_env, h), state, a, raw_params)
             ret = ret + jnp.where(done_before, 0.0, r)
             return (state, done_before | term | trunc, ret), None
 
-        (_, _, ret), _ = jax.lax.scan(step, (state, False, 0.0), (jax.random.split(k_steps, 200), actions))
+        (_, _, ret), _ = jax.lax.scan(step, (state, False, 0.0), (jnp.arange(200), actions))
         return ret
 
     returns = jax.jit(jax.vmap(direct))(keys, traj.action)

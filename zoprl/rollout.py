@@ -5,10 +5,11 @@ A rollout runs exactly H steps of any gymnax-API environment under a policy and 
 truncated (gymnax auto-resets after a terminal step; the steps after it are masked out), so the
 return sum_h latent_reward equals the episode return. zoprl's finite MDPs never end before H.
 
-Keys: the rollout key is split into a reset key and, in one batched split, a policy key and an
-environment key per step. Paired rollouts (tau_0 ~ pi_theta0, tau_1 ~ pi_theta1, N pairs)
-either draw independent keys for the two members or, with common random numbers, the same key,
-so that both members see the same environment noise and the same sampling uniforms.
+Keys: the rollout key is split into a reset key, a policy key and an environment key; step h
+uses fold_in(., h) of the last two (no [H] array of keys is materialised). Paired rollouts
+(tau_0 ~ pi_theta0, tau_1 ~ pi_theta1, N pairs) either draw independent keys for the two members
+or, with common random numbers, the same key, so that both members see the same environment noise
+and the same sampling uniforms.
 """
 
 from __future__ import annotations
@@ -37,21 +38,20 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
         return obs, state, reward, jnp.logical_or(terminated, truncated)
 
     def rollout(key, params, env_params) -> Trajectory:
-        k_reset, k_steps = jax.random.split(key)
+        k_reset, k_policy_base, k_env_base = jax.random.split(key, 3)
         obs, state = env.reset(k_reset, env_params)
 
-        def step(carry, xs):
+        def step(carry, h):
             obs, state, alive = carry
-            h, k_policy, k_env = xs
+            k_policy = jax.random.fold_in(k_policy_base, h)
+            k_env = jax.random.fold_in(k_env_base, h)
             action, log_prob = policy.sample(k_policy, params, obs, h)
             next_obs, state, reward, done = env_step(k_env, state, action, env_params)
             out = Trajectory(obs, action, log_prob, alive, reward * alive)
             return (next_obs, state, alive * (1.0 - done.astype(alive.dtype))), out
 
         carry = (obs, state, jnp.float32(1.0))
-        keys = jax.random.split(k_steps, (horizon, 2))   # one batched split, outside the scan
-        xs = (jnp.arange(horizon), keys[:, 0], keys[:, 1])
-        _, traj = jax.lax.scan(step, carry, xs)
+        _, traj = jax.lax.scan(step, carry, jnp.arange(horizon))
         return traj
 
     return rollout
