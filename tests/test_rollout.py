@@ -48,6 +48,19 @@ def test_rollout_vmaps_over_keys_params_and_env_params(gridworld):
     assert np.all(np.asarray(traj.action[1]) == 1)   # a near-deterministic "right" policy
 
 
+def test_paired_rollouts_can_share_only_the_start_state():
+    """shared_start: one context per pair, independent actions; default: independent contexts."""
+    env, env_params = make("ContextualBandit", num_contexts=3, num_actions=4)
+    policy = tabular_softmax(3, 4)
+    params = policy.init(None)
+    shared = jax.jit(make_paired_rollout(env, policy, 64, shared_start=True))(
+        jax.random.key(0), params, params, env_params)
+    np.testing.assert_array_equal(shared[0].obs[:, 0], shared[1].obs[:, 0])
+    assert np.mean(np.asarray(shared[0].action) != np.asarray(shared[1].action)) > 0.5
+    free = jax.jit(make_paired_rollout(env, policy, 64))(jax.random.key(0), params, params, env_params)
+    assert np.mean(np.asarray(free[0].obs[:, 0]) != np.asarray(free[1].obs[:, 0])) > 0.4
+
+
 def test_batch_rollout_is_iid(gridworld):
     env, params, policy = gridworld
     traj = jax.jit(make_batch_rollout(env, policy, 32))(jax.random.key(0), policy.init(None), params)

@@ -25,7 +25,10 @@ from zoprl.trajectory import Trajectory
 
 
 def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
-    """rollout(key, params, env_params) -> Trajectory with leaves [H, ...]."""
+    """rollout(key, params, env_params, reset_key=None) -> Trajectory with leaves [H, ...].
+
+    ``reset_key``, when given, draws the start state instead of a key derived from ``key``:
+    rollouts sharing it start from the same state and differ afterwards."""
     check_compatible(policy, env)
     horizon = check_positive_int("horizon", env.horizon if horizon is None else horizon)
     finite = getattr(env, "is_finite", False)
@@ -37,9 +40,9 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
         obs, state, reward, terminated, truncated, _ = env.step(key, state, action, env_params)
         return obs, state, reward, jnp.logical_or(terminated, truncated)
 
-    def rollout(key, params, env_params) -> Trajectory:
+    def rollout(key, params, env_params, reset_key=None) -> Trajectory:
         k_reset, k_policy_base, k_env_base = jax.random.split(key, 3)
-        obs, state = env.reset(k_reset, env_params)
+        obs, state = env.reset(k_reset if reset_key is None else reset_key, env_params)
 
         def step(carry, h):
             obs, state, alive = carry
@@ -65,18 +68,26 @@ def make_batch_rollout(env, policy: Policy, num: int, horizon: int | None = None
 
 
 def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None = None,
-                        common_random_numbers: bool = False) -> Callable:
+                        common_random_numbers: bool = False, shared_start: bool = False) -> Callable:
     """paired(key, params_0, params_1, env_params) -> (traj_0, traj_1), leaves [N, H, ...].
 
-    tau_{n,0} ~ pi_{params_0}, tau_{n,1} ~ pi_{params_1}; with ``common_random_numbers`` the two
-    members of pair n share their key (a deliberate coupling), otherwise they are independent.
+    tau_{n,0} ~ pi_{params_0}, tau_{n,1} ~ pi_{params_1}. Couplings of the two members of pair n:
+    ``common_random_numbers`` shares their whole key (the same start, environment noise and
+    sampling uniforms); ``shared_start`` shares only the start state (one "prompt", two
+    independent continuations: the setting of DPO on contextual bandits). Default: independent.
     """
     num_pairs = check_positive_int("num_pairs", num_pairs)
-    single = jax.vmap(make_rollout(env, policy, horizon), in_axes=(0, None, None))
+    rollout = make_rollout(env, policy, horizon)
+    single = jax.vmap(rollout, in_axes=(0, None, None))
+    from_starts = jax.vmap(rollout, in_axes=(0, None, None, 0))
 
     def paired(key, params_0, params_1, env_params):
         keys = jax.random.split(key, (num_pairs, 2))
         keys_1 = keys[:, 0] if common_random_numbers else keys[:, 1]
+        if shared_start and not common_random_numbers:
+            starts = jax.random.split(jax.random.fold_in(key, 1), num_pairs)
+            return (from_starts(keys[:, 0], params_0, env_params, starts),
+                    from_starts(keys_1, params_1, env_params, starts))
         return single(keys[:, 0], params_0, env_params), single(keys_1, params_1, env_params)
 
     return paired

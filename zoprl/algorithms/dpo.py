@@ -1,0 +1,186 @@
+"""DPO and IPO on trajectory pairs, offline and online (PAPERS.md 4; arXiv 2305.18290, 2310.12036).
+
+The policy is fitted directly to the oracle's votes through the loss of ``preference_losses``
+(soft label p = votes / M, margin h = logratio(tau_1) - logratio(tau_0)); no reward is inferred and
+nothing here reads the latent reward. Per iteration:
+
+  offline  the data set of D = ``num_pairs`` pairs, both members drawn from pi_ref (the initial
+           policy) and labelled once by the oracle in ``init``, is reused: ``gradient_steps``
+           optimiser steps, each on a minibatch of ``minibatch_size`` distinct pairs drawn at
+           random (the whole data set by default).
+  online   N = ``num_pairs`` fresh pairs from the current policy pi_theta (both members) are
+           labelled, then the same minibatch optimisation runs on them.
+
+Pairs share their start state (the "prompt"; ``shared_start=True``, the setting of DPO), their
+actions and transitions being drawn independently given it; with ``shared_start=False`` the two
+members are fully independent. Sharing matters: with independent starts a pair compares different
+contexts, and the per-context normalisers log Z(s_1) no longer cancel, so the population optimum
+is not pi_ref exp(r / beta). The DPO identity beta h = r(tau_1) - r(tau_0) at the optimum holds
+for bandits and deterministic MDPs only; with stochastic transitions the fixed point differs.
+
+Skipped pairs (answered = 0) carry zero weight: a minibatch loss is the mean over its answered
+pairs. The reference pi_ref is the initial policy, or, with ``reference_update_every = k``, the
+current policy copied after every k-th iteration. The optimiser (optax Adam by default) is built
+with learning rate 1 and its update scaled by ``hparams.step_size`` (sweepable).
+
+Counts: offline, 2 D trajectories and D M queries charged in ``init`` (visible from iteration 0 on),
+nothing afterwards; online, 2 N trajectories and N M queries per iteration.
+
+Diagnostics (``DPOInfo``), on the iteration's pairs (the data set offline, the fresh batch online)
+at the parameters before the iteration's update:
+  loss                      the mean loss over answered pairs;
+  implicit_reward_accuracy  fraction of answered, decided pairs with sign(h) = majority vote;
+  kl_to_reference           mean over the pairs' trajectories of sum_h KL(pi_theta || pi_ref)(s_h)
+                            (categorical policies; else the mean log-ratio). Online the
+                            trajectories come from pi_theta, so this is an unbiased estimate of
+                            KL(pi_theta(tau) || pi_ref(tau)); offline the states come from the
+                            data (for bandits the context law does not depend on the policy, so
+                            it is still unbiased for the expected per-context KL).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from zoprl.algorithms.base import Algorithm, ascent_update, make_hparams
+from zoprl.algorithms.preference_losses import (PREFERENCE_LOSSES, implicit_reward_accuracy,
+                                                trajectory_kl, trajectory_log_ratio, weighted_mean)
+from zoprl.envs.validation import check_positive_int
+from zoprl.oracles.accounting import Counts, feedback_queries
+from zoprl.oracles.oracle import vote_frequency
+from zoprl.rollout import make_paired_rollout
+from zoprl.trajectory import Trajectory
+
+
+class DPOHparams(NamedTuple):
+    """Sweepable scalars. step_size: optimiser step; beta: KL-regularisation strength."""
+
+    step_size: jax.Array
+    beta: jax.Array
+
+
+class PreferenceData(NamedTuple):
+    """Labelled pairs, leaves [D, ...]: label p = votes / M (1/2 if skipped), answered mask."""
+
+    traj_0: Trajectory
+    traj_1: Trajectory
+    label: jax.Array
+    answered: jax.Array
+
+
+class DPOState(NamedTuple):
+    params: Any
+    reference_params: Any
+    opt_state: Any
+    data: PreferenceData | None  # the offline data set; None online
+    counts: Counts
+    iteration: jax.Array
+
+
+class DPOInfo(NamedTuple):
+    loss: jax.Array
+    implicit_reward_accuracy: jax.Array
+    kl_to_reference: jax.Array
+
+
+def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str = "dpo",
+        minibatch_size: int | None = None, gradient_steps: int = 1,
+        reference_update_every: int | None = None, shared_start: bool = True,
+        optimizer: optax.GradientTransformation | None = None) -> Algorithm:
+    """DPO / IPO as an Algorithm named "{loss}_{online|offline}" (see the module doc).
+
+    num_pairs: D (offline data set) or N (fresh pairs per iteration); loss: "dpo" or "ipo";
+    minibatch_size: pairs per optimiser step (default: all); gradient_steps: optimiser steps per
+    iteration; reference_update_every: k, copy pi_theta into pi_ref after every k-th iteration
+    (default: pi_ref fixed); optimizer: optax transformation with learning rate 1 (Adam).
+    All checked in Python, before compilation (ValueError naming the bad value).
+    """
+    if loss not in PREFERENCE_LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(PREFERENCE_LOSSES)}")
+    num_pairs = check_positive_int("num_pairs", num_pairs)
+    gradient_steps = check_positive_int("gradient_steps", gradient_steps)
+    batch_size = num_pairs if minibatch_size is None else check_positive_int(
+        "minibatch_size", minibatch_size)
+    if batch_size > num_pairs:
+        raise ValueError(f"minibatch_size must be <= the data set size {num_pairs}, "
+                         f"got {batch_size}")
+    if reference_update_every is not None:
+        reference_update_every = check_positive_int("reference_update_every",
+                                                    reference_update_every)
+    pair_loss = PREFERENCE_LOSSES[loss]
+    optimizer = optax.adam(1.0) if optimizer is None else optimizer
+    paired = make_paired_rollout(env, policy, num_pairs, shared_start=shared_start)
+    sample_pairs = lambda key, params, env_params: paired(key, params, params, env_params)
+    query = jax.vmap(oracle.query, (0, 0, 0, None))
+    log_ratio = jax.vmap(functools.partial(trajectory_log_ratio, policy), (None, None, 0))
+    kl = log_ratio if policy.logits is None else jax.vmap(
+        functools.partial(trajectory_kl, policy), (None, None, 0))
+
+    def collect(key, params, env_params, oracle_params):
+        k_roll, k_oracle = jax.random.split(key)
+        traj_0, traj_1 = sample_pairs(k_roll, params, env_params)
+        feedback = query(jax.random.split(k_oracle, num_pairs), traj_0, traj_1, oracle_params)
+        data = PreferenceData(traj_0, traj_1, vote_frequency(feedback), feedback.answered)
+        return data, Counts.zero().add(2 * num_pairs, feedback_queries(feedback))
+
+    def margins(params, reference_params, data: PreferenceData):
+        return (log_ratio(params, reference_params, data.traj_1)
+                - log_ratio(params, reference_params, data.traj_0))
+
+    def data_loss(params, reference_params, data: PreferenceData, beta):
+        h = margins(params, reference_params, data)
+        return weighted_mean(pair_loss(h, data.label, beta), data.answered)
+
+    def diagnostics(params, reference_params, data: PreferenceData, beta) -> DPOInfo:
+        h = margins(params, reference_params, data)
+        kls = jnp.concatenate([kl(params, reference_params, data.traj_0),
+                               kl(params, reference_params, data.traj_1)])
+        return DPOInfo(weighted_mean(pair_loss(h, data.label, beta), data.answered),
+                       implicit_reward_accuracy(h, data.label, data.answered), jnp.mean(kls))
+
+    def optimise(key, params, opt_state, reference_params, data, hp: DPOHparams):
+        def gradient_step(carry, k):
+            params, opt_state = carry
+            batch = data if batch_size == num_pairs else jax.tree.map(
+                lambda x: x[jax.random.choice(k, num_pairs, (batch_size,), replace=False)], data)
+            grad = jax.grad(data_loss)(params, reference_params, batch, hp.beta)
+            descent = jax.tree.map(jnp.negative, grad)
+            return ascent_update(optimizer, descent, opt_state, params, hp.step_size), None
+
+        keys = jax.random.split(key, gradient_steps)
+        return jax.lax.scan(gradient_step, (params, opt_state), keys)[0]
+
+    def hparams(step_size=0.01, beta=0.1) -> DPOHparams:
+        """Validated hyperparameters; scalars or grids, broadcast to one common shape."""
+        return make_hparams(DPOHparams, step_size=step_size, beta=beta)
+
+    def init(key, hp, env_params, oracle_params=None) -> DPOState:
+        k_policy, k_data = jax.random.split(key)
+        params = policy.init(k_policy)
+        data, counts = (None, Counts.zero()) if online else collect(
+            k_data, params, env_params, oracle_params)
+        return DPOState(params, params, optimizer.init(params), data, counts, jnp.int32(0))
+
+    def step(key, state: DPOState, hp: DPOHparams, env_params, oracle_params):
+        k_data, k_opt = jax.random.split(key)
+        data, counts = state.data, state.counts
+        if online:
+            data, new = collect(k_data, state.params, env_params, oracle_params)
+            counts = counts.add(new.trajectories, new.queries)
+        info = diagnostics(state.params, state.reference_params, data, hp.beta)
+        params, opt_state = optimise(k_opt, state.params, state.opt_state,
+                                     state.reference_params, data, hp)
+        iteration = state.iteration + 1
+        reference = state.reference_params
+        if reference_update_every is not None:
+            refresh = iteration % reference_update_every == 0
+            reference = jax.tree.map(lambda p, r: jnp.where(refresh, p, r), params, reference)
+        return DPOState(params, reference, opt_state, state.data, counts, iteration), info
+
+    name = f"{loss}_{'online' if online else 'offline'}"
+    return Algorithm(name, init, step, hparams, env, policy, reward_free=True)
