@@ -1,14 +1,32 @@
-"""Learning algorithms as (init, step) pairs of pure functions, and the run function."""
+"""Learning algorithms as (init, step) pairs of pure functions, and the run function.
+
+Reward-free (learn from preferences only): ``zpg``, ``zbcpg``, ``zspo``, ``dpo`` (and IPO), and
+the reward-inference baseline ``rlhf`` (a reward model fitted to preferences, then PPO on it).
+Ceilings that read the true reward: ``ppo``, ``reinforce``, ``evolution_strategies``.
+"""
 
 from zoprl.algorithms.base import Algorithm, PolicyState
 from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, PreferenceData, dpo
+from zoprl.algorithms.evolution import ESHparams, ESInfo, ESState, evolution_strategies
+from zoprl.algorithms.policy_gradient import (Critic, discounted_returns, generalized_advantages,
+                                              make_critic, mlp_critic, tabular_critic)
+from zoprl.algorithms.ppo import PPOHparams, PPOInfo, PPOState, PPOUpdate, make_ppo_update, ppo
 from zoprl.algorithms.preference_losses import PREFERENCE_LOSSES, dpo_loss, ipo_loss
+from zoprl.algorithms.reinforce import (ReinforceHparams, ReinforceInfo, ReinforceState,
+                                        make_reinforce_update, reinforce)
+from zoprl.algorithms.rlhf import RLHFHparams, RLHFInfo, RLHFState, rlhf
 from zoprl.algorithms.run import make_policy_metrics, make_run
 from zoprl.algorithms.zbcpg import zbcpg
 from zoprl.algorithms.zeroth_order import ZerothOrderHparams, ZerothOrderInfo
 from zoprl.algorithms.zpg import zpg
 from zoprl.algorithms.zspo import zspo
 
-__all__ = ["Algorithm", "DPOHparams", "DPOInfo", "DPOState", "PREFERENCE_LOSSES", "PolicyState",
-           "PreferenceData", "ZerothOrderHparams", "ZerothOrderInfo", "dpo", "dpo_loss",
-           "ipo_loss", "make_policy_metrics", "make_run", "zbcpg", "zpg", "zspo"]
+__all__ = [
+    "Algorithm", "Critic", "DPOHparams", "DPOInfo", "DPOState", "ESHparams", "ESInfo", "ESState",
+    "PPOHparams", "PPOInfo", "PPOState", "PPOUpdate", "PREFERENCE_LOSSES", "PolicyState",
+    "PreferenceData", "RLHFHparams", "RLHFInfo", "RLHFState", "ReinforceHparams",
+    "ReinforceInfo", "ReinforceState", "ZerothOrderHparams", "ZerothOrderInfo",
+    "discounted_returns", "dpo", "dpo_loss", "evolution_strategies", "generalized_advantages",
+    "ipo_loss", "make_critic", "make_policy_metrics", "make_ppo_update", "make_reinforce_update",
+    "make_run", "mlp_critic", "ppo", "reinforce", "rlhf", "tabular_critic", "zbcpg", "zpg", "zspo",
+]

@@ -1,0 +1,242 @@
+"""Shared pieces of the policy-gradient baselines (PPO, REINFORCE): rewards, returns, GAE, critics.
+
+Conventions (one trajectory, leaves [H]; callers batch with vmap): ``valid_h`` is 1 for steps
+taken before the episode ended and 0 after (``zoprl.trajectory``); rewards r_h are already
+multiplied by it. A reward function is ``reward_fn(reward_params, traj) -> [..., H]``;
+``true_reward`` reads the environment's latent reward (the "ceiling" baselines use it on purpose;
+the RLHF pipeline passes a learned reward model instead).
+
+Returns-to-go (finite horizon, discount gamma):  G_h = sum_{k >= h} gamma^{k - h} r_k.
+
+Generalised advantage estimation (Schulman et al. 2016, arXiv 1506.02438, eq. 16), with no
+bootstrapping past the horizon or through a terminated step:
+
+    delta_h = r_h + gamma valid_{h+1} V(s_{h+1}, h+1) - V(s_h, h),      (valid_{H+1} = 0)
+    A_h     = delta_h + gamma lambda valid_{h+1} A_{h+1},               A_h <- valid_h A_h,
+
+and the critic's regression target is A_h + V(s_h, h) (the lambda-return). lambda = 1 gives
+A_h = G_h - V(s_h, h); lambda = 0 the one-step TD error.
+
+Critics V(obs, h) are time-dependent because the return-to-go of a finite-horizon episode
+depends on the steps left: a table [H, S] for finite environments (obs = state index), or an MLP
+(flax.linen) on the flattened observation and h / H for gymnax environments.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from zoprl.algorithms.base import Algorithm, check_positive
+from zoprl.envs.validation import check_positive_int, check_probability
+from zoprl.policies.mlp import MLP
+from zoprl.rollout import make_batch_rollout
+from zoprl.trajectory import Trajectory
+
+
+def true_reward(reward_params, traj: Trajectory) -> jax.Array:
+    """The environment's latent per-step reward [..., H]: for the ceiling baselines only."""
+    return traj.latent_reward
+
+
+def make_collect(env, policy, num_envs: int, reward_fn: Callable | None) -> Callable:
+    """collect(key, params, env_params, reward_params) -> (traj [E, H], rewards [E, H]).
+
+    E = ``num_envs`` i.i.d. trajectories of pi_params and their per-step rewards
+    valid_h * reward_fn(reward_params, traj)_h (``reward_fn`` None: the true reward)."""
+    reward_fn = true_reward if reward_fn is None else reward_fn
+    rollout = make_batch_rollout(env, policy, num_envs)
+
+    def collect(key, params, env_params, reward_params):
+        traj = rollout(key, params, env_params)
+        rewards = reward_fn(reward_params, traj)
+        if rewards.shape != traj.valid.shape:
+            raise ValueError(f"reward_fn must return per-step rewards of shape "
+                             f"{traj.valid.shape}, got {rewards.shape}")
+        return traj, rewards * traj.valid
+
+    return collect
+
+
+# returns and advantages (one trajectory; vmap for batches) -------------------------------------
+def discounted_returns(rewards: jax.Array, valid: jax.Array, discount) -> jax.Array:
+    """G_h = sum_{k >= h} gamma^{k-h} valid_k r_k for one trajectory, [H] -> [H] (0 once ended)."""
+    def backward(g_next, x):
+        r, v = x
+        g = v * (r + discount * g_next)
+        return g, g
+
+    _, returns = jax.lax.scan(backward, jnp.zeros((), rewards.dtype), (rewards, valid),
+                              reverse=True)
+    return returns
+
+
+def generalized_advantages(rewards, values, valid, discount, gae_lambda):
+    """(A [H], targets A + V [H]) by GAE for one trajectory (module doc); V has shape [H]."""
+    next_valid = jnp.append(valid[1:], 0.0)
+    next_values = jnp.append(values[1:], 0.0) * next_valid
+    deltas = rewards + discount * next_values - values
+
+    def backward(a_next, x):
+        delta, v, nv = x
+        a = v * (delta + discount * gae_lambda * nv * a_next)
+        return a, a
+
+    _, advantages = jax.lax.scan(backward, jnp.zeros((), rewards.dtype),
+                                 (deltas, valid, next_valid), reverse=True)
+    return advantages, (advantages + values) * valid
+
+
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """sum(mask x) / max(sum(mask), 1): the mean over valid steps (0 when there are none)."""
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def log_probs_and_entropy(policy, params, traj: Trajectory):
+    """(log pi(a_h | s_h, h), entropy of pi(. | s_h, h)), both [..., H], under ``params``.
+
+    Categorical policies give the exact entropy; others (no logits) the one-sample estimate
+    -log pi(a_h | s_h, h), unbiased for the entropy of the policy that sampled a_h."""
+    steps = jnp.broadcast_to(jnp.arange(traj.valid.shape[-1]), traj.valid.shape)
+    batch_dims = traj.valid.ndim
+
+    def one(obs, h, action):
+        if policy.logits is None:
+            lp = policy.log_prob(params, obs, h, action)
+            return lp, -lp
+        log_pi = jax.nn.log_softmax(policy.logits(params, obs, h))
+        return log_pi[action], -jnp.sum(jnp.exp(log_pi) * log_pi)
+
+    for _ in range(batch_dims):
+        one = jax.vmap(one)
+    return one(traj.obs, steps, traj.action)
+
+
+# critics ---------------------------------------------------------------------------------------
+class Critic(NamedTuple):
+    """A time-dependent value function: ``init(key) -> params``, ``value(params, obs, h) -> V``."""
+
+    init: Callable
+    value: Callable
+    name: str = "critic"
+
+
+def tabular_critic(num_states: int, horizon: int) -> Critic:
+    """V(s, h) = table[h, s], table in R^{H x S}, initialised at 0."""
+    s = check_positive_int("num_states", num_states)
+    h = check_positive_int("horizon", horizon)
+    return Critic(lambda key: jnp.zeros((h, s)), lambda table, obs, t: table[t, obs],
+                  "tabular_critic")
+
+
+def mlp_critic(obs_dim: int, horizon: int, hidden: Sequence[int] = (64, 64),
+               features: Callable | None = None) -> Critic:
+    """V(o, h) = f([phi(o), h / H]), f a tanh MLP (flax.linen, zero output layer so V starts at 0);
+    phi flattens the observation unless ``features`` maps it (e.g. one-hot of a state index)."""
+    d = check_positive_int("obs_dim", obs_dim)
+    h = check_positive_int("horizon", horizon)
+    phi = features or (lambda obs: jnp.asarray(obs, jnp.float32).reshape(d))
+    net = MLP(tuple(hidden), 1)
+
+    def value(params, obs, t):
+        x = jnp.append(phi(obs), jnp.asarray(t, jnp.float32) / h)
+        return net.apply(params, x)[0]
+
+    return Critic(lambda key: net.init(key, jnp.zeros((d + 1,))), value, "mlp_critic")
+
+
+CRITIC_KINDS = ("tabular", "mlp")
+
+
+def make_critic(env, critic: Union[str, Critic, None] = None, env_params=None) -> Critic:
+    """The critic for ``env``: a Critic as given, a kind ("tabular", "mlp"), or None for the
+    default (tabular when ``env.is_finite``, else an MLP on the observations)."""
+    if isinstance(critic, Critic):
+        return critic
+    finite = getattr(env, "is_finite", False)
+    kind = ("tabular" if finite else "mlp") if critic is None else critic
+    if kind not in CRITIC_KINDS:
+        raise ValueError(f"unknown critic {kind!r}; valid: {', '.join(CRITIC_KINDS)} or a Critic")
+    if kind == "tabular":
+        if not finite:
+            raise ValueError(f"a tabular critic needs a finite environment; {env.name!r} is not")
+        return tabular_critic(env.num_states, env.horizon)
+    if finite:
+        return mlp_critic(env.num_states, env.horizon,
+                          features=lambda obs: jax.nn.one_hot(obs, env.num_states))
+    params = env.default_params if env_params is None else env_params
+    obs_dim = int(math.prod(env.observation_space(params).shape))
+    return mlp_critic(obs_dim, env.horizon)
+
+
+def critic_values(critic: Critic, critic_params, traj: Trajectory) -> jax.Array:
+    """V(s_h, h) for every step of ``traj``: [..., H] (any batch axes in front of H)."""
+    steps = jnp.broadcast_to(jnp.arange(traj.valid.shape[-1]), traj.valid.shape)
+    value = lambda obs, h: critic.value(critic_params, obs, h)
+    for _ in range(traj.valid.ndim):
+        value = jax.vmap(value)
+    return value(traj.obs, steps)
+
+
+def init_actor_critic(key, policy, critic: Critic | None, optimizer, policy_params=None):
+    """(policy params, critic params, the optimiser's state over both): the policy's from
+    ``policy.init`` unless given, the critic's None when there is no critic."""
+    k_policy, k_critic = jax.random.split(key)
+    params = policy.init(k_policy) if policy_params is None else policy_params
+    critic_params = None if critic is None else critic.init(k_critic)
+    return params, critic_params, optimizer.init((params, critic_params))
+
+
+# optimiser and hyperparameters -----------------------------------------------------------------
+def make_optimizer(max_grad_norm: float | None) -> optax.GradientTransformation:
+    """Adam with learning rate 1 after clipping the global gradient norm (None: no clipping);
+    the step size is applied by ``descent_step`` so that it stays a sweepable hyperparameter."""
+    if max_grad_norm is None:
+        return optax.adam(1.0)
+    check_positive("max_grad_norm", max_grad_norm)
+    return optax.chain(optax.clip_by_global_norm(float(max_grad_norm)), optax.adam(1.0))
+
+
+def descent_step(optimizer, grads, opt_state, params, step_size):
+    """params <- params + step_size * U(grad), U the optimiser's (descent) update."""
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state
+
+
+def check_nonnegative(name: str, value) -> None:
+    arr = np.asarray(value, dtype=np.float64)
+    bad = ~(np.isfinite(arr) & (arr >= 0))
+    if np.any(bad):
+        raise ValueError(f"{name} must be >= 0, got {np.ravel(arr[bad] if arr.ndim else arr)[0]:g}")
+
+
+def make_bounded_hparams(cls, *, positive=(), unit=(), nonnegative=(), **values):
+    """A hyperparameter NamedTuple ``cls`` of float32 arrays broadcast to one shape, each field
+    validated in Python (before compilation): > 0 (``positive``), in [0, 1] (``unit``) or >= 0
+    (``nonnegative``); the ValueError names the field and the bad value."""
+    for name in positive:
+        check_positive(name, values[name])
+    for name in unit:
+        check_probability(name, values[name])
+    for name in nonnegative:
+        check_nonnegative(name, values[name])
+    arrays = np.broadcast_arrays(*(np.asarray(values[f], np.float32) for f in cls._fields))
+    return cls(*(jnp.asarray(a) for a in arrays))
+
+
+def updater_algorithm(name: str, env, policy, updater, reward_free: bool = False) -> Algorithm:
+    """An Algorithm whose step is one ``updater.update`` with reward_params None (its reward_fn
+    needs none, e.g. the true reward); init ignores hparams, env and oracle params."""
+
+    def init(key, hp, env_params, oracle_params=None):
+        return updater.init(key)
+
+    def step(key, state, hp, env_params, oracle_params):
+        return updater.update(key, state, hp, env_params, None)
+
+    return Algorithm(name, init, step, updater.hparams, env, policy, reward_free)

@@ -1,0 +1,200 @@
+"""RLHF by reward inference: fit r_phi to the oracle's votes, then run PPO on r_phi (PAPERS.md 4).
+
+The pipeline of Christiano et al. (2017) and Ouyang et al. (2022), with the simulated human of
+``zoprl.oracles`` in place of labellers:
+
+  1. collect N = ``num_pairs`` trajectory pairs, both members drawn independently from one policy;
+  2. ask the oracle M votes per pair and store (tau_0, tau_1, votes / M, answered) in a
+     fixed-capacity circular buffer (``zoprl.reward_models.buffer``);
+  3. fit r_phi (tabular, linear or MLP) by maximum likelihood under the assumed link (default
+     Bradley-Terry on r_phi(tau_1) - r_phi(tau_0), r_phi(tau) = sum_h valid_h r_phi(s_h, a_h)),
+     Adam steps on minibatches drawn from the buffer (``zoprl.reward_models.fit``);
+  4. each iteration runs one PPO update (Schulman et al. 2017; clipped ratio, GAE) on its own
+     rollouts, with the per-step reward valid_h r_phi(s_h, a_h) in place of the environment's.
+
+Variants:
+  offline  steps 1-3 run once, in ``init``, on pairs from a behaviour policy (``behaviour_params``;
+           default: the initial policy); every ``step`` is a PPO update on the frozen r_phi.
+  online   ``init`` does the same; then, before the PPO update of iteration i = k, 2k, ...
+           (k = ``refit_every``, i counted from 0), N fresh pairs come from the *current* policy,
+           are labelled and added to the buffer, and r_phi is refit for ``fit_steps`` steps from
+           its current value (warm start; the Adam state carries over). The "every k" is a
+           ``lax.cond`` (under ``vmap`` it computes both branches and selects), and only a
+           collection that happened is charged.
+
+After T iterations the online variant has labelled N (1 + floor((T - 1) / k)) pairs; an offline
+run with ``num_pairs`` equal to that number has the same query budget.
+
+Counts: every collection charges 2 N trajectories and N M queries (skipped pairs were asked);
+every PPO update charges what PPO reports (its rollouts; no queries). The learner sees the
+environment's reward only through the oracle's votes: nothing here reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoprl.algorithms.base import Algorithm
+from zoprl.algorithms.ppo import PPOHparams, make_ppo_update
+from zoprl.envs.validation import check_positive_int
+from zoprl.oracles.accounting import Counts, feedback_queries
+from zoprl.policies.base import check_compatible
+from zoprl.reward_models.buffer import PreferenceBuffer, buffer_add, buffer_init, buffer_sample
+from zoprl.reward_models.fit import (RewardFitHparams, fit_reward_model, init_reward_optimizer,
+                                     preference_loss, reward_fit_hparams)
+from zoprl.reward_models.models import RewardModel, make_reward_model, step_rewards
+from zoprl.rollout import make_paired_rollout
+
+
+class RLHFHparams(NamedTuple):
+    """Sweepable scalars: PPO's (``PPOHparams``), the reward fit's Adam step size (> 0) and its
+    L2 coefficient (>= 0)."""
+
+    ppo: PPOHparams
+    reward_step_size: jax.Array
+    reward_l2: jax.Array
+
+
+class RLHFState(NamedTuple):
+    params: Any                 # the policy's parameters (= ppo_state.params)
+    ppo_state: Any
+    reward_params: Any
+    reward_opt_state: Any
+    buffer: PreferenceBuffer
+    counts: Counts              # preference pairs (2 trajectories, M queries each) + PPO rollouts
+    iteration: jax.Array
+
+
+class RLHFInfo(NamedTuple):
+    """Per-iteration diagnostics: the reward side, then PPO's ``PPOInfo`` fields (flattened, so
+    that every metric is one array; ``mean_return`` is the return under the learned r_phi)."""
+
+    reward_loss: jax.Array      # preference loss of r_phi on a minibatch of the buffer, after refit
+    pairs_collected: jax.Array  # pairs labelled this iteration (online: N or 0; offline: 0)
+    buffer_size: jax.Array
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    entropy: jax.Array
+    approx_kl: jax.Array
+    clip_fraction: jax.Array
+    mean_return: jax.Array
+
+
+def rlhf(env, policy, oracle, *, num_pairs: int, num_envs: int,
+         reward_model: Union[str, RewardModel] = "tabular", online: bool = False,
+         refit_every: int = 10, buffer_capacity: int | None = None, fit_steps: int = 100,
+         initial_fit_steps: int | None = None, batch_size: int = 64, behaviour_params=None,
+         assumed_link="logistic", link_shape: float = 1.0, num_epochs: int = 4,
+         num_minibatches: int = 4, critic=None) -> Algorithm:
+    """The RLHF baseline as an Algorithm named "rlhf_ppo_offline" or "rlhf_ppo_online".
+
+    num_pairs: N, pairs per collection (offline: the whole data set D).
+    num_envs: PPO rollouts per iteration.
+    reward_model: a kind ("tabular", "linear", "mlp"; default settings) or a built RewardModel.
+    refit_every: k, iterations between online collections.
+    buffer_capacity: pairs the buffer keeps (default N; online, older pairs are overwritten).
+    fit_steps / initial_fit_steps: Adam steps per refit / for the fit in ``init`` (default
+      fit_steps); batch_size: pairs per Adam step.
+    behaviour_params: the policy that collects the pairs of ``init`` (default: the initial policy).
+    assumed_link, link_shape: the link the reward fit assumes (static).
+    num_epochs, num_minibatches, critic: passed to PPO.
+    All checks raise ValueError naming the bad value, before any compilation.
+    """
+    check_compatible(policy, env)
+    num_pairs = check_positive_int("num_pairs", num_pairs)
+    num_envs = check_positive_int("num_envs", num_envs)
+    refit_every = check_positive_int("refit_every", refit_every)
+    fit_steps = check_positive_int("fit_steps", fit_steps)
+    initial_fit_steps = fit_steps if initial_fit_steps is None else check_positive_int(
+        "initial_fit_steps", initial_fit_steps)
+    batch_size = check_positive_int("batch_size", batch_size)
+    capacity = num_pairs if buffer_capacity is None else check_positive_int(
+        "buffer_capacity", buffer_capacity)
+    if capacity < batch_size:
+        raise ValueError(f"buffer_capacity {capacity} is smaller than batch_size {batch_size}")
+    if capacity < num_pairs:
+        raise ValueError(f"buffer_capacity {capacity} is smaller than num_pairs {num_pairs}")
+    if not isinstance(reward_model, (str, RewardModel)):
+        raise ValueError(f"reward_model must be a kind name or a RewardModel, got {reward_model!r}")
+    model = make_reward_model(reward_model, env) if isinstance(reward_model, str) else reward_model
+    ppo = make_ppo_update(env, policy, num_envs=num_envs, num_epochs=num_epochs,
+                          num_minibatches=num_minibatches, critic=critic,
+                          reward_fn=lambda phi, traj: step_rewards(model, phi, traj))
+    paired = make_paired_rollout(env, policy, num_pairs)
+    query = jax.vmap(oracle.query, (0, 0, 0, None))
+
+    def fit_hparams(hp: RLHFHparams) -> RewardFitHparams:
+        return RewardFitHparams(hp.reward_step_size, hp.reward_l2)
+
+    def fit(key, phi, opt_state, buffer, hp, num_steps):
+        return fit_reward_model(key, model, phi, opt_state, buffer, fit_hparams(hp), num_steps,
+                                batch_size, link=assumed_link, link_shape=link_shape)[:2]
+
+    def label(key, params, env_params, oracle_params):
+        """N pairs from pi_params with the oracle's feedback, and what they cost."""
+        k_roll, k_oracle = jax.random.split(key)
+        traj_0, traj_1 = paired(k_roll, params, params, env_params)
+        feedback = query(jax.random.split(k_oracle, num_pairs), traj_0, traj_1, oracle_params)
+        return traj_0, traj_1, feedback, Counts.zero().add(2 * num_pairs,
+                                                           feedback_queries(feedback))
+
+    def hparams(reward_step_size=0.05, reward_l2=0.0, **ppo_overrides) -> RLHFHparams:
+        """Validated hyperparameters: PPO's by name (see PPOHparams) and the reward fit's;
+        scalars or grids, all broadcast to one common shape."""
+        ppo_hp = ppo.hparams(**ppo_overrides)
+        fit_hp = reward_fit_hparams(reward_step_size, reward_l2)
+        shape = np.broadcast_shapes(*(np.shape(x) for x in (*ppo_hp, *fit_hp)))
+        grow = lambda x: jnp.broadcast_to(x, shape)
+        return RLHFHparams(jax.tree.map(grow, ppo_hp), grow(fit_hp.step_size), grow(fit_hp.l2))
+
+    def init(key, hp: RLHFHparams, env_params, oracle_params) -> RLHFState:
+        k_ppo, k_reward, k_label, k_fit = jax.random.split(key, 4)
+        ppo_state = ppo.init(k_ppo)
+        behaviour = ppo_state.params if behaviour_params is None else behaviour_params
+        traj_0, traj_1, feedback, counts = label(k_label, behaviour, env_params, oracle_params)
+        buffer = buffer_add(buffer_init(capacity, traj_0), traj_0, traj_1, feedback)
+        phi = model.init(k_reward)
+        phi, opt_state = fit(k_fit, phi, init_reward_optimizer(phi), buffer, hp,
+                             initial_fit_steps)
+        counts = counts.add(ppo_state.counts.trajectories, ppo_state.counts.queries)
+        return RLHFState(ppo_state.params, ppo_state, phi, opt_state, buffer, counts,
+                         jnp.int32(0))
+
+    def refresh(key, state: RLHFState, hp, env_params, oracle_params):
+        """Online: label N pairs from the current policy, add them, refit r_phi."""
+        k_label, k_fit = jax.random.split(key)
+        traj_0, traj_1, feedback, new = label(k_label, state.params, env_params, oracle_params)
+        buffer = buffer_add(state.buffer, traj_0, traj_1, feedback)
+        phi, opt_state = fit(k_fit, state.reward_params, state.reward_opt_state, buffer, hp,
+                             fit_steps)
+        return buffer, phi, opt_state, new
+
+    def keep(key, state: RLHFState, hp, env_params, oracle_params):
+        """No collection: the reward side unchanged, nothing charged."""
+        return state.buffer, state.reward_params, state.reward_opt_state, Counts.zero()
+
+    def step(key, state: RLHFState, hp: RLHFHparams, env_params, oracle_params):
+        k_refresh, k_ppo, k_loss = jax.random.split(key, 3)
+        args = (k_refresh, state, hp, env_params, oracle_params)
+        if online:
+            due = (state.iteration > 0) & (state.iteration % refit_every == 0)
+            buffer, phi, opt_state, new = jax.lax.cond(due, refresh, keep, *args)
+        else:
+            buffer, phi, opt_state, new = keep(*args)
+        ppo_state, ppo_info = ppo.update(k_ppo, state.ppo_state, hp.ppo, env_params, phi)
+        ppo_new = jax.tree.map(jnp.subtract, ppo_state.counts, state.ppo_state.counts)
+        counts = state.counts.add(new.trajectories + ppo_new.trajectories,
+                                  new.queries + ppo_new.queries)
+        loss = preference_loss(model, phi, buffer_sample(k_loss, buffer, batch_size),
+                               assumed_link, link_shape)
+        info = RLHFInfo(loss, new.trajectories // 2, buffer.size, *ppo_info)
+        state = RLHFState(ppo_state.params, ppo_state, phi, opt_state, buffer, counts,
+                          state.iteration + 1)
+        return state, info
+
+    name = f"rlhf_ppo_{'online' if online else 'offline'}"
+    return Algorithm(name, init, step, hparams, env, policy, reward_free=True)
