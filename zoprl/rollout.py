@@ -19,9 +19,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from zoprl.envs.validation import check_positive_int
 from zoprl.policies.base import Policy, check_compatible
 from zoprl.trajectory import Trajectory
+from zoprl.validation import check_int
 
 
 def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
@@ -30,7 +30,7 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
     ``reset_key``, when given, draws the start state instead of a key derived from ``key``:
     rollouts sharing it start from the same state and differ afterwards."""
     check_compatible(policy, env)
-    horizon = check_positive_int("horizon", env.horizon if horizon is None else horizon)
+    horizon = check_int("horizon", env.horizon if horizon is None else horizon)
     finite = getattr(env, "is_finite", False)
 
     def env_step(key, state, action, env_params):
@@ -62,7 +62,7 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
 
 def make_batch_rollout(env, policy: Policy, num: int, horizon: int | None = None) -> Callable:
     """rollout(key, params, env_params) -> Trajectory with leaves [num, H, ...] (i.i.d.)."""
-    num = check_positive_int("number of trajectories", num)
+    num = check_int("number of trajectories", num)
     single = jax.vmap(make_rollout(env, policy, horizon), in_axes=(0, None, None))
     return lambda key, params, env_params: single(jax.random.split(key, num), params, env_params)
 
@@ -76,7 +76,7 @@ def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None
     sampling uniforms); ``shared_start`` shares only the start state (one "prompt", two
     independent continuations: the setting of DPO on contextual bandits). Default: independent.
     """
-    num_pairs = check_positive_int("num_pairs", num_pairs)
+    num_pairs = check_int("num_pairs", num_pairs)
     rollout = make_rollout(env, policy, horizon)
     single = jax.vmap(rollout, in_axes=(0, None, None))
     from_starts = jax.vmap(rollout, in_axes=(0, None, None, 0))

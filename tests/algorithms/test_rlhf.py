@@ -12,7 +12,7 @@ import pytest
 import zoprl
 from zoprl.algorithms import make_run
 from zoprl.algorithms.rlhf import RLHFHparams, RLHFState, rlhf
-from zoprl.envs import Bandit, make
+from zoprl.envs import Bandit
 from zoprl.oracles import make_oracle, oracle_params
 from zoprl.policies import tabular_softmax
 

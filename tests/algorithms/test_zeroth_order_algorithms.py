@@ -1,7 +1,6 @@
 """ZPG, ZBCPG and ZSPO: learning on the default GridWorld, sweeps, accounting, validation and
 the reward-free guarantee."""
 
-import inspect
 import itertools
 import pathlib
 

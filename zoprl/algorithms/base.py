@@ -19,8 +19,6 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import optax
 
 from zoprl.oracles.accounting import Counts
@@ -42,23 +40,6 @@ class PolicyState(NamedTuple):
     params: Any
     opt_state: Any
     counts: Counts
-
-
-def check_positive(name: str, value) -> None:
-    """Elementwise value > 0 (scalars or grids); raises ValueError naming the bad value."""
-    arr = np.asarray(value, dtype=np.float64)
-    bad = ~(np.isfinite(arr) & (arr > 0))
-    if np.any(bad):
-        raise ValueError(f"{name} must be > 0, got {np.ravel(arr[bad] if arr.ndim else arr)[0]:g}")
-
-
-def make_hparams(cls, **values):
-    """A hyperparameter NamedTuple ``cls`` whose fields are all > 0, as float32 arrays broadcast
-    to one shape (scalars, or a grid [G] to vmap over). Validated in Python, before compilation."""
-    for name, value in values.items():
-        check_positive(name, value)
-    arrays = np.broadcast_arrays(*(np.asarray(values[f], np.float32) for f in cls._fields))
-    return cls(*(jnp.asarray(a) for a in arrays))
 
 
 def ascent_update(optimizer: optax.GradientTransformation, gradient, opt_state, params, step_size):

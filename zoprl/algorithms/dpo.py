@@ -47,14 +47,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from zoprl.algorithms.base import Algorithm, ascent_update, make_hparams
+from zoprl.algorithms.base import Algorithm, ascent_update
 from zoprl.algorithms.preference_losses import (PREFERENCE_LOSSES, implicit_reward_accuracy,
                                                 trajectory_kl, trajectory_log_ratio, weighted_mean)
-from zoprl.envs.validation import check_positive_int
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.oracles.oracle import vote_frequency
 from zoprl.rollout import make_paired_rollout
 from zoprl.trajectory import Trajectory
+from zoprl.validation import check_int, make_hparams
 
 
 class DPOHparams(NamedTuple):
@@ -102,15 +102,15 @@ def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str =
     """
     if loss not in PREFERENCE_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(PREFERENCE_LOSSES)}")
-    num_pairs = check_positive_int("num_pairs", num_pairs)
-    gradient_steps = check_positive_int("gradient_steps", gradient_steps)
-    batch_size = num_pairs if minibatch_size is None else check_positive_int(
+    num_pairs = check_int("num_pairs", num_pairs)
+    gradient_steps = check_int("gradient_steps", gradient_steps)
+    batch_size = num_pairs if minibatch_size is None else check_int(
         "minibatch_size", minibatch_size)
     if batch_size > num_pairs:
         raise ValueError(f"minibatch_size must be <= the data set size {num_pairs}, "
                          f"got {batch_size}")
     if reference_update_every is not None:
-        reference_update_every = check_positive_int("reference_update_every",
+        reference_update_every = check_int("reference_update_every",
                                                     reference_update_every)
     pair_loss = PREFERENCE_LOSSES[loss]
     optimizer = optax.adam(1.0) if optimizer is None else optimizer

@@ -29,11 +29,11 @@ import jax.numpy as jnp
 import optax
 from evosax.algorithms.distribution_based.open_es import Open_ES
 
-from zoprl.algorithms.base import Algorithm, make_hparams
-from zoprl.envs.validation import check_positive_int
+from zoprl.algorithms.base import Algorithm
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
 from zoprl.rollout import make_monte_carlo_value
+from zoprl.validation import check_int, make_hparams
 
 
 class ESHparams(NamedTuple):
@@ -61,10 +61,10 @@ def evolution_strategies(env, policy, *, population_size: int, rollouts_per_memb
     """The OpenAI-ES ceiling "es_true_reward" (module doc); population_size >= 2 (even when
     ``antithetic``). All checks raise ValueError before any compilation."""
     check_compatible(policy, env)
-    population = check_positive_int("population_size", population_size, minimum=2)
+    population = check_int("population_size", population_size, minimum=2)
     if antithetic and population % 2:
         raise ValueError(f"population_size must be even with antithetic sampling, got {population}")
-    rollouts = check_positive_int("rollouts_per_member", rollouts_per_member)
+    rollouts = check_int("rollouts_per_member", rollouts_per_member)
     monte_carlo = make_monte_carlo_value(env, policy, rollouts)    # (mean, stderr) of r(tau)
     fitness_of = jax.vmap(lambda key, params, env_params: monte_carlo(key, params, env_params)[0],
                           (None if common_random_numbers else 0, 0, None))

@@ -29,14 +29,13 @@ from typing import Callable, NamedTuple, Sequence, Union
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from zoprl.algorithms.base import Algorithm, check_positive
-from zoprl.envs.validation import check_positive_int, check_probability
+from zoprl.algorithms.base import Algorithm
 from zoprl.policies.mlp import MLP
 from zoprl.rollout import make_batch_rollout
 from zoprl.trajectory import Trajectory
+from zoprl.validation import check_int, check_positive
 
 
 def true_reward(reward_params, traj: Trajectory) -> jax.Array:
@@ -128,8 +127,8 @@ class Critic(NamedTuple):
 
 def tabular_critic(num_states: int, horizon: int) -> Critic:
     """V(s, h) = table[h, s], table in R^{H x S}, initialised at 0."""
-    s = check_positive_int("num_states", num_states)
-    h = check_positive_int("horizon", horizon)
+    s = check_int("num_states", num_states)
+    h = check_int("horizon", horizon)
     return Critic(lambda key: jnp.zeros((h, s)), lambda table, obs, t: table[t, obs],
                   "tabular_critic")
 
@@ -138,8 +137,8 @@ def mlp_critic(obs_dim: int, horizon: int, hidden: Sequence[int] = (64, 64),
                features: Callable | None = None) -> Critic:
     """V(o, h) = f([phi(o), h / H]), f a tanh MLP (flax.linen, zero output layer so V starts at 0);
     phi flattens the observation unless ``features`` maps it (e.g. one-hot of a state index)."""
-    d = check_positive_int("obs_dim", obs_dim)
-    h = check_positive_int("horizon", horizon)
+    d = check_int("obs_dim", obs_dim)
+    h = check_int("horizon", horizon)
     phi = features or (lambda obs: jnp.asarray(obs, jnp.float32).reshape(d))
     net = MLP(tuple(hidden), 1)
 
@@ -206,27 +205,6 @@ def descent_step(optimizer, grads, opt_state, params, step_size):
     """params <- params + step_size * U(grad), U the optimiser's (descent) update."""
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state
-
-
-def check_nonnegative(name: str, value) -> None:
-    arr = np.asarray(value, dtype=np.float64)
-    bad = ~(np.isfinite(arr) & (arr >= 0))
-    if np.any(bad):
-        raise ValueError(f"{name} must be >= 0, got {np.ravel(arr[bad] if arr.ndim else arr)[0]:g}")
-
-
-def make_bounded_hparams(cls, *, positive=(), unit=(), nonnegative=(), **values):
-    """A hyperparameter NamedTuple ``cls`` of float32 arrays broadcast to one shape, each field
-    validated in Python (before compilation): > 0 (``positive``), in [0, 1] (``unit``) or >= 0
-    (``nonnegative``); the ValueError names the field and the bad value."""
-    for name in positive:
-        check_positive(name, values[name])
-    for name in unit:
-        check_probability(name, values[name])
-    for name in nonnegative:
-        check_nonnegative(name, values[name])
-    arrays = np.broadcast_arrays(*(np.asarray(values[f], np.float32) for f in cls._fields))
-    return cls(*(jnp.asarray(a) for a in arrays))
 
 
 def updater_algorithm(name: str, env, policy, updater, reward_free: bool = False) -> Algorithm:

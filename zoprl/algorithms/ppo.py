@@ -33,12 +33,12 @@ import jax.numpy as jnp
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.policy_gradient import (Critic, critic_values, descent_step,
                                               generalized_advantages, init_actor_critic,
-                                              log_probs_and_entropy, make_bounded_hparams,
+                                              log_probs_and_entropy,
                                               make_collect, make_critic, make_optimizer,
                                               masked_mean, updater_algorithm)
-from zoprl.envs.validation import check_positive_int
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
+from zoprl.validation import check_int, make_hparams
 
 
 class PPOHparams(NamedTuple):
@@ -104,9 +104,9 @@ def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_mini
     num_minibatches must divide num_envs (minibatches are sets of whole trajectories).
     """
     check_compatible(policy, env)
-    num_envs = check_positive_int("num_envs", num_envs)
-    num_epochs = check_positive_int("num_epochs", num_epochs)
-    num_minibatches = check_positive_int("num_minibatches", num_minibatches)
+    num_envs = check_int("num_envs", num_envs)
+    num_epochs = check_int("num_epochs", num_epochs)
+    num_minibatches = check_int("num_minibatches", num_minibatches)
     if num_envs % num_minibatches:
         raise ValueError(f"num_minibatches {num_minibatches} must divide num_envs {num_envs}")
     critic = make_critic(env, critic)
@@ -120,7 +120,7 @@ def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_mini
                 entropy_coef=0.0) -> PPOHparams:
         """Validated hyperparameters; scalars or grids, broadcast to one common shape. Default
         step size: 0.03 on finite environments (tabular policies), 3e-4 otherwise."""
-        return make_bounded_hparams(
+        return make_hparams(
             PPOHparams, positive=("step_size", "clip_eps"), unit=("gae_lambda", "discount"),
             nonnegative=("value_coef", "entropy_coef"),
             step_size=default_step if step_size is None else step_size, clip_eps=clip_eps,

@@ -30,12 +30,12 @@ import jax.numpy as jnp
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.policy_gradient import (Critic, critic_values, descent_step,
                                               discounted_returns, init_actor_critic,
-                                              log_probs_and_entropy, make_bounded_hparams,
+                                              log_probs_and_entropy,
                                               make_collect, make_critic, make_optimizer,
                                               masked_mean, updater_algorithm)
-from zoprl.envs.validation import check_positive_int
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
+from zoprl.validation import check_int, make_hparams
 
 BASELINES = ("critic", "mean")
 
@@ -86,7 +86,7 @@ def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | N
     check_compatible(policy, env)
     if baseline not in BASELINES:
         raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
-    num_envs = check_positive_int("num_envs", num_envs, minimum=2 if baseline == "mean" else 1)
+    num_envs = check_int("num_envs", num_envs, minimum=2 if baseline == "mean" else 1)
     critic = make_critic(env, critic) if baseline == "critic" else None
     optimizer = make_optimizer(max_grad_norm)
     collect = make_collect(env, policy, num_envs, reward_fn)
@@ -96,7 +96,7 @@ def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | N
     def hparams(step_size=None, discount=1.0, value_coef=0.5) -> ReinforceHparams:
         """Validated hyperparameters; scalars or grids, broadcast to one common shape. Default
         step size: 0.1 on finite environments (tabular policies), 1e-3 otherwise."""
-        return make_bounded_hparams(
+        return make_hparams(
             ReinforceHparams, positive=("step_size",), unit=("discount",),
             nonnegative=("value_coef",),
             step_size=default_step if step_size is None else step_size, discount=discount,

@@ -40,7 +40,6 @@ import numpy as np
 
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.ppo import PPOHparams, make_ppo_update
-from zoprl.envs.validation import check_positive_int
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.policies.base import check_compatible
 from zoprl.reward_models.buffer import PreferenceBuffer, buffer_add, buffer_init, buffer_sample
@@ -48,6 +47,7 @@ from zoprl.reward_models.fit import (RewardFitHparams, fit_reward_model, init_re
                                      preference_loss, reward_fit_hparams)
 from zoprl.reward_models.models import RewardModel, make_reward_model, step_rewards
 from zoprl.rollout import make_paired_rollout
+from zoprl.validation import check_int
 
 
 class RLHFHparams(NamedTuple):
@@ -105,14 +105,14 @@ def rlhf(env, policy, oracle, *, num_pairs: int, num_envs: int,
     All checks raise ValueError naming the bad value, before any compilation.
     """
     check_compatible(policy, env)
-    num_pairs = check_positive_int("num_pairs", num_pairs)
-    num_envs = check_positive_int("num_envs", num_envs)
-    refit_every = check_positive_int("refit_every", refit_every)
-    fit_steps = check_positive_int("fit_steps", fit_steps)
-    initial_fit_steps = fit_steps if initial_fit_steps is None else check_positive_int(
+    num_pairs = check_int("num_pairs", num_pairs)
+    num_envs = check_int("num_envs", num_envs)
+    refit_every = check_int("refit_every", refit_every)
+    fit_steps = check_int("fit_steps", fit_steps)
+    initial_fit_steps = fit_steps if initial_fit_steps is None else check_int(
         "initial_fit_steps", initial_fit_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
-    capacity = num_pairs if buffer_capacity is None else check_positive_int(
+    batch_size = check_int("batch_size", batch_size)
+    capacity = num_pairs if buffer_capacity is None else check_int(
         "buffer_capacity", buffer_capacity)
     if capacity < batch_size:
         raise ValueError(f"buffer_capacity {capacity} is smaller than batch_size {batch_size}")

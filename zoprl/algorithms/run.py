@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from zoprl.algorithms.base import Algorithm
-from zoprl.envs.validation import check_positive_int
 from zoprl.evaluation import exact_evaluator
 from zoprl.rollout import make_monte_carlo_value
+from zoprl.validation import check_int
 
 
 def make_policy_metrics(env, policy, eval_episodes: int = 256) -> Callable:
@@ -42,7 +42,7 @@ def make_policy_metrics(env, policy, eval_episodes: int = 256) -> Callable:
                     "value_gap": evaluator.optimal_value(env_params) - value}
 
         return exact
-    monte_carlo = make_monte_carlo_value(env, policy, check_positive_int("eval_episodes", eval_episodes))
+    monte_carlo = make_monte_carlo_value(env, policy, check_int("eval_episodes", eval_episodes))
 
     def estimated(key, params, env_params):
         mean, stderr = monte_carlo(key, params, env_params)
@@ -53,7 +53,7 @@ def make_policy_metrics(env, policy, eval_episodes: int = 256) -> Callable:
 
 def make_run(algorithm: Algorithm, num_iterations: int, eval_episodes: int = 256) -> Callable:
     """run(key, hparams, env_params, oracle_params) -> (final state, metrics with leaves [T+1])."""
-    num_iterations = check_positive_int("num_iterations", num_iterations)
+    num_iterations = check_int("num_iterations", num_iterations)
     policy_metrics = make_policy_metrics(algorithm.env, algorithm.policy, eval_episodes)
 
     def record(key, state, info, env_params):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 
 from zoprl.algorithms.zeroth_order import make_zeroth_order
-from zoprl.envs.validation import check_positive_int
 from zoprl.estimators.directions import BLOCK_LAWS, direction_scale, sample_block_direction
 from zoprl.policies.base import policy_dimension
+from zoprl.validation import check_int
 
 
 def zbcpg(env, policy, oracle, *, num_pairs: int, block_size: int, num_blocks: int = 1,
@@ -23,7 +23,7 @@ def zbcpg(env, policy, oracle, *, num_pairs: int, block_size: int, num_blocks: i
           common_random_numbers: bool = False, assumed_link: str = "logistic", optimizer=None):
     """ZBCPG as an Algorithm; ``num_blocks`` (K) blocks of ``block_size`` (b) per iteration."""
     dim = policy_dimension(policy)
-    block_size = check_positive_int("block_size", block_size)
+    block_size = check_int("block_size", block_size)
     if block_size > dim:
         raise ValueError(f"block_size must lie in [1, d = {dim}], got {block_size}")
     if block_law not in BLOCK_LAWS:

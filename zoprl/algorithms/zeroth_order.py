@@ -24,14 +24,14 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from zoprl.algorithms.base import Algorithm, PolicyState, ascent_update, make_hparams
-from zoprl.envs.validation import check_positive_int
+from zoprl.algorithms.base import Algorithm, PolicyState, ascent_update
 from zoprl.estimators.zeroth_order import (majority_sign, preference_value_gap,
                                            zeroth_order_gradient)
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.oracles.links import get_link
 from zoprl.policies.base import check_compatible
 from zoprl.rollout import make_paired_rollout
+from zoprl.validation import check_int, make_hparams
 
 
 UPDATES = ("gradient", "sign")
@@ -72,7 +72,7 @@ def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: floa
     Steps 2-4 of the module doc for given directions, so that tests can hold v fixed.
     """
     check_compatible(policy, env)
-    num_pairs = check_positive_int("num_pairs (N)", num_pairs)
+    num_pairs = check_int("num_pairs (N)", num_pairs)
     if update not in UPDATES:
         raise ValueError(f"unknown update {update!r}; valid: {', '.join(UPDATES)}")
     link = get_link(assumed_link)
@@ -106,7 +106,7 @@ def make_zeroth_order(name: str, env, policy, oracle, *, direction: Callable, sc
                       assumed_link: str = "logistic",
                       optimizer: optax.GradientTransformation | None = None) -> Algorithm:
     """Build a zeroth-order algorithm; ``direction(key, dim) -> v`` is the direction law."""
-    num_directions = check_positive_int("num_directions (K)", num_directions)
+    num_directions = check_int("num_directions (K)", num_directions)
     estimate = make_preference_gradient(
         env, policy, oracle, num_pairs=num_pairs, scale=scale, update=update,
         two_sided=two_sided, common_random_numbers=common_random_numbers,

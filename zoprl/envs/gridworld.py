@@ -27,7 +27,7 @@ from flax import struct
 from gymnax.environments import environment
 
 from zoprl.envs.finite import FiniteMDP, FiniteState, TabularModel
-from zoprl.envs.validation import check_positive_int, check_probability
+from zoprl.validation import check_int, check_probability
 
 # (d_row, d_col) for up, right, down, left
 MOVES = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]])
@@ -49,8 +49,8 @@ class GridWorld(FiniteMDP):
     num_actions = 4
 
     def __init__(self, size: int = 5, horizon: int = 10, reward: str = "distance"):
-        self.size = check_positive_int("grid size", size, minimum=2)
-        self.horizon = check_positive_int("horizon", horizon)
+        self.size = check_int("grid size", size, minimum=2)
+        self.horizon = check_int("horizon", horizon)
         if reward not in REWARD_KINDS:
             raise ValueError(f"unknown GridWorld reward {reward!r}; valid: {', '.join(REWARD_KINDS)}")
         self.reward_kind = reward

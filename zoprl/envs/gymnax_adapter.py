@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gymnax
 
-from zoprl.envs.validation import check_positive_int
+from zoprl.validation import check_int
 
 
 class GymnaxEnv:
@@ -30,7 +30,7 @@ class GymnaxEnv:
         self._default_params = env.default_params if env_params is None else env_params
         if horizon is None:
             horizon = int(self._default_params.max_steps_in_episode)
-        self.horizon = check_positive_int("horizon", horizon)
+        self.horizon = check_int("horizon", horizon)
 
     @property
     def name(self) -> str:

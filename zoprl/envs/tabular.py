@@ -20,7 +20,7 @@ from flax import struct
 from gymnax.environments import environment
 
 from zoprl.envs.finite import FiniteMDP, TabularModel
-from zoprl.envs.validation import check_distribution, check_positive_int, check_shape
+from zoprl.validation import check_distribution, check_int, check_shape
 
 
 @struct.dataclass(kw_only=True)
@@ -34,9 +34,9 @@ class TabularMDP(FiniteMDP):
     """A finite-horizon MDP given by tables in its params; sizes and horizon are static."""
 
     def __init__(self, num_states: int, num_actions: int, horizon: int):
-        self.num_states = check_positive_int("num_states", num_states)
-        self.num_actions = check_positive_int("num_actions", num_actions)
-        self.horizon = check_positive_int("horizon", horizon)
+        self.num_states = check_int("num_states", num_states)
+        self.num_actions = check_int("num_actions", num_actions)
+        self.horizon = check_int("horizon", horizon)
 
     @property
     def name(self) -> str:
@@ -76,9 +76,9 @@ def random_mdp_params(key, num_states: int, num_actions: int, branching: int,
     """A Garnet(S, A, branching) instance keyed by ``key`` (see module doc). Vmappable over keys
     (the sizes are static), so ``jax.vmap(lambda k: random_mdp_params(k, S, A, b))(keys)``
     gives a batch of MDP instances."""
-    check_positive_int("num_states", num_states)
-    check_positive_int("num_actions", num_actions)
-    check_positive_int("branching", branching)
+    check_int("num_states", num_states)
+    check_int("num_actions", num_actions)
+    check_int("branching", branching)
     if branching > num_states:
         raise ValueError(f"branching {branching} exceeds num_states {num_states}")
     k_next, k_prob, k_rew = jax.random.split(key, 3)

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy import special
 
-from zoprl.oracles._checks import check_choice, check_in_range, check_probability
+from zoprl.validation import check_choice, check_in_range, check_probability
 
 EPS = 2.0 ** -24
 _LN2 = math.log(2.0)

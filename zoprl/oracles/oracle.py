@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoprl.oracles import teachers
-from zoprl.oracles._checks import check_in_range, check_int, is_concrete
 from zoprl.oracles.links import Link, get_link
 from zoprl.oracles.presets import NEUTRAL, preset_values
 from zoprl.oracles.utilities import myopic_utility, total_return
+from zoprl.validation import check_in_range, check_int, is_concrete
 
 
 class OracleParams(NamedTuple):

@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoprl.oracles._checks import check_in_range, check_int, check_probability, is_concrete
 from zoprl.oracles.links import get_link, symmetrise
+from zoprl.validation import check_in_range, check_int, check_probability, is_concrete
 
 DEFAULT_TOLERANCE = 1e-4
 

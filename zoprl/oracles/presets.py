@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from zoprl.oracles._checks import check_choice
+from zoprl.validation import check_choice
 
 NEUTRAL = {"beta": math.inf, "gamma": 1.0, "mistake": 0.0, "skip": 0.0, "equal_margin": 0.0,
            "link_shape": 1.0}

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoprl.envs.validation import check_positive_int
 from zoprl.policies.base import Policy, categorical_policy
+from zoprl.validation import check_int
 
 
 class MLP(nn.Module):
@@ -43,8 +43,8 @@ def _feature_map(obs_dim, features):
 def mlp_categorical(obs_dim: int, num_actions: int, hidden: Sequence[int] = (64, 64),
                     features: Union[Callable, np.ndarray, None] = None) -> Policy:
     """Categorical MLP policy; the output layer starts at zero, so the initial policy is uniform."""
-    d = check_positive_int("obs_dim", obs_dim)
-    a = check_positive_int("num_actions", num_actions)
+    d = check_int("obs_dim", obs_dim)
+    a = check_int("num_actions", num_actions)
     phi, num_states = _feature_map(d, features)
     net = MLP(tuple(hidden), a)
     init = lambda key: net.init(key, jnp.zeros((d,)))
@@ -55,8 +55,8 @@ def mlp_categorical(obs_dim: int, num_actions: int, hidden: Sequence[int] = (64,
 def mlp_gaussian(obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64),
                  init_log_std: float = -0.5) -> Policy:
     """Diagonal Gaussian MLP policy for continuous actions (no squashing)."""
-    d = check_positive_int("obs_dim", obs_dim)
-    k = check_positive_int("action_dim", action_dim)
+    d = check_int("obs_dim", obs_dim)
+    k = check_int("action_dim", action_dim)
     net = MLP(tuple(hidden), k)
 
     def init(key):

@@ -17,16 +17,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoprl.envs.validation import check_positive_int
 from zoprl.policies.base import Policy, categorical_policy
+from zoprl.validation import check_int
 
 
 def tabular_softmax(num_states: int, num_actions: int, horizon: int | None = None) -> Policy:
     """Softmax over a logit table; time-dependent when ``horizon`` is given."""
-    s = check_positive_int("num_states", num_states)
-    a = check_positive_int("num_actions", num_actions)
+    s = check_int("num_states", num_states)
+    a = check_int("num_actions", num_actions)
     if horizon is not None:
-        h = check_positive_int("horizon", horizon)
+        h = check_int("horizon", horizon)
         return categorical_policy(lambda key: jnp.zeros((h, s, a)), lambda p, obs, t: p[t, obs],
                                   a, s, h, name="tabular_softmax_time_dependent")
     return categorical_policy(lambda key: jnp.zeros((s, a)), lambda p, obs, t: p[obs],
@@ -38,8 +38,8 @@ def linear_softmax(num_features: int, num_actions: int,
                    init_scale: float = 0.0) -> Policy:
     """Softmax of phi(obs)^T W. ``features`` is a table [S, F] indexed by the observation, a
     function obs -> [F], or None (the observation is the feature vector)."""
-    f = check_positive_int("num_features", num_features)
-    a = check_positive_int("num_actions", num_actions)
+    f = check_int("num_features", num_features)
+    a = check_int("num_actions", num_actions)
     num_states = None
     if features is None:
         phi = lambda obs: jnp.asarray(obs, jnp.float32).reshape(f)

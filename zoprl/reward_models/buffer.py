@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from zoprl.envs.validation import check_positive_int
 from zoprl.oracles.oracle import Feedback, vote_frequency
+from zoprl.validation import check_int
 
 
 class PreferenceBuffer(NamedTuple):
@@ -52,7 +52,7 @@ class PreferenceBatch(NamedTuple):
 def buffer_init(capacity: int, example_traj) -> PreferenceBuffer:
     """An empty buffer of ``capacity`` pairs shaped like ``example_traj`` (one trajectory with
     leaves [H, ...], or a batch of them, of which the shape of one member is used)."""
-    capacity = check_positive_int("buffer_capacity", capacity)
+    capacity = check_int("buffer_capacity", capacity)
     extra = jnp.ndim(example_traj.valid) - 1                 # leading batch axes to drop
     empty = jax.tree.map(lambda x: jnp.zeros((capacity,) + jnp.shape(x)[extra:], x.dtype),
                          example_traj)
@@ -86,7 +86,7 @@ def buffer_sample(key, buffer: PreferenceBuffer, batch_size: int) -> PreferenceB
     Skipped pairs come back with weight 0; an empty buffer gives a batch of weight 0.
     ``batch_size`` is static and must not exceed the capacity (ValueError before compilation).
     """
-    batch_size = check_positive_int("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size)
     if batch_size > buffer.capacity:
         raise ValueError(f"batch_size {batch_size} exceeds the buffer capacity "
                          f"{buffer.capacity}")

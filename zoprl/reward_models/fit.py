@@ -26,14 +26,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.scipy.special import log_ndtr
 
-from zoprl.envs.validation import check_positive_int
 from zoprl.oracles.links import EPS, Link, get_link
 from zoprl.reward_models.buffer import PreferenceBatch, PreferenceBuffer, buffer_sample
 from zoprl.reward_models.models import RewardModel, trajectory_reward
+from zoprl.validation import check_int, make_hparams
 
 ADAM = optax.scale_by_adam()
 
@@ -45,21 +44,10 @@ class RewardFitHparams(NamedTuple):
     l2: jax.Array
 
 
-def check_scalar(name: str, value, *, allow_zero: bool = False) -> None:
-    """Every entry finite and > 0 (>= 0 with ``allow_zero``); ValueError naming the bad value."""
-    arr = np.asarray(value, np.float64)
-    bad = ~(np.isfinite(arr) & ((arr >= 0) if allow_zero else (arr > 0)))
-    if np.any(bad):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {np.ravel(arr[bad] if arr.ndim else arr)[0]:g}")
-
-
 def reward_fit_hparams(step_size=0.01, l2=0.0) -> RewardFitHparams:
     """Validated fit hyperparameters (scalars or grids, broadcast to one shape)."""
-    check_scalar("reward step_size", step_size)
-    check_scalar("reward l2", l2, allow_zero=True)
-    arrays = np.broadcast_arrays(np.asarray(step_size, np.float32), np.asarray(l2, np.float32))
-    return RewardFitHparams(*(jnp.asarray(a) for a in arrays))
+    return make_hparams(RewardFitHparams, positive=("step_size",), nonnegative=("l2",),
+                        prefix="reward ", step_size=step_size, l2=l2)
 
 
 def init_reward_optimizer(params):
@@ -95,8 +83,8 @@ def fit_reward_model(key, model: RewardModel, params, opt_state, buffer: Prefere
     ``loss`` is the data term (without L2) of the last step's minibatch, before its update.
     ``num_steps`` and ``batch_size`` are static; batch_size > capacity raises ValueError.
     """
-    num_steps = check_positive_int("fit_steps", num_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
+    num_steps = check_int("fit_steps", num_steps)
+    batch_size = check_int("batch_size", batch_size)
     if batch_size > buffer.capacity:
         raise ValueError(f"batch_size {batch_size} exceeds the buffer capacity {buffer.capacity}")
     link = get_link(link)

@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
-from zoprl.envs.validation import check_positive_int
 from zoprl.policies.mlp import MLP
+from zoprl.validation import check_int
 
 REWARD_MODEL_KINDS = ("tabular", "linear", "mlp")
 
@@ -128,7 +128,7 @@ def make_reward_model(kind: str, env, env_params=None, *, features=None,
                              "pass joint_features or use kind 'mlp'")
         return RewardModel(lambda key: jnp.zeros((num_features, num_codes)),
                            lambda phi, o, a: f(o) @ phi[:, a], kind)
-    hidden = tuple(check_positive_int("hidden width", w) for w in hidden)
+    hidden = tuple(check_int("hidden width", w) for w in hidden)
     net = MLP(hidden, 1)
 
     def init(key):
