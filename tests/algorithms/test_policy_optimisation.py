@@ -168,7 +168,7 @@ def test_gymnax_environment_with_mlp_critic(name):
     (lambda e, p: ppo(e, p, num_envs=8).hparams(step_size=[0.1, -1.0]),
      "step_size must be > 0, got -1"),
     (lambda e, p: ppo(e, p, num_envs=8).hparams(gae_lambda=1.5),
-     r"gae_lambda must lie in \[0, 1\]"),
+     r"gae_lambda must lie in \[0.0, 1.0\], got 1.5"),
     (lambda e, p: ppo(e, p, num_envs=8).hparams(discount=-0.1), "discount must lie in"),
     (lambda e, p: ppo(e, p, num_envs=8).hparams(entropy_coef=-1.0),
      "entropy_coef must be >= 0, got -1"),
