@@ -33,6 +33,9 @@ def write_csv_atomically(path: str, header: list[str], rows: list[list]) -> None
             writer = csv.writer(f)
             writer.writerow(header)
             writer.writerows(rows)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
