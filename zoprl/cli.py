@@ -42,6 +42,24 @@ def write_csv_atomically(path: str, header: list[str], rows: list[list]) -> None
         raise
 
 
+def tidy_rows(algorithm: str, metrics, names, every: int = 1) -> list[list]:
+    """Long-format rows [algorithm, seed, iteration, trajectories, queries, metric, value] from
+    metrics with leaves [S, T + 1], keeping every ``every``-th iteration (built with numpy)."""
+    import numpy as np
+
+    seeds, length = np.shape(metrics["queries"])
+    its = np.arange(0, length, every)
+    seed_grid, it_grid = (g.ravel() for g in np.meshgrid(np.arange(seeds), its, indexing="ij"))
+    per_metric = [
+        np.column_stack([np.full(seed_grid.size, algorithm, object), seed_grid, it_grid,
+                         np.asarray(metrics["trajectories"])[seed_grid, it_grid],
+                         np.asarray(metrics["queries"])[seed_grid, it_grid],
+                         np.full(seed_grid.size, m, object),
+                         np.asarray(metrics[m], np.float64)[seed_grid, it_grid]])
+        for m in names]
+    return np.concatenate(per_metric).tolist()
+
+
 def demo(args) -> int:
     """ZPG, ZBCPG and ZSPO on the default GridWorld (slip 0.1) with a Bradley-Terry oracle,
     ``seeds`` seeds per method in one vmapped program; prints final J / J* and writes a tidy CSV."""
@@ -78,12 +96,7 @@ def demo(args) -> int:
         stderr = final.std(ddof=1) / np.sqrt(args.seeds) if args.seeds > 1 else 0.0
         print(f"{name:<8} {final.mean():>11.3f} +- {stderr:.3f} {int(metrics['queries'][0, -1]):>12d} "
               f"{seconds:>8.1f}")
-        for seed in range(args.seeds):
-            for t in range(0, args.iterations + 1, every):
-                for metric in ("value", "value_gap", "grad_norm_sq"):
-                    rows.append([name, seed, t, int(metrics["trajectories"][seed, t]),
-                                 int(metrics["queries"][seed, t]), metric,
-                                 float(metrics[metric][seed, t])])
+        rows.extend(tidy_rows(name, metrics, ("value", "value_gap", "grad_norm_sq"), every))
     path = os.path.join(args.out, "demo.csv")
     write_csv_atomically(path, ["algorithm", "seed", "iteration", "trajectories", "queries",
                                 "metric", "value"], rows)
