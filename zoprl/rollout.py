@@ -85,7 +85,10 @@ def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None
         keys = jax.random.split(key, (num_pairs, 2))
         keys_1 = keys[:, 0] if common_random_numbers else keys[:, 1]
         if shared_start and not common_random_numbers:
-            starts = jax.random.split(jax.random.fold_in(key, 1), num_pairs)
+            k_pairs, k_starts = jax.random.split(key)
+            keys = jax.random.split(k_pairs, (num_pairs, 2))
+            keys_1 = keys[:, 1]
+            starts = jax.random.split(k_starts, num_pairs)
             return (from_starts(keys[:, 0], params_0, env_params, starts),
                     from_starts(keys_1, params_1, env_params, starts))
         return single(keys[:, 0], params_0, env_params), single(keys_1, params_1, env_params)

@@ -112,13 +112,15 @@ def make_hparams(cls, *, positive=None, unit=(), nonnegative=(), prefix: str = "
     ``prefix``) and the bad value."""
     if positive is None:
         positive = [f for f in cls._fields if f not in unit and f not in nonnegative]
+    # validate the float32 values the program will see (1e-46 > 0 becomes 0 in float32)
+    values = {f: np.asarray(values[f], np.float32) for f in cls._fields}
     for name in positive:
         check_positive(prefix + name, values[name])
     for name in unit:
         check_probability(prefix + name, values[name])
     for name in nonnegative:
         check_nonnegative(prefix + name, values[name])
-    arrays = np.broadcast_arrays(*(np.asarray(values[f], np.float32) for f in cls._fields))
+    arrays = np.broadcast_arrays(*(values[f] for f in cls._fields))
     return cls(*(jnp.asarray(a) for a in arrays))
 
 

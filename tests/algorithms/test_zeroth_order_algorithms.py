@@ -128,6 +128,8 @@ def test_monte_carlo_metrics_on_gymnax_environment():
     (lambda a: a.hparams(mu=0.0), "mu must be > 0, got 0"),
     (lambda a: a.hparams(step_size=[0.1, -1.0]), "step_size must be > 0, got -1"),
     (lambda a: a.hparams(clip_range=0.0), "clip_range must be > 0"),
+    (lambda a: a.hparams(mu=1e-46), "mu must be > 0"),       # 0 once cast to float32
+    (lambda a: a.hparams(step_size=1e39), "step_size must be > 0, got inf"),
     (lambda a: zpg(a.env, a.policy, make_oracle("logistic", 1), num_pairs=0), "num_pairs"),
     (lambda a: make_oracle("logistic", 0), "num_queries"),
     (lambda a: zbcpg(a.env, a.policy, make_oracle("logistic", 1), num_pairs=2, block_size=13),

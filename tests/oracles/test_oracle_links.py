@@ -129,3 +129,13 @@ def test_symmetrise():
     np.testing.assert_allclose(p + g.prob(-x, 1.5), 1.0, atol=1e-6)
     np.testing.assert_allclose(p, 0.5 * (ev.prob(x, 1.5) + 1 - ev.prob(-x, 1.5)), rtol=1e-6)
     np.testing.assert_allclose(jax.jit(g.inverse)(p, 1.5), x, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["logistic", "probit", "linear", "extreme_value"])
+def test_clipped_inverse_maps_unanimous_votes_to_plus_minus_r(name):
+    """p = 0 and p = 1 give exactly -R and R, also where sigma(+-R) is beyond float32's open
+    interval (the extreme-value link for R > 3.2: its inverse alone would stop at -3.18)."""
+
+    for r in (2.0, 6.0, 20.0):
+        y = clipped_inverse(get_link(name), jnp.array([0.0, 1.0]), r)
+        np.testing.assert_allclose(y, [-r, r], rtol=1e-6)

@@ -175,3 +175,21 @@ def test_vmap_over_params_equals_loop():
     grid = oracle_params("noisy", beta=[0.5, 1.0, 2.0])  # a grid straight from oracle_params
     assert grid.gamma.shape == (3,)
     assert jax.vmap(oracle.prob, in_axes=(None, None, 0))(traj_a, traj_b, grid).shape == (3, 3)
+
+
+def test_mistake_plus_skip_equal_to_one_gives_no_nan():
+    """mistake 0.2 + skip 0.8 = 1: float32 rounds mistake / (1 - skip) above 1; the flip rate
+    and the vote probability are clipped, so no NaN reaches the Binomial sampler (M > 32)."""
+    from zoprl.trajectory import Trajectory
+
+    def traj(r):
+        return Trajectory(jnp.zeros((200, 1)), jnp.zeros((200, 1), jnp.int32), jnp.zeros((200, 1)),
+                          jnp.ones((200, 1)), jnp.full((200, 1), r))
+
+    oracle = make_oracle("logistic", 64)
+    params = oracle_params("oracle", mistake=0.2, skip=0.8)
+    keys = jax.random.split(jax.random.key(0), 200)
+    fb = jax.jit(jax.vmap(oracle.query, (0, 0, 0, None)))(keys, traj(0.0), traj(1.0), params)
+    assert np.all(np.isfinite(fb.votes))
+    p = jax.vmap(oracle.prob, (0, 0, None))(traj(0.0), traj(1.0), params)
+    assert np.all((np.asarray(p) >= 0) & (np.asarray(p) <= 1))

@@ -40,13 +40,13 @@ def bandit_fit():
     model = make_reward_model("tabular", env)
 
     def fit(key, env_params, hp):
-        k_roll, k_query, k_fit = jax.random.split(key, 3)
-        uniform = policy.init(k_roll)
+        k_policy, k_roll, k_query, k_model, k_fit = jax.random.split(key, 5)
+        uniform = policy.init(k_policy)
         t0, t1 = paired(k_roll, uniform, uniform, env_params)
         feedback = jax.vmap(oracle.query, (0, 0, 0, None))(
             jax.random.split(k_query, NUM_PAIRS), t0, t1, oracle_params("noisy"))
         buf = buffer_add(buffer_init(NUM_PAIRS, t0), t0, t1, feedback)
-        phi = model.init(k_fit)
+        phi = model.init(k_model)
         phi, _, loss = fit_reward_model(k_fit, model, phi, init_reward_optimizer(phi), buf, hp,
                                         FIT_STEPS, BATCH)
         return phi[0], loss
@@ -132,3 +132,17 @@ def test_bad_input_raises_before_compilation():
         fit_reward_model(*args, 10, 8)
     with pytest.raises(ValueError, match="fit_steps must be >= 1, got 0"):
         fit_reward_model(*args, 0, 2)
+
+
+def test_extreme_value_loss_is_exact_and_keeps_its_gradient_far_out():
+    """log sigma(d) for the extreme-value link in closed form: at d = -5 the loss is the exact
+    ln2 exp(5) = 102.9 and its gradient is not zero (a floor on sigma would flatten it)."""
+    from zoprl.reward_models.fit import log_link_probs
+
+    link = get_link("extreme_value")
+    log_p, log_q = log_link_probs(link, jnp.array([-5.0, 0.0, 4.0]))
+    np.testing.assert_allclose(-log_p[0], np.log(2.0) * np.exp(5.0), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(log_p[1:]), link.prob(jnp.array([0.0, 4.0])), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(log_q[1:]), 1 - link.prob(jnp.array([0.0, 4.0])), rtol=1e-5)
+    grad = jax.grad(lambda d: -log_link_probs(link, d)[0])(-5.0)
+    assert float(grad) < -100.0

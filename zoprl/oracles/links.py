@@ -199,13 +199,17 @@ def clipped_inverse(link: Link, p, clip_range, shape=1.0):
 
     This is the per-pair inversion of an empirical preference frequency used by zeroth-order
     estimators (ZPG, arXiv 2409.17401): clipping at R keeps y finite when all M votes agree.
-    The output is clipped into [-R, R] again to remove round-off. Concrete p outside [0, 1] or a
+    The output is clipped into [-R, R] again to remove round-off. A p at or beyond sigma(-R)
+    (sigma(R)) maps to exactly -R (R), also when sigma(+-R) lies beyond the open interval on which
+    ``inverse`` is finite in float32 (e.g. the extreme-value link for R > 3.2 s), so the range
+    stays the symmetric [-R, R] the estimators assume. Concrete p outside [0, 1] or a
     non-positive R raise ValueError.
     """
     check_probability("p", p)
     check_in_range("clip_range", clip_range, 0.0, math.inf, low_open=True)
     low, high = link.prob(-clip_range, shape), link.prob(clip_range, shape)
     y = link.inverse(jnp.clip(p, low, high), shape)
+    y = jnp.where(p <= low, -clip_range, jnp.where(p >= high, clip_range, y))
     return jnp.clip(y, -clip_range, clip_range)
 
 

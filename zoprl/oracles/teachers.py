@@ -34,14 +34,18 @@ def rational_prob(link, gap, beta, shape):
 
 
 def conditional_flip_rate(mistake, skip):
-    """f = mistake / (1 - skip): the flip probability of an answered vote (0 when skip = 1)."""
+    """f = mistake / (1 - skip): the flip probability of an answered vote (0 when skip = 1),
+    clipped into [0, 1] (float32 rounding can put mistake / (1 - skip) just above 1 when
+    mistake + skip = 1)."""
     answered = 1.0 - skip
-    return jnp.where(answered > 0.0, mistake / jnp.where(answered > 0.0, answered, 1.0), 0.0)
+    rate = jnp.where(answered > 0.0, mistake / jnp.where(answered > 0.0, answered, 1.0), 0.0)
+    return jnp.clip(rate, 0.0, 1.0)
 
 
 def apply_mistakes(p, flip):
-    """(1 - f) p + f (1 - p): each vote is flipped independently with probability f."""
-    return p + flip * (1.0 - 2.0 * p)
+    """(1 - f) p + f (1 - p): each vote is flipped independently with probability f (clipped
+    into [0, 1] against round-off, so that samplers never see a probability outside it)."""
+    return jnp.clip(p + flip * (1.0 - 2.0 * p), 0.0, 1.0)
 
 
 def skip_mask(key, skip, shape):

@@ -61,6 +61,13 @@ def log_link_probs(link: Link, d, shape=1.0):
         return jax.nn.log_sigmoid(d), jax.nn.log_sigmoid(-d)
     if link.name == "probit":
         return log_ndtr(d), log_ndtr(-d)
+    if link.name == "extreme_value":
+        # sigma(d) = 2^(-exp(-d / s)): log sigma = -ln2 exp(z), log(1 - sigma) =
+        # log(-expm1(-ln2 exp(z))), z = -d / s clipped to [-80, 80]; exact, with a gradient
+        # for badly wrong pairs (a floor on sigma would flatten the loss there)
+        z = jnp.clip(-d / shape, -80.0, 80.0)
+        rate = jnp.log(2.0) * jnp.exp(z)
+        return -rate, jnp.log(-jnp.expm1(-rate))
     p = link.prob(d, shape)
     return jnp.log(jnp.maximum(p, EPS)), jnp.log(jnp.maximum(1.0 - p, EPS))
 
