@@ -113,7 +113,8 @@ def make_hparams(cls, *, positive=None, unit=(), nonnegative=(), prefix: str = "
     if positive is None:
         positive = [f for f in cls._fields if f not in unit and f not in nonnegative]
     # validate the float32 values the program will see (1e-46 > 0 becomes 0 in float32)
-    values = {f: np.asarray(values[f], np.float32) for f in cls._fields}
+    with np.errstate(over="ignore"):   # an overflow to inf is reported by the checks below
+        values = {f: np.asarray(values[f], np.float32) for f in cls._fields}
     for name in positive:
         check_positive(prefix + name, values[name])
     for name in unit:
