@@ -82,15 +82,14 @@ def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None
     from_starts = jax.vmap(rollout, in_axes=(0, None, None, 0))
 
     def paired(key, params_0, params_1, env_params):
-        keys = jax.random.split(key, (num_pairs, 2))
-        keys_1 = keys[:, 0] if common_random_numbers else keys[:, 1]
         if shared_start and not common_random_numbers:
             k_pairs, k_starts = jax.random.split(key)
             keys = jax.random.split(k_pairs, (num_pairs, 2))
-            keys_1 = keys[:, 1]
             starts = jax.random.split(k_starts, num_pairs)
             return (from_starts(keys[:, 0], params_0, env_params, starts),
-                    from_starts(keys_1, params_1, env_params, starts))
+                    from_starts(keys[:, 1], params_1, env_params, starts))
+        keys = jax.random.split(key, (num_pairs, 2))
+        keys_1 = keys[:, 0] if common_random_numbers else keys[:, 1]
         return single(keys[:, 0], params_0, env_params), single(keys_1, params_1, env_params)
 
     return paired

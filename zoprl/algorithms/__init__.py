@@ -6,7 +6,7 @@ Ceilings that read the true reward: ``ppo``, ``reinforce``, ``evolution_strategi
 """
 
 from zoprl.algorithms.base import Algorithm, PolicyState
-from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, PreferenceData, dpo
+from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, dpo
 from zoprl.algorithms.evolution import ESHparams, ESInfo, ESState, evolution_strategies
 from zoprl.algorithms.policy_gradient import (Critic, discounted_returns, generalized_advantages,
                                               make_critic, mlp_critic, tabular_critic)
@@ -24,7 +24,7 @@ from zoprl.algorithms.zspo import zspo
 __all__ = [
     "Algorithm", "Critic", "DPOHparams", "DPOInfo", "DPOState", "ESHparams", "ESInfo", "ESState",
     "PPOHparams", "PPOInfo", "PPOState", "PPOUpdate", "PREFERENCE_LOSSES", "PolicyState",
-    "PreferenceData", "RLHFHparams", "RLHFInfo", "RLHFState", "ReinforceHparams",
+    "RLHFHparams", "RLHFInfo", "RLHFState", "ReinforceHparams",
     "ReinforceInfo", "ReinforceState", "ZerothOrderHparams", "ZerothOrderInfo",
     "discounted_returns", "dpo", "dpo_loss", "evolution_strategies", "generalized_advantages",
     "ipo_loss", "make_critic", "make_policy_metrics", "make_ppo_update", "make_reinforce_update",

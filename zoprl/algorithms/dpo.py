@@ -52,8 +52,8 @@ from zoprl.algorithms.preference_losses import (PREFERENCE_LOSSES, implicit_rewa
                                                 trajectory_kl, trajectory_log_ratio, weighted_mean)
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.oracles.oracle import vote_frequency
+from zoprl.reward_models.buffer import PreferenceBatch
 from zoprl.rollout import make_paired_rollout
-from zoprl.trajectory import Trajectory
 from zoprl.validation import check_int, make_hparams
 
 
@@ -64,20 +64,11 @@ class DPOHparams(NamedTuple):
     beta: jax.Array
 
 
-class PreferenceData(NamedTuple):
-    """Labelled pairs, leaves [D, ...]: label p = votes / M (1/2 if skipped), answered mask."""
-
-    traj_0: Trajectory
-    traj_1: Trajectory
-    label: jax.Array
-    answered: jax.Array
-
-
 class DPOState(NamedTuple):
     params: Any
     reference_params: Any
     opt_state: Any
-    data: PreferenceData | None  # the offline data set; None online
+    data: PreferenceBatch | None  # the offline data set (weight = answered); None online
     counts: Counts
     iteration: jax.Array
 
@@ -125,23 +116,23 @@ def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str =
         k_roll, k_oracle = jax.random.split(key)
         traj_0, traj_1 = sample_pairs(k_roll, params, env_params)
         feedback = query(jax.random.split(k_oracle, num_pairs), traj_0, traj_1, oracle_params)
-        data = PreferenceData(traj_0, traj_1, vote_frequency(feedback), feedback.answered)
+        data = PreferenceBatch(traj_0, traj_1, vote_frequency(feedback), feedback.answered)
         return data, Counts.zero().add(2 * num_pairs, feedback_queries(feedback))
 
-    def margins(params, reference_params, data: PreferenceData):
+    def margins(params, reference_params, data: PreferenceBatch):
         return (log_ratio(params, reference_params, data.traj_1)
                 - log_ratio(params, reference_params, data.traj_0))
 
-    def data_loss(params, reference_params, data: PreferenceData, beta):
+    def data_loss(params, reference_params, data: PreferenceBatch, beta):
         h = margins(params, reference_params, data)
-        return weighted_mean(pair_loss(h, data.label, beta), data.answered)
+        return weighted_mean(pair_loss(h, data.label, beta), data.weight)
 
-    def diagnostics(params, reference_params, data: PreferenceData, beta) -> DPOInfo:
+    def diagnostics(params, reference_params, data: PreferenceBatch, beta) -> DPOInfo:
         h = margins(params, reference_params, data)
         kls = jnp.concatenate([kl(params, reference_params, data.traj_0),
                                kl(params, reference_params, data.traj_1)])
-        return DPOInfo(weighted_mean(pair_loss(h, data.label, beta), data.answered),
-                       implicit_reward_accuracy(h, data.label, data.answered), jnp.mean(kls))
+        return DPOInfo(weighted_mean(pair_loss(h, data.label, beta), data.weight),
+                       implicit_reward_accuracy(h, data.label, data.weight), jnp.mean(kls))
 
     def optimise(key, params, opt_state, reference_params, data, hp: DPOHparams):
         def gradient_step(carry, k):
