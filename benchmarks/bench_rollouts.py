@@ -31,56 +31,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import gymnax
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common import (device_description, device_line, paired_ratio, print_table,  # noqa: E402
-                    time_interleaved, write_json)
-
-from zoprl.envs import make  # noqa: E402
-from zoprl.policies import mlp_categorical, tabular_softmax  # noqa: E402
-from zoprl.policies.mlp import MLP  # noqa: E402
-from zoprl.rollout import make_batch_rollout  # noqa: E402
+from zoprl.bench.cases import gymnax_scan_rollout
+from zoprl.bench.timing import (device_description, device_line, paired_ratio, print_table,
+                                time_interleaved, write_json)
+from zoprl.envs import make
+from zoprl.policies import mlp_categorical, tabular_softmax
+from zoprl.policies.mlp import MLP
+from zoprl.rollout import make_batch_rollout
 
 FULL_BATCHES = (1024, 4096, 16384, 65536)
 QUICK_BATCHES = (1024, 16384)
 CARTPOLE_HORIZON = 200
 HIDDEN = (64, 64)
 TARGET_RATIO = 1.10
-
-
-def gymnax_scan_rollout(env, horizon: int, num: int, select_action):
-    """A direct gymnax batched rollout as a user would write it.
-
-    ``select_action(key, params, obs) -> (action, log_prob)``. Returns a function
-    (key, policy_params, env_params) -> (obs, action, log_prob, reward, done), leaves [num, H].
-    """
-
-    def single(key, policy_params, env_params):
-        key, k_reset = jax.random.split(key)
-        obs, state = env.reset(k_reset, env_params)
-
-        def step(carry, _):
-            obs, state, key = carry
-            key, k_act, k_step = jax.random.split(key, 3)
-            action, log_prob = select_action(k_act, policy_params, obs)
-            next_obs, state, reward, terminated, truncated, _ = env.step(
-                k_step, state, action, env_params)
-            done = jnp.logical_or(terminated, truncated)
-            return (next_obs, state, key), (obs, action, log_prob, reward, done)
-
-        _, transitions = jax.lax.scan(step, (obs, state, key), None, length=horizon)
-        return transitions
-
-    batched = jax.vmap(single, in_axes=(0, None, None))
-    return lambda key, policy_params, env_params: batched(
-        jax.random.split(key, num), policy_params, env_params)
 
 
 def build_cases(batch: int):

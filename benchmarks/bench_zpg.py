@@ -14,21 +14,16 @@ both are timed in interleaved rounds and the ratio is the median of per-round ra
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import device_line, paired_ratio, print_table, time_interleaved, write_json  # noqa: E402
-from numpy_reference import numpy_zpg_iteration  # noqa: E402
-
-from zoprl.algorithms import zpg  # noqa: E402
-from zoprl.envs import make  # noqa: E402
-from zoprl.oracles import make_oracle, oracle_params  # noqa: E402
-from zoprl.policies import tabular_softmax  # noqa: E402
+from zoprl.algorithms import zpg
+from zoprl.bench.numpy_reference import numpy_zpg_iteration
+from zoprl.bench.timing import device_line, paired_ratio, print_table, time_interleaved, write_json
+from zoprl.envs import make
+from zoprl.oracles import make_oracle, oracle_params
+from zoprl.policies import tabular_softmax
 
 H, M = 10, 10
 

@@ -1,34 +1,77 @@
-"""The zoprl command: a tiny demo writes its table; bad arguments exit with code 2."""
+"""The zoprl command: run / plot / list end to end, --help everywhere, bad input exits 2."""
 
-import csv
 import os
 import subprocess
 import sys
 
 import pytest
 
-from zoprl.cli import main
+from zoprl.cli import build_parser, main
+from zoprl.results import read_table
+
+TINY_RUN = ["run", "--algorithm", "zpg", "--env", "GridWorld", "--queries", "3", "--seeds", "2",
+            "--iterations", "4", "--eval-every", "2", "--set", "static.num_pairs=4",
+            "--set", "environment.size=3", "--set", "grid.mu=[0.5, 1.0]", "--quiet"]
 
 
-def test_demo_writes_a_tidy_table(tmp_path, capsys):
-    assert main(["demo", "--seeds", "2", "--iterations", "3", "--pairs", "4",
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    assert main([*TINY_RUN, "--out", str(folder)]) == 0
+    return folder
+
+
+def test_run_writes_the_table_the_manifest_and_a_figure(run_folder, capsys):
+    table = read_table(str(run_folder))
+    assert set(table["hp.mu"]) == {0.5, 1.0} and table.run_id.nunique() == 4
+    for name in ("results.parquet", "manifest.json", "curves_value_gap_queries-iteration.png",
+                 "curves_value_gap_queries-iteration.pdf"):
+        assert os.path.getsize(run_folder / name) > 0, name
+    assert os.stat(run_folder / "results.parquet").st_mode & 0o044   # group/others can read
+
+
+def test_plot_draws_curves_final_metric_and_rates(run_folder, tmp_path, capsys):
+    assert main(["plot", str(run_folder), "--x", "trajectories", "--out", str(tmp_path)]) == 0
+    assert main(["plot", str(run_folder), "--metric", "value", "--param", "hp.mu",
                  "--out", str(tmp_path)]) == 0
-    with open(tmp_path / "demo.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert {r["algorithm"] for r in rows} == {"zpg", "zbcpg", "zspo"}
-    assert {r["metric"] for r in rows} == {"value", "value_gap", "grad_norm_sq"}
-    first = next(r for r in rows if r["iteration"] == "0" and r["metric"] == "value")
-    assert abs(float(first["value"]) - 2.1446) < 1e-3
-    last = [r for r in rows if r["algorithm"] == "zpg" and r["iteration"] == "3"]
-    assert int(last[0]["queries"]) == 3 * 4 * 10
-    assert "zpg" in capsys.readouterr().out
-    assert os.stat(tmp_path / "demo.csv").st_mode & 0o044      # readable by group and others
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    assert main(["plot", str(run_folder), "--metric", "grad_norm_sq", "--rate", "hp.mu",
+                 "--out", str(tmp_path)]) == 0
+    written = sorted(os.listdir(tmp_path))
+    assert "curves_value_gap_trajectories.png" in written
+    assert "final_value_hp.mu.png" in written and "rate_grad_norm_sq_hp.mu.pdf" in written
 
 
-@pytest.mark.parametrize("args", [["demo", "--seeds", "0"], ["demo", "--pairs", "x"], ["fly"]])
-def test_bad_arguments_exit_with_code_2_without_traceback(args):
-    result = subprocess.run([sys.executable, "-m", "zoprl.cli", *args], capture_output=True,
-                            text=True)
-    assert result.returncode == 2
+def test_list_names_everything_a_spec_can_use(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("GridWorld", "CartPole-v1", "zpg", "dpo_offline", "ppo_true_reward", "probit",
+                 "noisy", "tabular_softmax", "adam"):
+        assert name in out, name
+
+
+@pytest.mark.parametrize("command", ["demo", "run", "sweep", "plot", "list", "bench"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([command, "--help"])
+    assert exit_.value.code == 0 and "usage: zoprl " + command in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["demo", "--set", "seeds=0"], ["run", "--iterations", "x"],
+                                  ["run"], ["run", "--algorithm", "zpg"], ["fly"],
+                                  ["plot", "no/such/folder"], ["sweep", "missing.toml"]])
+def test_bad_arguments_exit_with_code_2_without_traceback(args, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "zoprl.cli", *args, *(
+        ["--out", str(tmp_path)] if args[0] in ("demo", "run") else [])],
+        capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "error" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_demo_writes_a_table_and_a_png_figure(tmp_path, capsys):
+    """The README's main job, whole (about 80 s on a 2-core CPU)."""
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "ZPG" in out and "PPO" in out
+    assert os.path.getsize(tmp_path / "results.parquet") > 0
+    assert os.path.getsize(tmp_path / "curves_value_gap_queries-trajectories.png") > 0

@@ -1,4 +1,4 @@
-"""Correctness of the NumPy ZPG reference (benchmarks/numpy_reference.py).
+"""Correctness of the NumPy ZPG reference (zoprl/bench/numpy_reference.py).
 
 The exact values come from a small backward-induction helper written here, over a slip
 transition kernel P[s, a, s'] built directly from the GridWorld spec, independently of the
@@ -7,15 +7,10 @@ reference's own tables and of its effective-action sampling trick.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.numpy_reference import (  # noqa: E402
+from zoprl.bench.numpy_reference import (
     numpy_gridworld_rollouts,
     numpy_preference_difference,
     numpy_zpg_iteration,

@@ -119,3 +119,90 @@ def test_rollout_rejects_mismatched_policy():
         make_rollout(GridWorld(), tabular_softmax(25, 3))
     with pytest.raises(ValueError, match="num_pairs must be >= 1"):
         make_paired_rollout(GridWorld(), tabular_softmax(25, 4), 0)
+
+
+# ------------------------------------------------------------------ bulk-uniform batched path
+def _time_dependent_theta(key, scale=1.5):
+    return scale * jax.random.normal(key, (10, 25, 4))
+
+
+def test_bulk_and_key_paths_match_the_exact_value(gridworld):
+    """The batched (bulk-uniform) path and the per-step-key path sample the same law: both Monte
+    Carlo values of a random time-dependent policy lie within 5 standard errors of the exact J,
+    and so do the per-step action frequencies at the start state."""
+    from zoprl.evaluation import exact_evaluator
+    from zoprl.rollout import supports_bulk_uniforms
+
+    env, params, _ = gridworld
+    policy = tabular_softmax(25, 4, horizon=10)
+    theta = _time_dependent_theta(jax.random.key(5))
+    exact = float(exact_evaluator(env, policy).value(theta, params))
+    num = 40_000
+    assert supports_bulk_uniforms(env, policy)
+    bulk = jax.jit(make_batch_rollout(env, policy, num))(jax.random.key(0), theta, params)
+    keyed = jax.jit(jax.vmap(make_rollout(env, policy), (0, None, None)))(
+        jax.random.split(jax.random.key(0), num), theta, params)
+    for traj in (bulk, keyed):
+        returns = np.asarray(traj.latent_reward.sum(-1), np.float64)
+        se = returns.std(ddof=1) / np.sqrt(num)
+        assert abs(returns.mean() - exact) <= 5 * se, (returns.mean(), se, exact)
+        pi0 = np.asarray(jax.nn.softmax(theta[0, 0]))
+        freq = np.bincount(np.asarray(traj.action[:, 0]), minlength=4) / num
+        assert np.all(np.abs(freq - pi0) <= 5 * np.sqrt(pi0 * (1 - pi0) / num))
+        np.testing.assert_allclose(traj.log_prob[:, 0], np.log(pi0)[np.asarray(traj.action[:, 0])],
+                                   rtol=1e-5)
+
+
+def test_bulk_path_with_and_without_action_tables_agree(gridworld):
+    """Actions from per-(h, s) tables equal actions from per-rollout logits, for the same key."""
+    from zoprl.rollout import _make_bulk_batch_rollout
+
+    env, params, _ = gridworld
+    policy = tabular_softmax(25, 4, horizon=10)
+    theta = _time_dependent_theta(jax.random.key(6))
+    table, direct = (jax.jit(_make_bulk_batch_rollout(env, policy, 64, 10, use_table=t))(
+        jax.random.key(2), theta, params) for t in (True, False))
+    np.testing.assert_array_equal(table.action, direct.action)
+    np.testing.assert_array_equal(table.obs, direct.obs)
+    np.testing.assert_allclose(table.log_prob, direct.log_prob, rtol=1e-6)
+    np.testing.assert_allclose(table.latent_reward, direct.latent_reward, rtol=1e-6)
+
+
+def test_bulk_path_vmaps_over_keys_and_params(gridworld):
+    """vmap of a batch over keys and params equals the batches run one by one (atol 1e-5)."""
+    env, params, policy = gridworld
+    batch = make_batch_rollout(env, policy, 16)
+    keys = jax.random.split(jax.random.key(3), 3)
+    thetas = jax.random.normal(jax.random.key(4), (3, 25, 4))
+    together = jax.jit(jax.vmap(batch, (0, 0, None)))(keys, thetas, params)
+    for i in range(3):
+        alone = jax.jit(batch)(keys[i], thetas[i], params)
+        np.testing.assert_array_equal(together.action[i], alone.action)
+        np.testing.assert_allclose(together.latent_reward[i], alone.latent_reward, atol=1e-5)
+
+
+def test_counter_threefry_equals_jax_threefry_bit_for_bit():
+    """The unrolled threefry2x32 of the bulk path is JAX's: on JAX's own counter layout
+    (non-partitionable, counts split in two halves) it reproduces jax.random.bits exactly."""
+    from zoprl.rollout import bits_to_uniform, threefry2x32
+
+    key = jax.random.key(11)
+    words = jax.random.key_data(key)
+    for n in (2, 10, 4096):
+        with jax.threefry_partitionable(False):
+            expected_bits = jax.random.bits(key, (n,))
+            expected_uniform = jax.random.uniform(key, (n,))
+        half = np.arange(n // 2, dtype=np.uint32)
+        y0, y1 = jax.jit(threefry2x32)(words[0], words[1], half, half + np.uint32(n // 2))
+        np.testing.assert_array_equal(np.concatenate([y0, y1]), expected_bits)
+        np.testing.assert_array_equal(bits_to_uniform(np.concatenate([y0, y1])), expected_uniform)
+
+
+def test_bulk_path_accepts_raw_and_non_threefry_keys(gridworld):
+    env, params, policy = gridworld
+    batch = jax.jit(make_batch_rollout(env, policy, 8))
+    typed = batch(jax.random.key(0), policy.init(None), params)
+    raw = batch(jax.random.PRNGKey(0), policy.init(None), params)       # same threefry words
+    np.testing.assert_array_equal(typed.action, raw.action)
+    rbg = batch(jax.random.key(0, impl="rbg"), policy.init(None), params)  # fallback stream
+    assert rbg.action.shape == (8, 10) and np.all(np.asarray(rbg.valid) == 1)

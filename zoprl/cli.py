@@ -1,16 +1,28 @@
-"""The ``zoprl`` command. ``zoprl demo`` runs the reward-free methods on the default GridWorld.
+"""The ``zoprl`` command: run experiments and sweeps, draw their figures, list what exists.
 
-Errors in the arguments exit with code 2 and a one-line message, without a traceback.
+    zoprl demo                         ZPG against the baselines on the default GridWorld
+    zoprl run --algorithm zpg ...      one experiment from flags (or --spec FILE plus flags)
+    zoprl sweep SPEC.toml              every cell of a spec file (TOML or YAML)
+    zoprl plot RESULTS                 figures from a results folder
+    zoprl reproduce NAME|all           the papers' claims and the rate checks (--quick, --full)
+    zoprl list [WHAT]                  environments, algorithms, oracles, presets, policies
+    zoprl bench                        the benchmark suite
+
+Every sweep writes results.parquet (the tidy table) and manifest.json, resumes when rerun after
+an interruption, and validates its inputs before compiling anything. Errors in the arguments or
+the spec exit with code 2 and a one-line message, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
-import tempfile
-import time
+
+DEMO_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiment", "specs",
+                         "demo.toml")
+X_AXES = ("iteration", "trajectories", "queries")
+LIST_KINDS = ("environments", "algorithms", "oracles", "presets", "policies", "optimizers")
 
 
 def _positive_int(text: str) -> int:
@@ -23,103 +35,262 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def write_csv_atomically(path: str, header: list[str], rows: list[list]) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a spec entry, e.g. --set seeds=8 --set grid.mu=[1,2] "
+                        "--set algorithms.zpg.static.num_pairs=64 (repeatable)")
+    p.add_argument("--out", default=default_out,
+                   help="results folder (default: results/<spec name>)")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard earlier results in the folder instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--no-plot", dest="plot", action="store_false",
+                   help="do not draw the learning-curve figure")
+    p.add_argument("--metric", default="value_gap", help="metric of the figure (default value_gap)")
 
 
-def tidy_rows(algorithm: str, metrics, names, every: int = 1) -> list[list]:
-    """Long-format rows [algorithm, seed, iteration, trajectories, queries, metric, value] from
-    metrics with leaves [S, T + 1], keeping every ``every``-th iteration (built with numpy)."""
-    import numpy as np
+def _execute(spec, args, x_axes=("queries", "iteration")) -> int:
+    """Run or resume the sweep, print where the files are, draw the figure."""
+    from zoprl.experiment import run_sweep
 
-    seeds, length = np.shape(metrics["queries"])
-    its = np.arange(0, length, every)
-    seed_grid, it_grid = (g.ravel() for g in np.meshgrid(np.arange(seeds), its, indexing="ij"))
-    per_metric = [
-        np.column_stack([np.full(seed_grid.size, algorithm, object), seed_grid, it_grid,
-                         np.asarray(metrics["trajectories"])[seed_grid, it_grid],
-                         np.asarray(metrics["queries"])[seed_grid, it_grid],
-                         np.full(seed_grid.size, m, object),
-                         np.asarray(metrics[m], np.float64)[seed_grid, it_grid]])
-        for m in names]
-    return np.concatenate(per_metric).tolist()
+    out = args.out or os.path.join("results", spec.name)
+    result = run_sweep(spec, out, fresh=args.fresh, progress=not args.quiet)
+    print(f"wrote {result.table_path} ({len(result.table)} rows) and {result.manifest_path}")
+    if args.plot:
+        from zoprl.plots import plot_results
 
-
-def demo(args) -> int:
-    """ZPG, ZBCPG and ZSPO on the default GridWorld (slip 0.1) with a Bradley-Terry oracle,
-    ``seeds`` seeds per method in one vmapped program; prints final J / J* and writes a tidy CSV."""
-    import jax
-    import numpy as np
-
-    from zoprl.algorithms import make_run, zbcpg, zpg, zspo
-    from zoprl.envs import make
-    from zoprl.oracles import make_oracle, oracle_params
-    from zoprl.policies import tabular_softmax
-
-    env, env_params = make("GridWorld")
-    policy = tabular_softmax(env.num_states, env.num_actions)
-    oracle = make_oracle("logistic", 10)
-    methods = {
-        "zpg": (zpg(env, policy, oracle, num_pairs=args.pairs), dict(step_size=0.1, mu=2.0, clip_range=3.0)),
-        "zbcpg": (zbcpg(env, policy, oracle, num_pairs=args.pairs, block_size=20),
-                  dict(step_size=0.1, mu=2.0, clip_range=3.0)),
-        "zspo": (zspo(env, policy, oracle, num_pairs=args.pairs), dict(step_size=0.8, mu=3.0)),
-    }
-    keys = jax.random.split(jax.random.key(0), args.seeds)
-    rows, every = [], max(1, args.iterations // 20)
-    print(f"GridWorld 5x5, slip 0.1, H = 10; Bradley-Terry oracle, M = 10; N = {args.pairs} pairs; "
-          f"{args.iterations} iterations; {args.seeds} seeds")
-    print(f"{'method':<8} {'J(theta_T) / J*':>18} {'queries':>12} {'seconds':>8}")
-    for name, (algo, hp) in methods.items():
-        start = time.perf_counter()
-        run = jax.jit(jax.vmap(make_run(algo, args.iterations), (0, None, None, None)))
-        _, metrics = run(keys, algo.hparams(**hp), env_params, oracle_params("noisy"))
-        metrics = jax.tree.map(np.asarray, metrics)
-        seconds = time.perf_counter() - start
-        j_star = metrics["value"][0, 0] + metrics["value_gap"][0, 0]
-        final = metrics["value"][:, -1] / j_star
-        stderr = final.std(ddof=1) / np.sqrt(args.seeds) if args.seeds > 1 else 0.0
-        print(f"{name:<8} {final.mean():>11.3f} +- {stderr:.3f} {int(metrics['queries'][0, -1]):>12d} "
-              f"{seconds:>8.1f}")
-        rows.extend(tidy_rows(name, metrics, ("value", "value_gap", "grad_norm_sq"), every))
-    path = os.path.join(args.out, "demo.csv")
-    write_csv_atomically(path, ["algorithm", "seed", "iteration", "trajectories", "queries",
-                                "metric", "value"], rows)
-    print(f"wrote {path}")
+        for path in plot_results(out, out, metric=args.metric, x=list(x_axes)):
+            print(f"wrote {path}")
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Run (or resume) every cell of a spec file."""
+    from zoprl.experiment import load_spec
+
+    return _execute(load_spec(args.spec, args.overrides), args)
+
+
+def cmd_run(args) -> int:
+    """One experiment from flags: an algorithm on an environment with an oracle (``--spec``
+    gives a base file whose entries the flags replace)."""
+    from zoprl.experiment import apply_override, read_spec_file, spec_from_dict
+
+    raw = dict(read_spec_file(args.spec)) if args.spec else {}
+    raw["name"] = args.name or raw.get("name") or args.algorithm or "run"
+    if args.algorithm:
+        raw["algorithms"] = [{"name": args.algorithm}]
+    elif "algorithms" not in raw:
+        raise ValueError("zoprl run needs --algorithm NAME (or --spec FILE); see `zoprl list "
+                         "algorithms`")
+    for flag, key in (("env", "environment.name"), ("link", "oracle.link"),
+                      ("queries", "oracle.num_queries"), ("preset", "oracle.preset"),
+                      ("seeds", "seeds"), ("iterations", "iterations"),
+                      ("eval_every", "eval_every"), ("chunk_size", "chunk_size")):
+        value = getattr(args, flag)
+        if value is not None:
+            apply_override(raw, f"{key}={value!r}" if isinstance(value, str) else
+                           f"{key}={value}")
+    for assignment in args.overrides:
+        apply_override(raw, assignment)
+    if len(raw["algorithms"]) == 1:     # --set static.x / hparams.x / grid.x: the one algorithm
+        for table in ("static", "static_grid", "hparams", "grid"):
+            if isinstance(raw.get(table), dict) and table != "grid":
+                raw["algorithms"][0].setdefault(table, {}).update(raw.pop(table))
+    return _execute(spec_from_dict(raw), args)
+
+
+def cmd_demo(args) -> int:
+    """ZPG and ZBCPG against online DPO, online RLHF-PPO and the PPO ceiling on the default
+    stochastic GridWorld with a Bradley-Terry teacher: 4 seeds per method, each method one
+    compiled program; prints J(theta_T) / J* and writes the table and a figure."""
+    from zoprl.experiment import load_spec
+
+    spec = load_spec(DEMO_SPEC, args.overrides)
+    args.plot, args.metric = True, "value_gap"
+    code = _execute(spec, args, x_axes=("queries", "trajectories"))
+    _print_summary(os.path.join(args.out or os.path.join("results", spec.name),
+                                "results.parquet"))
+    return code
+
+
+def _print_summary(table_path: str) -> None:
+    """Final J / J* per algorithm (mean +- standard error over seeds), queries, trajectories."""
+    from zoprl.results import read_table
+
+    table = read_table(table_path)
+    last = table[table.iteration == table.iteration.max()]
+    value = last[last.metric == "value"].set_index("run_id")
+    gap = last[last.metric == "value_gap"].set_index("run_id")["value"]
+    value = value.assign(ratio=value["value"] / (value["value"] + gap))
+    print(f"{'method':<22} {'J(theta_T) / J*':>18} {'queries':>10} {'trajectories':>13}")
+    for label, group in value.groupby("label", sort=False):
+        stderr = group.ratio.std(ddof=1) / len(group) ** 0.5 if len(group) > 1 else 0.0
+        print(f"{label:<22} {group.ratio.mean():>11.3f} +- {stderr:.3f} "
+              f"{int(group.queries.mean()):>10d} {int(group.trajectories.mean()):>13d}")
+
+
+def cmd_plot(args) -> int:
+    """Figures from a results folder (or Parquet file): learning curves, final metric against a
+    parameter (--param), or a log-log rate plot with its fitted slope (--rate X)."""
+    from zoprl.plots import load_table, plot_final_metric, plot_rate, plot_results, save_figure
+
+    out = args.out or (args.results if os.path.isdir(args.results)
+                       else os.path.dirname(os.path.abspath(args.results)))
+    if args.param:
+        axes = plot_final_metric(load_table(args.results), args.metric, args.param,
+                                 log_x=args.log_x, log_y=args.log_y)
+        paths = save_figure(axes, os.path.join(out, f"final_{args.metric}_{args.param}"))
+    elif args.rate:
+        axes = plot_rate(load_table(args.results), args.rate, args.metric,
+                         expected_slope=args.expected_slope)
+        paths = save_figure(axes, os.path.join(out, f"rate_{args.metric}_{args.rate}"))
+    else:
+        paths = plot_results(args.results, out, metric=args.metric, x=args.x, log_y=args.log_y)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    """What a spec can name."""
+    kinds = LIST_KINDS if args.what == "all" else (args.what,)
+    for kind in kinds:
+        print(f"{kind}:")
+        for line in _listing(kind):
+            print(f"  {line}")
+    return 0
+
+
+def _listing(kind: str) -> list[str]:
+    if kind == "environments":
+        from zoprl.envs import registered_envs
+
+        return registered_envs()
+    if kind == "algorithms":
+        from zoprl.experiment import ALGORITHMS
+
+        return [f"{name:<22} {entry.description}; static: "
+                f"{', '.join(entry.static_names())}" for name, entry in ALGORITHMS.items()]
+    if kind == "oracles":
+        from zoprl.oracles import LINK_NAMES
+
+        return [f"{name} (link)" for name in LINK_NAMES]
+    if kind == "presets":
+        from zoprl.oracles import PRESETS
+
+        return [f"{name:<8} {values or '(perfectly rational)'}" for name, values in
+                PRESETS.items()]
+    if kind == "policies":
+        from zoprl.experiment import POLICIES
+
+        return list(POLICIES)
+    from zoprl.experiment import OPTIMIZERS
+
+    return list(OPTIMIZERS)
+
+
+def cmd_reproduce(args) -> int:
+    """Named reproductions of the zeroth-order papers' claims (see zoprl.reproduce), each into
+    <out>/<name>: table, manifest, figures and summary.csv. --quick: a 2-core CPU in minutes
+    (the default); --full: sized for a GPU. Rerunning resumes an interrupted reproduction."""
+    from zoprl.reproduce import reproduce
+
+    written = reproduce(args.name, "full" if args.full else "quick", args.out, fresh=args.fresh,
+                        progress=not args.quiet)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from zoprl.bench import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoprl", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("demo", help="ZPG against the baselines on the default GridWorld",
+                            description=cmd_demo.__doc__)
+    _add_sweep_options(p, "results/demo")
+    p.set_defaults(func=cmd_demo)
+
+    p = commands.add_parser("run", help="one experiment from flags", description=cmd_run.__doc__)
+    p.add_argument("--algorithm", help="algorithm name (zoprl list algorithms)")
+    p.add_argument("--spec", help="a base spec file the flags override")
+    p.add_argument("--name", help="experiment name (default: the algorithm)")
+    p.add_argument("--env", help="environment name (default GridWorld)")
+    p.add_argument("--link", help="the oracle's link (default logistic)")
+    p.add_argument("--queries", type=_positive_int, help="votes M per pair (default 10)")
+    p.add_argument("--preset", help="teacher preset (default noisy)")
+    p.add_argument("--seeds", type=_positive_int)
+    p.add_argument("--iterations", type=_positive_int)
+    p.add_argument("--eval-every", dest="eval_every", type=_positive_int)
+    p.add_argument("--chunk-size", dest="chunk_size", type=_positive_int)
+    _add_sweep_options(p, None)
+    p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("sweep", help="every cell of a spec file",
+                            description=cmd_sweep.__doc__)
+    p.add_argument("spec", help="spec file (.toml, .yaml)")
+    _add_sweep_options(p, None)
+    p.set_defaults(func=cmd_sweep)
+
+    p = commands.add_parser("plot", help="figures from a results folder",
+                            description=cmd_plot.__doc__)
+    p.add_argument("results", help="results folder or results.parquet")
+    p.add_argument("--metric", default="value_gap")
+    p.add_argument("--x", nargs="+", default=["queries"], choices=X_AXES,
+                   help="x axes of the learning curves (one panel column each)")
+    p.add_argument("--param", help="draw the final metric against this parameter column")
+    p.add_argument("--rate", metavar="X", help="log-log rate plot against this column")
+    p.add_argument("--expected-slope", dest="expected_slope", type=float)
+    p.add_argument("--log-x", dest="log_x", action="store_true")
+    p.add_argument("--log-y", dest="log_y", action="store_true")
+    p.add_argument("--out", help="folder for the figures (default: the results folder)")
+    p.set_defaults(func=cmd_plot)
+
+    p = commands.add_parser("reproduce", help="reproduce the papers' claims and rate checks",
+                            description=cmd_reproduce.__doc__)
+    p.add_argument("name", help="gridworld-comparison, stochasticity, links, blocks, rates or all")
+    profile = p.add_mutually_exclusive_group()
+    profile.add_argument("--quick", action="store_true", help="CPU profile (default)")
+    profile.add_argument("--full", action="store_true", help="GPU-sized profile")
+    p.add_argument("--out", default="results", help="parent folder (default results)")
+    p.add_argument("--fresh", action="store_true", help="discard earlier results, do not resume")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = commands.add_parser("list", help="environments, algorithms, oracles, presets, policies",
+                            description=cmd_list.__doc__)
+    p.add_argument("what", nargs="?", default="all", choices=("all",) + LIST_KINDS)
+    p.set_defaults(func=cmd_list)
+
+    p = commands.add_parser("bench", help="the benchmark suite (throughput against references)",
+                            description="zoprl's benchmark suite: see zoprl.bench")
+    from zoprl.bench import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="zoprl", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("demo", help="reward-free methods on the default GridWorld",
-                            description=demo.__doc__)
-    p.add_argument("--seeds", type=_positive_int, default=4)
-    p.add_argument("--iterations", type=_positive_int, default=1000)
-    p.add_argument("--pairs", type=_positive_int, default=256, help="trajectory pairs N per iteration")
-    p.add_argument("--out", default="results/demo", help="folder for the results table")
-    p.set_defaults(func=demo)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ValueError as err:
-        print(f"zoprl: error: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())
+        print(f"zoprl: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("zoprl: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

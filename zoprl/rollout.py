@@ -5,11 +5,25 @@ A rollout runs exactly H steps of any gymnax-API environment under a policy and 
 truncated (gymnax auto-resets after a terminal step; the steps after it are masked out), so the
 return sum_h latent_reward equals the episode return. zoprl's finite MDPs never end before H.
 
-Keys: the rollout key is split into a reset key, a policy key and an environment key; step h
-uses fold_in(., h) of the last two (no [H] array of keys is materialised). Paired rollouts
-(tau_0 ~ pi_theta0, tau_1 ~ pi_theta1, N pairs) either draw independent keys for the two members
-or, with common random numbers, the same key, so that both members see the same environment noise
-and the same sampling uniforms.
+Keys (single rollouts, and batches on gymnax environments): the rollout key is split into a reset
+key, a policy key and an environment key; step h uses fold_in(., h) of the last two (no [H] array
+of keys is materialised).
+
+Bulk-uniform path (batches on finite environments with categorical policies): a batch of ``num``
+rollouts steps the whole batch at once, every step drawing its uniforms from a counter-based
+stream: rollout n at step h gets the two words of threefry2x32(key, (n, h)) (one uniform for the
+action, one for the transition; counter h = H draws the start states). The hash is written out
+round by round, so XLA computes it inside the step that consumes it: no per-step or per-rollout
+key derivation, no uniform array in memory (JAX's CPU lowering of threefry runs its rounds as a
+rolled loop over whole arrays, 1.5-2x slower). Actions come by inverse CDF from the policy's
+table of action probabilities (computed once per batch for every (h, s) when S <= num; per
+rollout otherwise), next states from the environment's ``step_from_uniform``. Same law as the key
+path (tests check both against the exact evaluator); different random streams. Per-step key
+derivation dominated the key path's cost on CPU (benchmarks/RESULTS.md).
+
+Paired rollouts (tau_0 ~ pi_theta0, tau_1 ~ pi_theta1, N pairs) either draw independent keys for
+the two members or, with common random numbers, the same key, so that both members see the same
+environment noise and the same sampling uniforms.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from zoprl.policies.base import Policy, check_compatible
+from zoprl.policies.base import Policy, check_compatible, sample_from_uniform
 from zoprl.trajectory import Trajectory
 from zoprl.validation import check_int
 
@@ -60,9 +74,120 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
     return rollout
 
 
+_UNROLL_HORIZON = 16   # bulk rollouts up to this horizon are unrolled: XLA fuses across steps
+
+
+def supports_bulk_uniforms(env, policy: Policy) -> bool:
+    """Whether batches of (env, policy) take the bulk-uniform path (module doc)."""
+    return (getattr(env, "is_finite", False) and policy.logits is not None
+            and hasattr(env, "step_from_uniform") and hasattr(env, "reset_from_uniform"))
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(k0, k1, x0, x1):
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), the hash behind ``jax.random``'s
+    default keys, written out round by round so that XLA fuses it into its consumers (JAX's own
+    CPU lowering runs the rounds as a rolled loop over whole arrays). uint32 in, (y0, y1) out;
+    key words k0, k1 and counter words x0, x1 broadcast. Equals JAX's threefry bit for bit
+    (tests compare it with ``jax.random.bits``)."""
+    u32 = jnp.uint32
+    k0, k1, x0, x1 = (jnp.asarray(v, u32) for v in (k0, k1, x0, x1))
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << u32(r)) | (x1 >> u32(32 - r))
+            x1 = x0 ^ x1
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + u32(i + 1)
+    return x0, x1
+
+
+def bits_to_uniform(bits) -> jax.Array:
+    """uint32 -> float32 uniform on [0, 1) from the top 23 bits (as ``jax.random.uniform``)."""
+    mantissa = (bits >> jnp.uint32(9)) | jnp.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0
+
+
+def _threefry_key_words(key):
+    """The two uint32 words of a threefry key (typed or raw), or None for other PRNG impls."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if "threefry" not in str(jax.random.key_impl(key)):
+            return None
+        key = jax.random.key_data(key)
+    if key.shape != (2,) or key.dtype != jnp.uint32:
+        return None
+    return key[0], key[1]
+
+
+def counter_uniforms(key, step, index) -> tuple[jax.Array, jax.Array]:
+    """Two independent uniforms on [0, 1) for each (step, index): the two output words of
+    threefry2x32(key, (index, step)), a counter-based stream in which every counter of a key is
+    used once. Elementwise, so XLA computes them inside the rollout step that consumes them
+    (nothing materialised). Keys of another PRNG implementation fall back to
+    ``jax.random.uniform(fold_in(key, step), ...)``."""
+    words = _threefry_key_words(key)
+    index = jnp.asarray(index, jnp.uint32)
+    if words is None:
+        u = jax.random.uniform(jax.random.fold_in(key, step), (2,) + index.shape)
+        return u[0], u[1]
+    y0, y1 = threefry2x32(words[0], words[1], index, jnp.asarray(step, jnp.uint32))
+    return bits_to_uniform(y0), bits_to_uniform(y1)
+
+
+def _make_bulk_batch_rollout(env, policy: Policy, num: int, horizon: int,
+                             use_table: bool | None = None) -> Callable:
+    """rollout(key, params, env_params, start_key=None) -> Trajectory, leaves [num, H]: the
+    bulk-uniform path of the module doc. ``start_key`` (when given) draws the start states.
+    ``use_table`` (default: S <= num) reads actions from per-(h, s) tables instead of evaluating
+    the policy per rollout; both give the same trajectories for the same key."""
+    check_compatible(policy, env)
+    if use_table is None:    # one logits table per batch beats per-rollout logits when S <= num
+        use_table = env.num_states <= num
+
+    def rollout(key, params, env_params, start_key=None) -> Trajectory:
+        index = jnp.arange(num, dtype=jnp.uint32)
+        # counters (n, h): h < H for the steps, h = H for the start states
+        u_start = counter_uniforms(key if start_key is None else start_key, horizon, index)[0]
+        s0 = env.reset_from_uniform(u_start, env_params)
+        if use_table:   # log pi_h(a | s) and its cumulative sums, once per batch: [H, S, A]
+            observations = env.observations(env_params)
+            logits = jax.vmap(lambda h: jax.vmap(lambda o: policy.logits(params, o, h))(
+                observations))(jnp.arange(horizon))
+            log_probs = jax.nn.log_softmax(logits, axis=-1)
+            cdf = jnp.cumsum(jnp.exp(log_probs), axis=-1)[..., :-1]
+
+        def step(s, h):
+            u_policy, u_env = counter_uniforms(key, h, index)
+            if use_table:     # the inverse CDF of ``sample_from_uniform``, read from the tables
+                action = jnp.sum(cdf[h][s] <= u_policy[:, None], axis=-1).astype(jnp.int32)
+                log_prob = log_probs[h][s, action]
+            else:
+                step_logits = jax.vmap(lambda o: policy.logits(params, o, h))(s)   # [num, A]
+                action, log_prob = sample_from_uniform(step_logits, u_policy)
+            s_next, reward = env.step_from_uniform(u_env, s, action, env_params)
+            return s_next, (s, action, log_prob, reward)
+
+        _, (obs, action, log_prob, reward) = jax.lax.scan(
+            step, s0, jnp.arange(horizon), unroll=horizon <= _UNROLL_HORIZON)
+        batch_first = lambda x: jnp.swapaxes(x, 0, 1)
+        valid = jnp.ones((num, horizon), jnp.float32)
+        return Trajectory(batch_first(obs), batch_first(action), batch_first(log_prob), valid,
+                          batch_first(reward))
+
+    return rollout
+
+
 def make_batch_rollout(env, policy: Policy, num: int, horizon: int | None = None) -> Callable:
     """rollout(key, params, env_params) -> Trajectory with leaves [num, H, ...] (i.i.d.)."""
     num = check_int("number of trajectories", num)
+    if supports_bulk_uniforms(env, policy):
+        horizon = check_int("horizon", env.horizon if horizon is None else horizon)
+        bulk = _make_bulk_batch_rollout(env, policy, num, horizon)
+        return lambda key, params, env_params: bulk(key, params, env_params)
     single = jax.vmap(make_rollout(env, policy, horizon), in_axes=(0, None, None))
     return lambda key, params, env_params: single(jax.random.split(key, num), params, env_params)
 
@@ -75,8 +200,23 @@ def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None
     ``common_random_numbers`` shares their whole key (the same start, environment noise and
     sampling uniforms); ``shared_start`` shares only the start state (one "prompt", two
     independent continuations: the setting of DPO on contextual bandits). Default: independent.
+    Member 0 sees the same randomness whatever the coupling.
     """
     num_pairs = check_int("num_pairs", num_pairs)
+    if supports_bulk_uniforms(env, policy):
+        horizon = check_int("horizon", env.horizon if horizon is None else horizon)
+        batch = _make_bulk_batch_rollout(env, policy, num_pairs, horizon)
+
+        def paired_bulk(key, params_0, params_1, env_params):
+            k_0, k_1, k_start = jax.random.split(key, 3)
+            if common_random_numbers:
+                k_1 = k_0
+            start = k_start if shared_start and not common_random_numbers else None
+            return (batch(k_0, params_0, env_params, start),
+                    batch(k_1, params_1, env_params, start))
+
+        return paired_bulk
+
     rollout = make_rollout(env, policy, horizon)
     single = jax.vmap(rollout, in_axes=(0, None, None))
     from_starts = jax.vmap(rollout, in_axes=(0, None, None, 0))

@@ -15,18 +15,20 @@ from zoprl.algorithms.preference_losses import PREFERENCE_LOSSES, dpo_loss, ipo_
 from zoprl.algorithms.reinforce import (ReinforceHparams, ReinforceInfo, ReinforceState,
                                         make_reinforce_update, reinforce)
 from zoprl.algorithms.rlhf import RLHFHparams, RLHFInfo, RLHFState, rlhf
-from zoprl.algorithms.run import make_policy_metrics, make_run
+from zoprl.algorithms.run import (ChunkedRun, RunCarry, make_chunked_run, make_policy_metrics,
+                                 make_run)
 from zoprl.algorithms.zbcpg import zbcpg
 from zoprl.algorithms.zeroth_order import ZerothOrderHparams, ZerothOrderInfo
 from zoprl.algorithms.zpg import zpg
 from zoprl.algorithms.zspo import zspo
 
 __all__ = [
-    "Algorithm", "Critic", "DPOHparams", "DPOInfo", "DPOState", "ESHparams", "ESInfo", "ESState",
-    "PPOHparams", "PPOInfo", "PPOState", "PPOUpdate", "PREFERENCE_LOSSES", "PolicyState",
-    "RLHFHparams", "RLHFInfo", "RLHFState", "ReinforceHparams",
-    "ReinforceInfo", "ReinforceState", "ZerothOrderHparams", "ZerothOrderInfo",
-    "discounted_returns", "dpo", "dpo_loss", "evolution_strategies", "generalized_advantages",
-    "ipo_loss", "make_critic", "make_policy_metrics", "make_ppo_update", "make_reinforce_update",
-    "make_run", "mlp_critic", "ppo", "reinforce", "rlhf", "tabular_critic", "zbcpg", "zpg", "zspo",
+    "Algorithm", "ChunkedRun", "Critic", "DPOHparams", "DPOInfo", "DPOState", "ESHparams",
+    "ESInfo", "ESState", "PPOHparams", "PPOInfo", "PPOState", "PPOUpdate", "PREFERENCE_LOSSES",
+    "PolicyState", "RLHFHparams", "RLHFInfo", "RLHFState", "ReinforceHparams", "ReinforceInfo",
+    "ReinforceState", "RunCarry", "ZerothOrderHparams", "ZerothOrderInfo", "discounted_returns",
+    "dpo", "dpo_loss", "evolution_strategies", "generalized_advantages", "ipo_loss",
+    "make_chunked_run", "make_critic", "make_policy_metrics", "make_ppo_update",
+    "make_reinforce_update", "make_run", "mlp_critic", "ppo", "reinforce", "rlhf",
+    "tabular_critic", "zbcpg", "zpg", "zspo",
 ]

@@ -26,8 +26,9 @@ with learning rate 1 and its update scaled by ``hparams.step_size`` (sweepable).
 Counts: offline, 2 D trajectories and D M queries charged in ``init`` (visible from iteration 0 on),
 nothing afterwards; online, 2 N trajectories and N M queries per iteration.
 
-Diagnostics (``DPOInfo``), on the iteration's pairs (the data set offline, the fresh batch online)
-at the parameters before the iteration's update:
+Diagnostics (``DPOInfo``), on the iteration's first minibatch (of the data set offline, of the
+fresh batch online; all of it unless ``minibatch_size`` is set) at the parameters before the
+iteration's update, so that their cost does not grow with the data set:
   loss                      the mean loss over answered pairs;
   implicit_reward_accuracy  fraction of answered, decided pairs with sign(h) = majority vote;
   kl_to_reference           mean over the pairs' trajectories of sum_h KL(pi_theta || pi_ref)(s_h)
@@ -134,16 +135,21 @@ def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str =
         return DPOInfo(weighted_mean(pair_loss(h, data.label, beta), data.weight),
                        implicit_reward_accuracy(h, data.label, data.weight), jnp.mean(kls))
 
-    def optimise(key, params, opt_state, reference_params, data, hp: DPOHparams):
+    def minibatch(key, data: PreferenceBatch) -> PreferenceBatch:
+        """``batch_size`` distinct pairs of ``data`` drawn at random (all of them by default)."""
+        if batch_size == num_pairs:
+            return data
+        index = jax.random.choice(key, num_pairs, (batch_size,), replace=False)
+        return jax.tree.map(lambda x: x[index], data)
+
+    def optimise(keys, params, opt_state, reference_params, data, hp: DPOHparams):
         def gradient_step(carry, k):
             params, opt_state = carry
-            batch = data if batch_size == num_pairs else jax.tree.map(
-                lambda x: x[jax.random.choice(k, num_pairs, (batch_size,), replace=False)], data)
+            batch = minibatch(k, data)
             grad = jax.grad(data_loss)(params, reference_params, batch, hp.beta)
             descent = jax.tree.map(jnp.negative, grad)
             return ascent_update(optimizer, descent, opt_state, params, hp.step_size), None
 
-        keys = jax.random.split(key, gradient_steps)
         return jax.lax.scan(gradient_step, (params, opt_state), keys)[0]
 
     def hparams(step_size=0.01, beta=0.1) -> DPOHparams:
@@ -163,8 +169,11 @@ def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str =
         if online:
             data, new = collect(k_data, state.params, env_params, oracle_params)
             counts = counts.add(new.trajectories, new.queries)
-        info = diagnostics(state.params, state.reference_params, data, hp.beta)
-        params, opt_state = optimise(k_opt, state.params, state.opt_state,
+        keys = jax.random.split(k_opt, gradient_steps)
+        # diagnostics on the first optimiser step's minibatch: O(minibatch), not O(data set)
+        info = diagnostics(state.params, state.reference_params, minibatch(keys[0], data),
+                           hp.beta)
+        params, opt_state = optimise(keys, state.params, state.opt_state,
                                      state.reference_params, data, hp)
         iteration = state.iteration + 1
         reference = state.reference_params

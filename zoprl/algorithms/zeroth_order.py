@@ -11,6 +11,10 @@ One iteration (PAPERS.md section 3; arXiv 2409.17401 and 2506.03066):
   5. theta <- theta + step_size * U(g) (U: the optax optimiser, plain SGD ascent by default).
 
 Counts per iteration: 2 K N trajectories, K N M queries (skipped queries were still asked).
+
+Speed (benchmarks/RESULTS.md): the oracle answers the whole [K, N] batch in one call with one key
+(it draws per pair itself); a key per pair under vmap cost twice as much on CPU. On finite
+environments the rollouts take zoprl.rollout's bulk-uniform path.
 The learner sees trajectories only through the oracle: nothing here reads the latent reward.
 """
 
@@ -77,7 +81,16 @@ def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: floa
         raise ValueError(f"unknown update {update!r}; valid: {', '.join(UPDATES)}")
     link = get_link(assumed_link)
     paired = make_paired_rollout(env, policy, num_pairs, common_random_numbers=common_random_numbers)
-    query_pairs = jax.vmap(jax.vmap(oracle.query, (0, 0, 0, None)), (0, 0, 0, None))
+    per_pair = jax.vmap(jax.vmap(oracle.query, (0, 0, 0, None)), (0, 0, 0, None))
+
+    def query_pairs(key, traj_0, traj_1, oracle_params):
+        """One oracle call on the whole [K, N] batch with one key when the oracle answers
+        batches (zoprl's ``make_oracle`` does: it draws per pair itself); else a key per pair."""
+        batch = traj_0.valid.shape[:2]
+        shapes = jax.eval_shape(oracle.query, key, traj_0, traj_1, oracle_params)
+        if all(leaf.shape == batch for leaf in jax.tree.leaves(shapes)):
+            return oracle.query(key, traj_0, traj_1, oracle_params)
+        return per_pair(jax.random.split(key, batch), traj_0, traj_1, oracle_params)
 
     def estimate(key, params, v, hp: ZerothOrderHparams, env_params, oracle_params):
         k_roll, k_oracle = jax.random.split(key)
@@ -86,8 +99,7 @@ def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: floa
         base = theta - hp.mu * v if two_sided else jnp.broadcast_to(theta, v.shape)
         rollout = lambda k, a, b: paired(k, unflatten(a), unflatten(b), env_params)
         traj_0, traj_1 = jax.vmap(rollout)(jax.random.split(k_roll, v.shape[0]), base, plus)
-        keys = jax.random.split(k_oracle, (v.shape[0], num_pairs))
-        feedback = query_pairs(keys, traj_0, traj_1, oracle_params)          # leaves [K, N]
+        feedback = query_pairs(k_oracle, traj_0, traj_1, oracle_params)      # leaves [K, N]
         if update == "gradient":
             gaps = jax.vmap(preference_value_gap, (0, None, None, None))(
                 feedback, link, hp.clip_range, hp.link_shape)

@@ -21,6 +21,13 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 
+def inverse_cdf(probs, u) -> jax.Array:
+    """Index i ~ probs (last axis) from a uniform u in [0, 1): i = #{j < n - 1 : F(j) <= u}, F the
+    cumulative sum of ``probs``. Batch shapes of ``probs[..., :]`` and ``u`` broadcast; int32."""
+    cdf = jnp.cumsum(probs, axis=-1)[..., :-1]
+    return jnp.sum(cdf <= jnp.asarray(u)[..., None], axis=-1).astype(jnp.int32)
+
+
 class TabularModel(NamedTuple):
     """Tables of a finite MDP: P [S, A, S], R [S, A, S] and rho [S]."""
 
@@ -68,6 +75,24 @@ class FiniteMDP(environment.Environment):
         s_next = jax.random.choice(key, self.num_states, p=m.transition[state.state, action])
         reward = m.reward[state.state, action, s_next]
         return self._advance(state, s_next.astype(jnp.int32), reward)
+
+    # bulk-uniform path (zoprl.rollout's batched rollouts) -------------------------------------
+    def reset_from_uniform(self, u, params) -> jax.Array:
+        """Start state index s_0 ~ rho from a given uniform u in [0, 1) by inverse CDF (any batch
+        shape of u): s_0 = #{s < S - 1 : F(s) <= u}, F the cumulative start distribution."""
+        return inverse_cdf(self.model(params).start, u)
+
+    def step_from_uniform(self, u, s, action, params) -> tuple[jax.Array, jax.Array]:
+        """(s', R(s, a, s')) with s' ~ P(. | s, a) drawn from one given uniform u by inverse CDF.
+
+        Elementwise in (u, s, action), which may carry any common batch shape: the batched
+        rollouts draw all their uniforms in one call and step a whole batch of states at once.
+        Subclasses that simulate their dynamics directly override it (and ``step_env`` then
+        calls it with a uniform drawn from the key, so the two paths share one law).
+        """
+        m = self.model(params)
+        s_next = inverse_cdf(m.transition[s, action], u)
+        return s_next, m.reward[s, action, s_next].astype(jnp.float32)
 
     def _advance(self, state, s_next, reward):
         new_state = FiniteState(time=state.time + 1, state=s_next)

@@ -135,13 +135,19 @@ class GridWorld(FiniteMDP):
         return state.state, state
 
     def step_env(self, key, state, action, params):
+        s_next, reward = self.step_from_uniform(jax.random.uniform(key), state.state, action, params)
+        return self._advance(state, s_next, reward)
+
+    def reset_from_uniform(self, u, params):
+        return jnp.broadcast_to(params.start.astype(jnp.int32), jnp.shape(u))
+
+    def step_from_uniform(self, u, s, action, params):
         """Direct simulation with a single uniform u: the action slips iff u < p, and then
-        u / p (uniform on [0, 1) given a slip) picks one of the other three actions."""
-        u = jax.random.uniform(key)
+        u / p (uniform on [0, 1) given a slip) picks one of the other three actions.
+        Elementwise in (u, s, action), any common batch shape."""
         slipped = u < params.slip
         offset = jnp.minimum(jnp.floor(3.0 * u / jnp.maximum(params.slip, 1e-12)), 2.0)
         taken = jnp.where(slipped, (action + 1 + offset.astype(jnp.int32)) % 4, action)
-        s_next = jnp.asarray(self._next_cell)[state.state, taken]
-        s_next = jnp.where(params.goal_mask[state.state] > 0, state.state, s_next)
-        reward = self.cell_reward(params)[s_next]
-        return self._advance(state, s_next.astype(jnp.int32), reward)
+        s_next = jnp.asarray(self._next_cell, jnp.int32)[s, taken]
+        s_next = jnp.where(params.goal_mask[s] > 0, s, s_next).astype(jnp.int32)
+        return s_next, self.cell_reward(params)[s_next].astype(jnp.float32)

@@ -37,16 +37,22 @@ def categorical_policy(init, logits, num_actions, num_states=None, horizon=None,
     single uniform u: a = #{b < A - 1 : F(b) <= u}, F the cumulative action probabilities."""
 
     def sample(key, params, obs, h):
-        log_probs = jax.nn.log_softmax(logits(params, obs, h))
-        cdf = jnp.cumsum(jnp.exp(log_probs))
-        u = jax.random.uniform(key)
-        action = jnp.sum(cdf[:-1] <= u).astype(jnp.int32)
-        return action, log_probs[action]
+        return sample_from_uniform(logits(params, obs, h), jax.random.uniform(key))
 
     def log_prob(params, obs, h, action):
         return jax.nn.log_softmax(logits(params, obs, h))[action]
 
     return Policy(init, sample, log_prob, logits, num_actions, num_states, horizon, name)
+
+
+def sample_from_uniform(logits, u):
+    """(a, log pi(a)) with a ~ softmax(logits) drawn from a given uniform u in [0, 1) by inverse
+    CDF: a = #{b < A - 1 : F(b) <= u}, F the cumulative action probabilities. ``logits`` [..., A]
+    and ``u`` [...] broadcast, so a whole batch samples in one call."""
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    cdf = jnp.cumsum(jnp.exp(log_probs), axis=-1)[..., :-1]
+    action = jnp.sum(cdf <= jnp.asarray(u)[..., None], axis=-1).astype(jnp.int32)
+    return action, jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
 
 
 def action_probabilities(policy: Policy, params, observations, horizon: int) -> jax.Array:

@@ -1,0 +1,164 @@
+"""Experiment specs: files, overrides and one-line errors for malformed or invalid specs."""
+
+import subprocess
+import sys
+
+import pytest
+
+from zoprl.cli import main
+from zoprl.experiment import (SpecError, apply_override, build_cells, load_spec, spec_from_dict)
+
+from sweep_testing import tiny_raw
+
+TOML = """
+name = "t"
+seeds = 3
+iterations = 20
+eval_every = 5
+[environment]
+name = "GridWorld"
+slip = 0.2
+[oracle]
+link = "probit"
+num_queries = 5
+beta = 2.0
+[grid]
+"oracle.mistake" = [0.0, 0.1]
+[[algorithms]]
+name = "zpg"
+static = { num_pairs = 8 }
+grid = { mu = [1.0, 2.0] }
+static_grid = { assumed_link = ["logistic", "probit"] }
+"""
+
+YAML = """
+name: t
+seeds: 3
+iterations: 20
+eval_every: 5
+environment: {name: GridWorld, slip: 0.2}
+oracle: {link: probit, num_queries: 5, beta: 2.0}
+grid: {oracle.mistake: [0.0, 0.1]}
+algorithms:
+  - name: zpg
+    static: {num_pairs: 8}
+    grid: {mu: [1.0, 2.0]}
+    static_grid: {assumed_link: [logistic, probit]}
+"""
+
+
+def test_toml_and_yaml_give_the_same_spec(tmp_path):
+    (tmp_path / "s.toml").write_text(TOML)
+    (tmp_path / "s.yaml").write_text(YAML)
+    a, b = load_spec(str(tmp_path / "s.toml")), load_spec(str(tmp_path / "s.yaml"))
+    assert a.fingerprint() == b.fingerprint()
+    assert a.environment.options == {"slip": 0.2} and a.oracle.overrides == {"beta": 2.0}
+    assert a.resolved_chunk_size() == 5        # 4 records -> 4 chunks of one record
+    assert spec_from_dict(a.to_dict()) == a
+
+
+def test_cells_are_the_static_grid_and_runs_the_product_grid(tmp_path):
+    (tmp_path / "s.toml").write_text(TOML)
+    cells = build_cells(load_spec(str(tmp_path / "s.toml")))
+    assert [c.name for c in cells] == ["zpg[assumed_link=logistic]", "zpg[assumed_link=probit]"]
+    cell = cells[0]
+    assert cell.grid_size == 4
+    assert list(cell.columns["oracle.mistake"]) == pytest.approx([0.0, 0.0, 0.1, 0.1])
+    assert list(cell.columns["hp.mu"]) == [1.0, 2.0, 1.0, 2.0]
+    assert cell.oracle_params.beta.shape == (4,) and float(cell.oracle_params.beta[0]) == 2.0
+    assert set(cell.columns["static.assumed_link"]) == {"logistic"}
+
+
+def test_overrides_reach_every_level(tmp_path):
+    (tmp_path / "s.toml").write_text(TOML)
+    spec = load_spec(str(tmp_path / "s.toml"), [
+        "seeds=5", "environment.slip=0.3", "oracle.preset=oracle", "grid.oracle.beta=[1, 4]",
+        "algorithms.zpg.static.num_pairs=16", "algorithms.0.hparams.step_size=0.2"])
+    assert spec.seeds == 5 and spec.environment.options["slip"] == 0.3
+    assert spec.oracle.preset == "oracle" and spec.grid["oracle.beta"] == [1, 4]
+    assert spec.algorithms[0].static["num_pairs"] == 16
+    assert spec.algorithms[0].hparams["step_size"] == 0.2
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"iteratons": 4}, "unknown key 'iteratons' (did you mean 'iterations'?)"),
+    ({"seeds": -1}, "seeds must be an integer >= 1, got -1"),
+    ({"seeds": 2.5}, "seeds must be an integer >= 1, got 2.5 (float)"),
+    ({"iterations": "10"}, "iterations must be an integer >= 1, got '10' (str)"),
+    ({"eval_every": 3}, "eval_every (3) must divide iterations (4)"),
+    ({"grid": {"env.slip": []}}, "must be a non-empty list"),
+    ({"algorithms": []}, "algorithms must be a non-empty list"),
+])
+def test_malformed_specs_are_reported_in_one_line(change, message):
+    with pytest.raises(SpecError) as err:
+        spec_from_dict(tiny_raw(**change))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("algorithm, message", [
+    ({"name": "zpgg", "static": {"num_pairs": 4}},
+     "unknown algorithm 'zpgg' (did you mean 'zpg'?)"),
+    ({"name": "zpg"}, "missing static setting 'num_pairs'"),
+    ({"name": "zpg", "static": {"num_pairs": 4.0}}, "num_pairs must be of type int"),
+    ({"name": "zpg", "static": {"num_pairs": 0}}, "num_pairs (N) must be >= 1, got 0"),
+    ({"name": "zpg", "static": {"num_pair": 4}},
+     "unknown key 'num_pair' (did you mean 'num_pairs'?)"),
+    ({"name": "zpg", "static": {"num_pairs": 4}, "grid": {"stepsize": [1.0]}},
+     "unknown key 'stepsize' (did you mean 'step_size'?)"),
+    ({"name": "zpg", "static": {"num_pairs": 4}, "hparams": {"mu": -1.0}}, "mu must be > 0"),
+    ({"name": "zpg", "static": {"num_pairs": 4, "optimizer": "adamw"}}, "unknown optimizer"),
+    ({"name": "zpg", "static": {"num_pairs": 4, "assumed_link": "logit"}}, "unknown link"),
+    ({"name": "zpg", "static": {"num_pairs": 4}, "grid": {"env.size": [3, 4]}},
+     "change the environment's static shape"),
+])
+def test_invalid_entries_are_reported_before_compiling(algorithm, message):
+    spec = spec_from_dict(tiny_raw(algorithms=[algorithm]))
+    with pytest.raises(SpecError) as err:
+        build_cells(spec)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"environment": {"name": "GridWorl"}}, "unknown environment 'GridWorl'"),
+    ({"environment": {"name": "GridWorld", "slip": 1.5}}, "slip must lie in [0.0, 1.0], got 1.5"),
+    ({"oracle": {"link": "logit"}}, "unknown oracle link 'logit' (did you mean 'logistic'?)"),
+    ({"oracle": {"preset": "noisey"}}, "unknown oracle preset 'noisey' (did you mean 'noisy'?)"),
+    ({"oracle": {"mistake": -0.1}}, "mistake must lie in [0.0, 1.0], got -0.1"),
+    ({"policy": {"name": "mlp"}}, "unknown policy 'mlp'"),
+])
+def test_unknown_names_and_bad_values_name_the_entry(section, message):
+    with pytest.raises(SpecError) as err:
+        build_cells(spec_from_dict(tiny_raw(**section)))
+    assert message in str(err.value)
+
+
+def test_override_errors():
+    with pytest.raises(SpecError, match="form path=value"):
+        apply_override({}, "seeds")
+    with pytest.raises(SpecError, match="no algorithm entry 'zpgg'"):
+        apply_override(tiny_raw(), "algorithms.zpgg.static.num_pairs=2")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "x"\niteratons = 3\n[[algorithms]]\nname = "zpg"\n', "did you mean 'iterations'"),
+    ('name = "x"\nseeds = "many"\n[[algorithms]]\nname = "zpg"\n', "seeds must be an integer"),
+    ('name = "x"\nseeds = -4\n[[algorithms]]\nname = "zpg"\n', "got -4"),
+    ('name = "x"\n[[algorithms]]\nname = "zpx"\n', "unknown algorithm 'zpx'"),
+    ('name = "x"\n[[algorithms]\n', "malformed TOML"),
+])
+def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_subprocess_exit_code_for_a_bad_spec(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nseeds: 0\nalgorithms: [{name: zpg}]\n")
+    result = subprocess.run([sys.executable, "-m", "zoprl.cli", "sweep", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "seeds must be an integer >= 1, got 0" in \
+        result.stderr

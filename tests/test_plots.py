@@ -1,0 +1,189 @@
+"""zoprl.plots: learning curves, final metrics, rate plots, atomic saving, loading; no jax."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+from matplotlib.collections import PolyCollection  # noqa: E402
+
+from zoprl.plots import (load_table, plot_final_metric, plot_learning_curves,  # noqa: E402
+                         plot_rate, plot_results, save_figure)
+
+PAIRS = (16, 64)
+
+
+def make_table(seeds=(0, 1, 2), iterations=5):
+    """ZPG at two num_pairs (reward-free) and a PPO ceiling (num_pairs NaN, no queries);
+    metrics value_gap (decaying, 10% multiplicative noise) and grad_err = N^(-1/2) e^eps."""
+    rng = np.random.default_rng(0)
+    configs = [dict(cell=f"zpg[num_pairs={n}]", label="ZPG", algorithm="zpg", reward_free=True,
+                    **{"hp.mu": 0.5, "static.num_pairs": float(n)}) for n in PAIRS]
+    configs.append(dict(cell="ppo_true_reward", label="PPO", algorithm="ppo_true_reward",
+                        reward_free=False, **{"hp.mu": np.nan, "static.num_pairs": np.nan}))
+    rows, run_id = [], 0
+    for config in configs:
+        n = config["static.num_pairs"]
+        for seed in seeds:
+            for it in range(iterations):
+                ceiling = not config["reward_free"]
+                gap = 2.0 * np.exp(-(0.8 if ceiling else 0.4) * it) * (1 + 0.1 * rng.normal())
+                err = (1.0 if ceiling else n ** -0.5) * np.exp(0.1 * rng.normal())
+                for metric, value in (("value_gap", gap), ("grad_err", err)):
+                    rows.append(dict(run_id=run_id, environment="GridWorld", oracle="noisy",
+                                     seed=seed, iteration=it,
+                                     trajectories=(it + 1) * (32 if ceiling else 2 * int(n)),
+                                     queries=0 if ceiling else (it + 1) * 10 * int(n),
+                                     metric=metric, value=value, **config))
+            run_id += 1
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return make_table()
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def bands(ax):
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def check_saved(paths):
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    for p in paths:
+        assert p.is_file() and p.stat().st_size > 1000
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes()[:4] == b"%PDF"
+    assert not [f for f in paths[0].parent.iterdir() if f.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("x, label", [("iteration", "iterations"),
+                                      ("trajectories", "trajectories"),
+                                      ("queries", "human queries")])
+def test_learning_curves(table, tmp_path, x, label):
+    ax = plot_learning_curves(table, "value_gap", x=x)
+    assert ax.get_xlabel() == label
+    assert "value gap" in ax.get_ylabel()
+    texts = legend_texts(ax)
+    assert texts == ["PPO (ceiling)", "ZPG (num_pairs=16)", "ZPG (num_pairs=64)"]
+    ceiling = [line for line in ax.get_lines() if line.get_label() == "PPO (ceiling)"]
+    assert len(ceiling) == 1 and ceiling[0].get_linestyle() == "--"
+    # One band per curve; on the query axis the ceiling spends no queries: a flat line, no band.
+    assert len(bands(ax)) == (2 if x == "queries" else 3)
+    if x == "queries":
+        assert np.ptp(ceiling[0].get_ydata()) == 0
+    check_saved(save_figure(ax.figure, tmp_path / f"curves_{x}"))
+
+
+def test_learning_curve_mean_and_band_values(table):
+    ax = plot_learning_curves(table, "value_gap", x="iteration", log_y=True)
+    assert ax.get_yscale() == "log"
+    line = next(li for li in ax.get_lines() if li.get_label() == "ZPG (num_pairs=16)")
+    rows = table[(table["metric"] == "value_gap") & (table["static.num_pairs"] == 16)]
+    expected = rows.groupby("iteration")["value"].mean().to_numpy()
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    # band half-width = t_{0.975, 2} * s / sqrt(3) at iteration 0
+    v0 = rows[rows["iteration"] == 0]["value"].to_numpy()
+    half = 4.302652729749464 * v0.std(ddof=1) / np.sqrt(3)
+    band = bands(ax)[1].get_paths()[0].vertices[:, 1]  # bands in legend order: PPO, N=16, N=64
+    assert band.max() >= v0.mean() + half * (1 - 1e-9)
+    assert np.isclose(band, v0.mean() + half).any() and np.isclose(band, v0.mean() - half).any()
+
+
+def test_single_seed_has_no_band():
+    ax = plot_learning_curves(make_table(seeds=(0,)), "value_gap", x="iteration")
+    assert bands(ax) == [] and len(legend_texts(ax)) == 3
+
+
+def test_final_metric(table, tmp_path):
+    ax = plot_final_metric(table, "grad_err", "static.num_pairs", log_x=True)
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel() == "pairs per iteration N"
+    assert "last iteration" in ax.get_ylabel()
+    assert sorted(legend_texts(ax)) == ["PPO (ceiling)", "ZPG"]  # PPO lacks num_pairs: flat line
+    (errorbar,) = ax.containers
+    np.testing.assert_allclose(errorbar.lines[0].get_xdata(), PAIRS)
+    check_saved(save_figure(ax, tmp_path / "final"))
+
+
+def test_rate_plot(table, tmp_path):
+    ax = plot_rate(table, "static.num_pairs", "grad_err", expected_slope="variance_vs_pairs",
+                   num_resamples=500)
+    texts = legend_texts(ax)
+    assert "expected slope -0.5" in texts
+    (fitted,) = [t for t in texts if t.startswith("ZPG: slope")]
+    slope = float(fitted.split("slope ")[1].split(" ")[0])
+    assert slope == pytest.approx(-0.5, abs=0.1)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    check_saved(save_figure(ax.figure, tmp_path / "rate"))
+    points = pd.DataFrame({"N": np.repeat([8.0, 32.0, 128.0], 3), "err": 0.0,
+                           "seed": np.tile([0, 1, 2], 3)})
+    points["err"] = points["N"] ** -1.0 * (1 + 0.01 * points["seed"])
+    ax = plot_rate(points, "N", "err", expected_slope=-1.0, num_resamples=200)
+    assert "slope -1.00" in legend_texts(ax)[1] and ax.get_ylabel() == "err"
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: plot_learning_curves(t, "nope"),
+    lambda t: plot_final_metric(t, "nope", "static.num_pairs"),
+    lambda t: plot_rate(t, "static.num_pairs", "nope"),
+])
+def test_unknown_metric(table, call):
+    with pytest.raises(ValueError, match=r"unknown metric 'nope'; valid choices: \['grad_err'"):
+        call(table)
+
+
+def test_bad_arguments(table, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown x 'time'.*'iteration', 'trajectories'"):
+        plot_learning_curves(table, "value_gap", x="time")
+    with pytest.raises(ValueError, match="unknown hue column 'colour'"):
+        plot_learning_curves(table, "value_gap", hue="colour")
+    with pytest.raises(ValueError, match="unknown x column 'hp.nope'.*static.num_pairs"):
+        plot_final_metric(table, "grad_err", "hp.nope")
+    with pytest.raises(ValueError, match="expected_slope"):
+        plot_rate(table, "static.num_pairs", "grad_err", expected_slope=[1])
+    with pytest.raises(ValueError, match="must be a pandas DataFrame"):
+        plot_learning_curves({"metric": []}, "value_gap")
+    ax = plot_learning_curves(table, "value_gap")
+    with pytest.raises(ValueError, match="unknown format 'gif"):
+        save_figure(ax.figure, tmp_path / "f", formats=("gif2",))
+    with pytest.raises(ValueError, match="must not end in a format suffix"):
+        save_figure(ax.figure, tmp_path / "f.png")
+
+
+def test_load_table_and_plot_results(table, tmp_path):
+    pytest.importorskip("pyarrow")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    table.to_parquet(folder / "results.parquet")
+    pd.testing.assert_frame_equal(load_table(folder), load_table(folder / "results.parquet"))
+    paths = plot_results(folder, tmp_path / "figures")
+    assert [p.name for p in paths] == ["curves_value_gap_queries.png",
+                                       "curves_value_gap_queries.pdf"]
+    check_saved(paths)
+    with pytest.raises(ValueError, match="no results table at"):
+        load_table(tmp_path / "missing")
+    table.drop(columns=["queries"]).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['queries'\]"):
+        load_table(tmp_path / "bad.parquet")
+    (tmp_path / "text.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match="cannot read") as err:
+        load_table(tmp_path / "text.parquet")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="unknown metric 'nope'"):
+        plot_results(folder, tmp_path / "figures", metric="nope")
+
+
+def test_import_does_not_import_jax():
+    code = ("import sys, zoprl.plots; bad = [m for m in ('jax', 'jaxlib', 'flax') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

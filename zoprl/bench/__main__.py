@@ -1,0 +1,5 @@
+import sys
+
+from zoprl.bench.suite import main
+
+sys.exit(main())

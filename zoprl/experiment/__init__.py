@@ -1,0 +1,20 @@
+"""Experiments: typed specs, the registry of names they use, and the sweep engine.
+
+    spec = load_spec("sweep.toml", overrides=["seeds=8"])
+    result = run_sweep(spec, "results/my-sweep")      # resumes if interrupted
+    result.table                                      # the tidy table (pandas)
+"""
+
+from zoprl.experiment.build import Cell, build_cells, seed_keys
+from zoprl.experiment.engine import SweepResult, memory_budget, run_sweep, runs_mesh
+from zoprl.experiment.registry import ALGORITHMS, OPTIMIZERS, POLICIES, hparam_names
+from zoprl.experiment.spec import (AlgorithmSpec, EnvironmentSpec, ExperimentSpec, OracleSpec,
+                                   PolicySpec, SpecError, apply_override, load_spec,
+                                   read_spec_file, spec_from_dict)
+
+__all__ = [
+    "ALGORITHMS", "AlgorithmSpec", "Cell", "EnvironmentSpec", "ExperimentSpec", "OPTIMIZERS",
+    "OracleSpec", "POLICIES", "PolicySpec", "SpecError", "SweepResult", "apply_override",
+    "build_cells", "hparam_names", "load_spec", "memory_budget", "read_spec_file", "run_sweep",
+    "runs_mesh", "seed_keys", "spec_from_dict",
+]

@@ -1,0 +1,397 @@
+"""Experiment specs: frozen dataclasses loaded from TOML / YAML files or built from flags.
+
+A spec names the environment, the policy, the simulated human (oracle), one or more algorithm
+entries with their static settings and hyperparameters, the grid to sweep, the seeds, the number
+of iterations and the evaluation cadence. In a file (TOML shown; YAML has the same structure):
+
+    name = "demo"            # results go to results/<name> unless --out says otherwise
+    seeds = 4                # replicates; seed s uses key fold s of key(seed)
+    iterations = 300         # T
+    eval_every = 10          # metrics recorded at iterations 0, 10, 20, ..., T
+    chunk_size = 100         # iterations per compiled call (default: about T / 10)
+
+    [environment]            # name + keyword arguments of zoprl.envs.make
+    name = "GridWorld"
+    slip = 0.1
+
+    [policy]                 # "default" or a policy factory name + its keyword arguments
+    name = "default"
+
+    [oracle]                 # the simulated human: link and M (static), preset + overrides
+    link = "logistic"
+    num_queries = 10
+    preset = "noisy"
+
+    [grid]                   # swept for every algorithm: "oracle.<field>", "env.<option>", or a
+    "env.slip" = [0.0, 0.2]  # hyperparameter every algorithm has
+
+    [[algorithms]]
+    name = "zpg"             # a name of zoprl.experiment.registry.ALGORITHMS
+    label = "ZPG"            # display name (default: the name)
+    static = { num_pairs = 64 }            # factory arguments (shape-changing, compiled in)
+    static_grid = { num_pairs = [16, 64] } # one compiled cell per combination
+    hparams = { step_size = 0.1 }          # fixed hyperparameters
+    grid = { mu = [1.0, 2.0] }             # swept hyperparameters (vmapped, one program)
+
+Static keys may also target the oracle (``oracle.link``, ``oracle.num_queries``,
+``oracle.preset``), the environment (``env.<option>``) or the policy (``policy.<option>``) of that
+entry. The grid is the Cartesian product of every listed value; each grid point runs every seed.
+
+Every problem is reported by ``SpecError`` (a ValueError) in one line that names where it is:
+unknown keys (with the nearest valid name), wrong types and out-of-range counts here; unknown
+algorithm, environment, oracle or hyperparameter names and bad values when the spec is built
+(``zoprl.experiment.build``), still before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class SpecError(ValueError):
+    """A malformed or invalid experiment spec (one line, naming where the problem is)."""
+
+
+def nearest(name: str, valid) -> str:
+    """' (did you mean 'x'?)' for the closest valid name, or ''."""
+    match = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def unknown_key(where: str, key: str, valid) -> SpecError:
+    return SpecError(f"{where}: unknown key {key!r}{nearest(key, valid)}; valid keys: "
+                     f"{', '.join(sorted(valid))}")
+
+
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+def check_count(where: str, value, minimum: int = 1) -> int:
+    """An integer (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{where} must be an integer >= {minimum}, got {value!r} "
+                        f"({_type_name(value)})")
+    if value < minimum:
+        raise SpecError(f"{where} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _check_str(where: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{where} must be a non-empty string, got {value!r} ({_type_name(value)})")
+    return value
+
+
+def _check_table(where: str, value) -> dict:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where} must be a table of key = value, got {value!r} "
+                        f"({_type_name(value)})")
+    return dict(value)
+
+
+def _check_scalar(where: str, value):
+    """A spec value: number, bool, string, or a (nested) list of those (e.g. GridWorld goals)."""
+    if isinstance(value, (list, tuple)):
+        return [_check_scalar(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, float) and math.isnan(value):
+            raise SpecError(f"{where} must not be NaN")
+        return value
+    raise SpecError(f"{where}: unsupported value {value!r} ({_type_name(value)})")
+
+
+def _check_grid(where: str, value) -> dict:
+    """Grid axes: each key maps to a non-empty list of values."""
+    table = _check_table(where, value)
+    for key, values in table.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise SpecError(f"{where}.{key} must be a non-empty list of values, got {values!r}")
+        table[key] = [_check_scalar(f"{where}.{key}[{i}]", v) for i, v in enumerate(values)]
+    return table
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """``name`` of the environment registry and the keyword arguments of ``make``."""
+
+    name: str = "GridWorld"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """``default`` (tabular softmax on finite environments, else an MLP) or a factory name."""
+
+    name: str = "default"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """The simulated human: static link and number of votes M per pair; teacher preset (see
+    ``zoprl.oracles.presets``) and overrides of its knobs (beta, gamma, mistake, skip, ...)."""
+
+    link: str = "logistic"
+    num_queries: int = 10
+    preset: str = "noisy"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One algorithm entry: its registry name, display label, static settings (``static``, and
+    ``static_grid``: one compiled cell per combination) and hyperparameters (``hparams`` fixed,
+    ``grid`` swept inside the cell's program)."""
+
+    name: str
+    label: str
+    static: Mapping[str, Any] = field(default_factory=dict)
+    static_grid: Mapping[str, list] = field(default_factory=dict)
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, list] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A whole experiment (module doc). ``chunk_size`` None: chosen by ``resolved_chunk_size``."""
+
+    name: str
+    algorithms: tuple
+    environment: EnvironmentSpec = EnvironmentSpec()
+    policy: PolicySpec = PolicySpec()
+    oracle: OracleSpec = OracleSpec()
+    grid: Mapping[str, list] = field(default_factory=dict)
+    seeds: int = 4
+    seed: int = 0
+    iterations: int = 100
+    eval_every: int = 1
+    chunk_size: int | None = None
+    eval_episodes: int = 256
+    max_runs_per_batch: int | None = None
+
+    @property
+    def num_records(self) -> int:
+        """Recorded iterations after 0: T / eval_every."""
+        return self.iterations // self.eval_every
+
+    def resolved_chunk_size(self) -> int:
+        """Iterations per chunk: ``chunk_size``, or the largest multiple of eval_every dividing T
+        that gives at least min(10, T / eval_every) chunks."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        records = self.num_records
+        target = max(1, records // min(10, records))
+        per_chunk = max(d for d in range(1, target + 1) if records % d == 0)
+        return per_chunk * self.eval_every
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict that ``spec_from_dict`` reads back to an equal spec."""
+        out = dataclasses.asdict(self)
+        out["environment"] = {"name": self.environment.name, **self.environment.options}
+        out["policy"] = {"name": self.policy.name, **self.policy.options}
+        oracle = self.oracle
+        out["oracle"] = {"link": oracle.link, "num_queries": oracle.num_queries,
+                         "preset": oracle.preset, **oracle.overrides}
+        out["algorithms"] = [dataclasses.asdict(a) for a in self.algorithms]
+        return json.loads(json.dumps(out))
+
+    def fingerprint(self) -> str:
+        """A stable text of everything that determines the results (for resuming)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+_TOP_KEYS = {f.name for f in dataclasses.fields(ExperimentSpec)}
+_ALGO_KEYS = {f.name for f in dataclasses.fields(AlgorithmSpec)}
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _known_keys(where: str, raw, valid) -> dict:
+    """``raw`` as a dict whose keys are all in ``valid`` (else the nearest valid name)."""
+    raw = _check_table(where, raw)
+    for key in raw:
+        if key not in valid:
+            raise unknown_key(where, key, valid)
+    return raw
+
+
+def _algorithm_from_dict(where: str, raw) -> AlgorithmSpec:
+    raw = _known_keys(where, raw, _ALGO_KEYS)
+    if "name" not in raw:
+        raise SpecError(f"{where}: missing key 'name' (the algorithm)")
+    name = _check_str(f"{where}.name", raw["name"])
+    label = _check_str(f"{where}.label", raw.get("label", name))
+    static = {k: _check_scalar(f"{where}.static.{k}", v)
+              for k, v in _check_table(f"{where}.static", raw.get("static", {})).items()}
+    hparams = {k: _check_scalar(f"{where}.hparams.{k}", v)
+               for k, v in _check_table(f"{where}.hparams", raw.get("hparams", {})).items()}
+    return AlgorithmSpec(name, label, static, _check_grid(f"{where}.static_grid",
+                                                          raw.get("static_grid", {})),
+                         hparams, _check_grid(f"{where}.grid", raw.get("grid", {})))
+
+
+def _named_section(where: str, raw, cls, fixed: tuple):
+    """A section whose ``fixed`` keys are fields and whose other keys are options."""
+    raw = _check_table(where, raw)
+    values = {k: raw.pop(k) for k in fixed if k in raw}
+    for key in ("name", "link", "preset"):
+        if key in values:
+            values[key] = _check_str(f"{where}.{key}", values[key])
+    if "num_queries" in values:
+        values["num_queries"] = check_count(f"{where}.num_queries", values["num_queries"])
+    options = {k: _check_scalar(f"{where}.{k}", v) for k, v in raw.items()}
+    return cls(**values, **{"overrides" if cls is OracleSpec else "options": options})
+
+
+def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
+    """Validate the structure and types of a spec dict (module doc) and build the dataclasses."""
+    raw = _known_keys(where, raw, _TOP_KEYS)
+    if "algorithms" not in raw:
+        raise SpecError(f"{where}: missing key 'algorithms' (a list of algorithm entries)")
+    entries = raw["algorithms"]
+    if isinstance(entries, Mapping):
+        entries = [entries]
+    if not isinstance(entries, (list, tuple)) or not entries:
+        raise SpecError(f"{where}.algorithms must be a non-empty list of tables, got {entries!r}")
+    algorithms = tuple(_algorithm_from_dict(f"{where}.algorithms[{i}]", a)
+                       for i, a in enumerate(entries))
+    labels = [a.label for a in algorithms]
+    duplicate = next((x for x in labels if labels.count(x) > 1), None)
+    if duplicate is not None:
+        raise SpecError(f"{where}.algorithms: the label {duplicate!r} is used twice; give each "
+                        "entry its own label")
+    name = _check_str(f"{where}.name", raw.get("name", "experiment"))
+    if not _NAME.match(name):
+        raise SpecError(f"{where}.name must use letters, digits, '_', '-' and '.', got {name!r}")
+    counts = {key: check_count(f"{where}.{key}", raw[key], 0 if key == "seed" else 1)
+              for key in ("seeds", "seed", "iterations", "eval_every", "eval_episodes")
+              if key in raw}
+    for key in ("chunk_size", "max_runs_per_batch"):
+        if raw.get(key) is not None:
+            counts[key] = check_count(f"{where}.{key}", raw[key])
+    spec = ExperimentSpec(
+        name=name, algorithms=algorithms,
+        environment=_named_section(f"{where}.environment", raw.get("environment", {}),
+                                   EnvironmentSpec, ("name",)),
+        policy=_named_section(f"{where}.policy", raw.get("policy", {}), PolicySpec, ("name",)),
+        oracle=_named_section(f"{where}.oracle", raw.get("oracle", {}), OracleSpec,
+                              ("link", "num_queries", "preset")),
+        grid=_check_grid(f"{where}.grid", raw.get("grid", {})), **counts)
+    if spec.iterations % spec.eval_every:
+        raise SpecError(f"{where}: eval_every ({spec.eval_every}) must divide iterations "
+                        f"({spec.iterations})")
+    chunk = spec.resolved_chunk_size()
+    if chunk % spec.eval_every or spec.iterations % chunk:
+        raise SpecError(f"{where}: chunk_size ({chunk}) must be a multiple of eval_every "
+                        f"({spec.eval_every}) and divide iterations ({spec.iterations})")
+    return spec
+
+
+def parse_value(text: str):
+    """A command-line value: a TOML value (number, bool, "string", [list]) or a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+_WHOLE_KEY_TABLES = ("grid", "static_grid", "static", "hparams")
+
+
+def apply_override(raw: dict, assignment: str) -> dict:
+    """Apply ``path=value`` (a command-line override; the value parsed by ``parse_value``) to a
+    spec dict, in place; returns it. See ``set_path`` for the paths."""
+    if "=" not in assignment:
+        raise SpecError(f"override {assignment!r} must have the form path=value")
+    path, text = assignment.split("=", 1)
+    return set_path(raw, path.strip(), parse_value(text.strip()), f"override {assignment!r}")
+
+
+def set_path(raw: dict, path: str, value, where: str = "override") -> dict:
+    """Set a dotted ``path`` of a spec dict to ``value`` (in place; returned): ``seeds``,
+    ``environment.slip``, ``oracle.beta``, ``algorithms.<label, name or index>.static.num_pairs``;
+    after ``grid``, ``static_grid``, ``static`` or ``hparams`` the rest of the path is one key
+    (``grid.oracle.beta``). Unknown keys are reported when the spec is validated."""
+    parts = path.split(".")
+    if not all(parts):
+        raise SpecError(f"{where}: empty part in the path {path!r}")
+    node: Any = raw
+    location = "spec"
+    while True:
+        head, rest = parts[0], parts[1:]
+        if isinstance(node, list):
+            if not rest:
+                break
+            node, location, parts = (_select_entry(location, node, head), f"{location}[{head}]",
+                                     rest)
+            continue
+        if not rest:
+            node[head] = value
+            return raw
+        if head in _WHOLE_KEY_TABLES:
+            rest = [".".join(rest)]
+        child = node.setdefault(head, {})
+        if not isinstance(child, (dict, list)):
+            raise SpecError(f"{where}: {location}.{head} is not a table")
+        node, location, parts = child, f"{location}.{head}", rest
+    raise SpecError(f"{where}: a path into algorithms must name an entry and a key, e.g. "
+                    "algorithms.zpg.static.num_pairs=64")
+
+
+def _select_entry(where: str, entries: list, selector: str) -> dict:
+    for entry in entries:
+        if isinstance(entry, Mapping) and selector in (entry.get("label"), entry.get("name")):
+            return entry
+    if selector.isdigit() and int(selector) < len(entries):
+        return entries[int(selector)]
+    names = [str(e.get("label", e.get("name"))) for e in entries if isinstance(e, Mapping)]
+    raise SpecError(f"{where}: no algorithm entry {selector!r}{nearest(selector, names)}; "
+                    f"entries: {', '.join(names)}")
+
+
+def read_spec_file(path: str) -> dict:
+    """The raw dict of a TOML (.toml) or YAML (.yaml, .yml) spec file."""
+    if not os.path.isfile(path):
+        raise SpecError(f"spec file {path!r} does not exist")
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix == ".toml":
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            with open(path) as f:
+                raw = yaml.safe_load(f)
+            return {} if raw is None else raw
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: malformed TOML: {err}") from None
+    except Exception as err:  # noqa: BLE001 - yaml's errors: report in one line
+        if type(err).__module__.startswith("yaml"):
+            raise SpecError(f"{path}: malformed YAML: {' '.join(str(err).split())}") from None
+        raise
+    raise SpecError(f"spec file {path!r} must end in .toml, .yaml or .yml")
+
+
+def load_spec(path: str, overrides=()) -> ExperimentSpec:
+    """Read a spec file, apply ``path=value`` overrides, validate (module doc)."""
+    raw = read_spec_file(path)
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{path}: the spec must be a table of key = value, got {_type_name(raw)}")
+    raw = dict(raw)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return spec_from_dict(raw, where=os.path.basename(path))

@@ -1,0 +1,94 @@
+"""Named reproductions of the zeroth-order papers' claims: ``zoprl reproduce NAME|all``.
+
+Each experiment writes ``<out>/<name>/``: the tidy table (results.parquet), the manifest, its
+figures (PNG and PDF) and a summary table (summary.csv). Profiles: ``quick`` (a 2-core CPU, in
+minutes) and ``full`` (sized for a GPU). The spec-based experiments read
+``zoprl/reproduce/specs/<name>.toml``, whose ``[profiles.<profile>]`` table holds the dotted-path
+overrides of that profile (none for quick: the file is the quick profile).
+
+    gridworld-comparison   ZPG / ZBCPG against DPO, RLHF-PPO and the ceilings (arXiv 2409.17401)
+    stochasticity          final value gap against the GridWorld's slip probability
+    links                  logistic, probit and extreme-value teachers; ZPG matched and
+                           mismatched against ZSPO (arXiv 2506.03066)
+    blocks                 ZBCPG with K parallel blocks against wall-clock time and queries
+    rates                  fitted log-log slopes against the predicted rates (zoprl.theory)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, NamedTuple
+
+from zoprl.experiment.spec import SpecError, nearest
+
+SPECS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "specs")
+PROFILES = ("quick", "full")
+
+
+class Reproduction(NamedTuple):
+    description: str
+    run: Callable    # (out_dir, profile, fresh, progress, log) -> list of written paths
+
+
+def _spec_based(name: str, summarise: str) -> Reproduction:
+    def run(out_dir, profile, fresh, progress, log):
+        from zoprl.reproduce import figures
+        from zoprl.reproduce.specs_io import load_profile
+
+        from zoprl.experiment import run_sweep
+
+        spec = load_profile(os.path.join(SPECS, f"{name}.toml"), profile)
+        result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
+        return [result.table_path, result.manifest_path,
+                *getattr(figures, summarise)(result.table, result.manifest, out_dir, log)]
+
+    return Reproduction(_first_comment(name), run)
+
+
+def _first_comment(name: str) -> str:
+    """The first sentence of the spec file's opening comment."""
+    lines = []
+    with open(os.path.join(SPECS, f"{name}.toml")) as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            lines.append(line.lstrip("# ").strip())
+    text = " ".join(lines)
+    return text.split(". ")[0].rstrip(".") + "."
+
+
+def _rates(out_dir, profile, fresh, progress, log):
+    from zoprl.reproduce.rates import run_rates
+
+    return run_rates(out_dir, profile, log=log)
+
+
+EXPERIMENTS: dict[str, Reproduction] = {
+    "gridworld-comparison": _spec_based("gridworld-comparison", "comparison"),
+    "stochasticity": _spec_based("stochasticity", "stochasticity"),
+    "links": _spec_based("links", "links"),
+    "blocks": _spec_based("blocks", "blocks"),
+    "rates": Reproduction("fitted log-log slopes of four rates against the predicted ones "
+                          "(variance vs N, inversion bias vs M, smoothing bias vs mu, "
+                          "stationarity vs T)", _rates),
+}
+
+
+def reproduce(name: str, profile: str = "quick", out_root: str = "results", fresh: bool = False,
+              progress: bool = True, log=print) -> list[str]:
+    """Run reproduction ``name`` (or ``all``) into ``out_root/<name>``; returns written paths."""
+    names = list(EXPERIMENTS) if name == "all" else [name]
+    for n in names:
+        if n not in EXPERIMENTS:
+            raise SpecError(f"unknown reproduction {n!r}{nearest(n, EXPERIMENTS)}; valid: "
+                            f"{', '.join(EXPERIMENTS)}, all")
+    if profile not in PROFILES:
+        raise SpecError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    written = []
+    for n in names:
+        log(f"== {n} ({profile}): {EXPERIMENTS[n].description}")
+        written += EXPERIMENTS[n].run(os.path.join(out_root, n), profile, fresh, progress, log)
+    return [str(p) for p in written]
+
+
+__all__ = ["EXPERIMENTS", "PROFILES", "Reproduction", "reproduce"]

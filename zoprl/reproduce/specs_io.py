@@ -1,0 +1,20 @@
+"""Spec files with profiles: ``[profiles.<name>]`` tables of dotted-path overrides."""
+
+from __future__ import annotations
+
+import os
+
+from zoprl.experiment.spec import (ExperimentSpec, SpecError, read_spec_file, set_path,
+                                   spec_from_dict)
+
+
+def load_profile(path: str, profile: str) -> ExperimentSpec:
+    """The spec of ``path`` with the overrides of ``[profiles.<profile>]`` applied (a profile
+    the file does not list means no overrides)."""
+    raw = dict(read_spec_file(path))
+    profiles = raw.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise SpecError(f"{path}: 'profiles' must be a table of tables")
+    for key, value in profiles.get(profile, {}).items():
+        set_path(raw, key, value, where=f"{os.path.basename(path)} profile {profile}")
+    return spec_from_dict(raw, where=os.path.basename(path))

@@ -1,0 +1,54 @@
+"""Atomic file writes: write a temporary file in the target's folder, then ``os.replace`` it.
+
+A reader (or a sweep resumed after a kill) sees either the old file or the whole new one, never
+a partial file. Files get the usual mode (0666 less the umask), not mkstemp's 0600.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from typing import Any, Callable
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path: str, write: Callable[[io.BufferedWriter], None]) -> str:
+    """Call ``write(binary file)`` on a temporary file, then rename it over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_bytes_atomically(path: str, data: bytes) -> str:
+    return write_atomically(path, lambda f: f.write(data))
+
+
+def write_json_atomically(path: str, payload: Any) -> str:
+    text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+    return write_bytes_atomically(path, text.encode())
+
+
+def save_arrays_atomically(path: str, arrays: dict) -> str:
+    """``numpy.savez`` of ``arrays`` (name -> array), atomically."""
+    import numpy as np
+
+    return write_atomically(path, lambda f: np.savez(f, **arrays))
