@@ -74,11 +74,11 @@ def fake_measurements(monkeypatch):
     def directional(problem, key, mus, num_directions):
         return 0.002 * np.asarray(mus, float)[None] * noise((num_directions, 1))
 
-    monkeypatch.setattr(rates, "smoothing_bias_vectors", smoothing)
-    monkeypatch.setattr(rates, "directional_bias", directional)
-    monkeypatch.setattr(rates, "gradient_rms_error", rms)
-    monkeypatch.setattr(rates, "inversion_gap_estimates", gaps)
-    monkeypatch.setattr(rates, "stationarity_runs", runs)
+    monkeypatch.setattr(rates.quantities, "smoothing_bias_vectors", smoothing)
+    monkeypatch.setattr(rates.quantities, "directional_bias", directional)
+    monkeypatch.setattr(rates.quantities, "gradient_rms_error", rms)
+    monkeypatch.setattr(rates.quantities, "inversion_gap_estimates", gaps)
+    monkeypatch.setattr(rates.quantities, "stationarity_runs", runs)
 
 
 def test_unknown_profile_raises_naming_it(tmp_path):

@@ -16,6 +16,7 @@ the spec exit with code 2 and a one-line message, without a traceback.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 
@@ -46,20 +47,23 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> N
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--no-plot", dest="plot", action="store_false",
                    help="do not draw the learning-curve figure")
-    p.add_argument("--metric", default="value_gap", help="metric of the figure (default value_gap)")
+    p.add_argument("--metric", help="metric of the figure (default: value_gap where the "
+                                     "environment is finite, else value)")
 
 
-def _execute(spec, args, x_axes=("queries", "iteration")) -> int:
+def _execute(spec, args, x_axes=("queries", "iteration"), out=None) -> int:
     """Run or resume the sweep, print where the files are, draw the figure."""
     from zoprl.experiment import run_sweep
 
-    out = args.out or os.path.join("results", spec.name)
+    out = args.out or out or os.path.join("results", spec.name)
     result = run_sweep(spec, out, fresh=args.fresh, progress=not args.quiet)
     print(f"wrote {result.table_path} ({len(result.table)} rows) and {result.manifest_path}")
     if args.plot:
         from zoprl.plots import plot_results
 
-        for path in plot_results(out, out, metric=args.metric, x=list(x_axes)):
+        metrics = set(result.table.metric)
+        metric = args.metric or ("value_gap" if "value_gap" in metrics else "value")
+        for path in plot_results(result.table, out, metric=metric, x=list(x_axes)):
             print(f"wrote {path}")
     return 0
 
@@ -83,6 +87,8 @@ def cmd_run(args) -> int:
     elif "algorithms" not in raw:
         raise ValueError("zoprl run needs --algorithm NAME (or --spec FILE); see `zoprl list "
                          "algorithms`")
+    if isinstance(raw["algorithms"], dict):
+        raw["algorithms"] = [raw["algorithms"]]
     for flag, key in (("env", "environment.name"), ("link", "oracle.link"),
                       ("queries", "oracle.num_queries"), ("preset", "oracle.preset"),
                       ("seeds", "seeds"), ("iterations", "iterations"),
@@ -93,11 +99,15 @@ def cmd_run(args) -> int:
                            f"{key}={value}")
     for assignment in args.overrides:
         apply_override(raw, assignment)
-    if len(raw["algorithms"]) == 1:     # --set static.x / hparams.x / grid.x: the one algorithm
-        for table in ("static", "static_grid", "hparams", "grid"):
-            if isinstance(raw.get(table), dict) and table != "grid":
-                raw["algorithms"][0].setdefault(table, {}).update(raw.pop(table))
-    return _execute(spec_from_dict(raw), args)
+    entries = raw.get("algorithms")
+    if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], dict):
+        for table in ("static", "static_grid", "hparams"):   # --set static.x: the one algorithm
+            if isinstance(raw.get(table), dict):
+                entries[0].setdefault(table, {}).update(raw.pop(table))
+    spec = spec_from_dict(raw)
+    # each distinct run gets its own folder: results/<name>-<8 hex digits of the spec>
+    digest = hashlib.sha1(spec.fingerprint().encode()).hexdigest()[:8]
+    return _execute(spec, args, out=os.path.join("results", f"{spec.name}-{digest}"))
 
 
 def cmd_demo(args) -> int:
@@ -107,7 +117,6 @@ def cmd_demo(args) -> int:
     from zoprl.experiment import load_spec
 
     spec = load_spec(DEMO_SPEC, args.overrides)
-    args.plot, args.metric = True, "value_gap"
     code = _execute(spec, args, x_axes=("queries", "trajectories"))
     _print_summary(os.path.join(args.out or os.path.join("results", spec.name),
                                 "results.parquet"))
@@ -192,8 +201,10 @@ def _listing(kind: str) -> list[str]:
 
 def cmd_reproduce(args) -> int:
     """Named reproductions of the zeroth-order papers' claims (see zoprl.reproduce), each into
-    <out>/<name>: table, manifest, figures and summary.csv. --quick: a 2-core CPU in minutes
-    (the default); --full: sized for a GPU. Rerunning resumes an interrupted reproduction."""
+    <out>/<name>: table, manifest, figures and summary.csv (slopes.csv for rates). --quick: a
+    2-core CPU in minutes (the default); --full: sized for a GPU. Rerunning resumes an
+    interrupted sweep-based reproduction (rates, a few minutes of estimator statistics, is
+    recomputed)."""
     from zoprl.reproduce import reproduce
 
     written = reproduce(args.name, "full" if args.full else "quick", args.out, fresh=args.fresh,

@@ -6,8 +6,10 @@ truncated (gymnax auto-resets after a terminal step; the steps after it are mask
 return sum_h latent_reward equals the episode return. zoprl's finite MDPs never end before H.
 
 Keys (single rollouts, and batches on gymnax environments): the rollout key is split into a reset
-key, a policy key and an environment key; step h uses fold_in(., h) of the last two (no [H] array
-of keys is materialised).
+key, a policy key and an environment key; step h steps the environment with fold_in(env key, h),
+and a categorical policy samples by inverse CDF from the uniform of counter (0, h) of the policy
+key (``counter_uniforms``: one threefry block, no key derivation); other policies get
+fold_in(policy key, h). No [H] array of keys is materialised.
 
 Bulk-uniform path (batches on finite environments with categorical policies): a batch of ``num``
 rollouts steps the whole batch at once, every step drawing its uniforms from a counter-based
@@ -60,9 +62,13 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
 
         def step(carry, h):
             obs, state, alive = carry
-            k_policy = jax.random.fold_in(k_policy_base, h)
             k_env = jax.random.fold_in(k_env_base, h)
-            action, log_prob = policy.sample(k_policy, params, obs, h)
+            if policy.logits is not None:   # one counter-based uniform, the inverse CDF
+                u = counter_uniforms(k_policy_base, h, jnp.uint32(0))[0]
+                action, log_prob = sample_from_uniform(policy.logits(params, obs, h), u)
+            else:
+                action, log_prob = policy.sample(jax.random.fold_in(k_policy_base, h), params,
+                                                 obs, h)
             next_obs, state, reward, done = env_step(k_env, state, action, env_params)
             out = Trajectory(obs, action, log_prob, alive, reward * alive)
             return (next_obs, state, alive * (1.0 - done.astype(alive.dtype))), out

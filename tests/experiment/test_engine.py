@@ -190,3 +190,13 @@ def test_a_non_finite_environment_records_monte_carlo_values(tmp_path):
     table = run_sweep(spec_from_dict(raw), str(tmp_path), progress=False).table
     assert {"value", "value_stderr"} <= set(table.metric) and "value_gap" not in set(table.metric)
     assert np.isfinite(table.value).all()
+
+
+def test_a_spec_built_in_python_is_validated_before_compiling(tmp_path, tiny_sweep):
+    import dataclasses
+
+    spec, _, _ = tiny_sweep
+    bad = dataclasses.replace(spec, iterations=6, eval_every=4)
+    with pytest.raises(SpecError, match="eval_every \\(4\\) must divide iterations \\(6\\)"):
+        run_sweep(bad, str(tmp_path), progress=False)
+    assert not os.path.exists(tmp_path / "spec.json")

@@ -3,12 +3,12 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from sweep_testing import tiny_raw
 
 from zoprl.cli import main
-from zoprl.experiment import (SpecError, apply_override, build_cells, load_spec, spec_from_dict)
-
-from sweep_testing import tiny_raw
+from zoprl.experiment import SpecError, apply_override, build_cells, load_spec, spec_from_dict
 
 TOML = """
 name = "t"
@@ -162,3 +162,65 @@ def test_cli_subprocess_exit_code_for_a_bad_spec(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "seeds must be an integer >= 1, got 0" in \
         result.stderr
+
+
+@pytest.mark.parametrize("algorithm, message", [
+    ({"name": "zpg", "static": {"num_pairs": 4}, "hparams": {"mu": [1.0, 2.0]}},
+     "mu must be a single number, got the list [1.0, 2.0]; put values to sweep in a grid"),
+    ({"name": "zpg", "static": {"num_pairs": 4}, "hparams": {"mu": True}},
+     "mu must be a number, got True"),
+])
+def test_fixed_hyperparameters_are_single_numbers(algorithm, message):
+    with pytest.raises(SpecError) as err:
+        spec_from_dict(tiny_raw(algorithms=[algorithm]))
+    assert message in str(err.value)
+
+
+def test_yaml_exponent_floats_are_numbers(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nalgorithms: [{name: zpg, static: {num_pairs: 4}, "
+                    "hparams: {step_size: 1e-2}, grid: {mu: [5e-1, 1]}}]\n")
+    entry = load_spec(str(path)).algorithms[0]
+    assert entry.hparams["step_size"] == 0.01 and entry.grid["mu"] == [0.5, 1]
+    assert isinstance(entry.static["num_pairs"], int)
+
+
+@pytest.mark.parametrize("text", ["- 1\n- 2\n", "7\n"])
+def test_a_yaml_spec_must_be_a_table(tmp_path, text, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert main(["run", "--spec", str(path), "--out", str(tmp_path)]) == 2
+    assert "the spec must be a table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("environment, policy", [
+    ("CartPole-v1", "tabular_softmax"), ("GridWorld", "mlp_gaussian"),
+    ("Pendulum-v1", "linear_softmax")])
+def test_a_policy_that_does_not_fit_the_environment_is_one_error(environment, policy):
+    raw = tiny_raw(environment={"name": environment}, policy={"name": policy}, grid={})
+    with pytest.raises(SpecError, match=f"policy '{policy}' does not fit environment"):
+        build_cells(spec_from_dict(raw))
+
+
+def test_list_valued_environment_options_become_json_columns():
+    raw = tiny_raw(grid={"env.start": [[0, 0], [1, 1]]})
+    cell = build_cells(spec_from_dict(raw))[0]
+    assert list(cell.columns["env.start"]) == ["[0, 0]", "[0, 0]", "[1, 1]", "[1, 1]"]
+    assert all(np.ndim(v) == 1 for v in cell.columns.values())
+    assert cell.columns["static.num_directions"][0] == 1          # defaults are recorded
+
+
+def test_every_registered_algorithm_builds_from_a_spec():
+    from zoprl.experiment import ALGORITHMS
+
+    needs = {"num_pairs": 8, "num_envs": 8, "population_size": 8, "block_size": 4}
+    entries = []
+    for name, entry in ALGORITHMS.items():
+        static = {k: v for k, v in needs.items() if k in entry.static_names()}
+        if "buffer_capacity" in entry.static_names():
+            static["batch_size"] = 8
+        entries.append({"name": name, "static": static})
+    cells = build_cells(spec_from_dict(tiny_raw(algorithms=entries)))
+    assert [c.algorithm_name for c in cells] == list(ALGORITHMS)
+    assert {c.name for c in cells if not c.reward_free} == {
+        "ppo_true_reward", "reinforce_true_reward", "es_true_reward"}

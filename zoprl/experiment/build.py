@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import json
 from typing import Any, NamedTuple
 
 import jax
@@ -66,7 +67,7 @@ def _expect(where: str, name: str, value, param: inspect.Parameter):
     """``value`` checked against the type of the factory argument ``param`` (lists become tuples
     where the factory takes a tuple); returns the value to pass."""
     if name == "optimizer" and value is not None:
-        if value not in OPTIMIZERS:
+        if not isinstance(value, str) or value not in OPTIMIZERS:
             raise SpecError(f"{where}: unknown optimizer {value!r}{nearest(value, OPTIMIZERS)}; "
                             f"valid: {', '.join(OPTIMIZERS)}")
         return value
@@ -104,13 +105,13 @@ def _split_static(where: str, static: dict) -> tuple[dict, dict, dict, dict]:
     return algo, parts["oracle"], parts["env"], parts["policy"]
 
 
-def _wrap(where: str, fn, *args, **kwargs):
-    """Call ``fn``, turning its ValueError / TypeError into a SpecError that names ``where``."""
+def _wrap(where: str, fn, *args, errors=(ValueError, TypeError), **kwargs):
+    """Call ``fn``, turning its ``errors`` into a SpecError that names ``where``."""
     try:
         return fn(*args, **kwargs)
     except SpecError:
         raise
-    except (ValueError, TypeError) as err:
+    except errors as err:
         raise SpecError(f"{where}: {' '.join(str(err).split())}") from None
 
 
@@ -145,6 +146,14 @@ def _flat_fields(tree, prefix="hp.") -> dict:
 
 def _is_column_value(value) -> bool:
     return isinstance(value, (bool, int, float, str))
+
+
+def _column(values: list) -> np.ndarray:
+    """A 1-D table column: numbers and strings as they are, anything else (lists, e.g. GridWorld
+    goals) as its JSON text."""
+    if all(_is_column_value(v) for v in values):
+        return np.asarray(values)
+    return np.asarray([json.dumps(v) for v in values], dtype=object)
 
 
 def _stack_env_params(where: str, env_name, env, options, base, points, env_keys):
@@ -193,7 +202,11 @@ def _build_cell(spec: ExperimentSpec, entry: AlgorithmSpec, index: int, name: st
     if policy_name not in POLICIES:
         raise SpecError(f"{where}: unknown policy {policy_name!r}{nearest(policy_name, POLICIES)}; "
                         f"valid: {', '.join(POLICIES)}")
-    policy = _wrap(f"{where}: policy", POLICIES[policy_name], env, env_params,
+    # a policy for another kind of environment fails in many ways (no table size, no discrete
+    # action count): every failure is reported as a mismatch
+    policy = _wrap(f"{where}: policy {policy_name!r} does not fit environment {env_name!r}",
+                   POLICIES[policy_name], env, env_params,
+                   errors=(ValueError, TypeError, AttributeError, IndexError, KeyError),
                    **{**spec.policy.options, **policy_static})
     # oracle (static part)
     oracle_cfg = {"link": spec.oracle.link, "num_queries": spec.oracle.num_queries,
@@ -256,14 +269,14 @@ def _build_cell(spec: ExperimentSpec, entry: AlgorithmSpec, index: int, name: st
     columns = {**_flat_fields(hparams), **_flat_fields(teacher, "oracle.")}
     columns["oracle.num_queries"] = np.full(size, oracle_cfg["num_queries"])
     for key, value in env_options.items():
-        if _is_column_value(value):
-            columns["env." + key] = np.full(size, value)
+        columns["env." + key] = _column([value] * size)
     for key in env_keys:
-        columns["env." + key] = column("env." + key)
-    for key, value in algo_static.items():
+        columns["env." + key] = _column([p["env." + key] for p in points])
+    for key, param in valid_static.items():   # every static setting, defaults included
+        value = algo_static.get(key, param.default)
         if _is_column_value(value):
             columns["static." + key] = np.full(size, value)
     oracle_text = f"{oracle_cfg['link']}/{oracle_cfg['preset']}"
     return Cell(index, name, entry.label, entry.name, algorithm, not registry.reads_reward,
                 env_name, oracle_text, size, hparams, teacher, env_params, bool(env_keys),
-                {k: np.asarray(v) for k, v in columns.items()})
+                columns)

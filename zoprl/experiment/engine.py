@@ -26,7 +26,6 @@ Layout of the output folder::
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -40,9 +39,10 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from zoprl.algorithms.run import make_chunked_run
 from zoprl.experiment.build import Cell, build_cells, seed_keys
 from zoprl.experiment.progress import Progress
-from zoprl.experiment.spec import ExperimentSpec, SpecError
-from zoprl.results import (build_manifest, order_columns, save_arrays_atomically, sort_rows,
-                           tidy_frame, write_json_atomically, write_table)
+from zoprl.experiment.spec import ExperimentSpec, SpecError, spec_from_dict
+from zoprl.results import (build_manifest, consistent_columns, order_columns,
+                           save_arrays_atomically, sort_rows, tidy_frame, write_json_atomically,
+                           write_table)
 
 AXIS = "runs"
 
@@ -209,20 +209,26 @@ class CellRunner:
         return size
 
     # the loop -------------------------------------------------------------------------------
-    def plan(self) -> None:
-        """Read the cell's layout from disk (resuming) or choose and record the batch size."""
+    def plan(self, note=lambda message: None) -> None:
+        """Read the cell's layout from disk (resuming) or choose and record the batch size. A
+        layout written with another device count is kept when its batch size still divides
+        among the devices; otherwise the cell starts over (``note`` says so)."""
         path = os.path.join(self.folder, "layout.json")
-        expected = {"num_runs": self.num_runs, "num_chunks": self.num_chunks,
-                    "devices": self.devices}
+        expected = {"num_runs": self.num_runs, "num_chunks": self.num_chunks}
         layout = None
         if os.path.exists(path):
             with open(path) as f:
                 layout = json.load(f)
-            if any(layout.get(k) != v for k, v in expected.items()):
-                shutil.rmtree(self.folder)  # another device count or shape: start the cell over
+            if any(layout.get(k) != v for k, v in expected.items()) or \
+                    layout.get("batch_size", 0) % self.devices:
+                note(f"{self.cell.name}: finished chunks were laid out for "
+                     f"{layout.get('devices')} devices in batches of {layout.get('batch_size')}"
+                     f", which {self.devices} devices cannot share: starting the cell over")
+                shutil.rmtree(self.folder)
                 layout = None
         if layout is None:
-            layout = {**expected, "batch_size": self.choose_batch_size()}
+            layout = {**expected, "devices": self.devices,
+                      "batch_size": self.choose_batch_size()}
             write_json_atomically(path, layout)
         self.batch_size = layout["batch_size"]
         self.num_batches = -(-self.num_runs // self.batch_size)
@@ -240,12 +246,14 @@ class CellRunner:
     def run(self, progress: Progress) -> int:
         """Compute every unfinished chunk; returns how many were computed. Out of device memory,
         the batch size is halved and the cell started over."""
+        finished_before = progress.finished
         while True:
             try:
                 return self._run_batches(progress)
             except Exception as err:  # noqa: BLE001 - only out-of-memory is retried
                 if not _is_out_of_memory(err) or self.batch_size <= self.devices:
                     raise
+                progress.finished = finished_before
                 before = self.num_batches
                 self.max_batch = self.batch_size // 2
                 shutil.rmtree(self.folder)
@@ -259,6 +267,7 @@ class CellRunner:
             folder = os.path.join(self.folder, f"batch-{b:04d}")
             os.makedirs(folder, exist_ok=True)
             done = self.finished_chunks(folder)
+            self._tidy(folder, done)
             progress.skipped(done)
             if done == self.num_chunks:
                 continue
@@ -284,21 +293,33 @@ class CellRunner:
                 computed += 1
         return computed
 
+    def _tidy(self, folder: str, done: int) -> None:
+        """Remove what a kill can leave behind: temporary files, carries other than the one the
+        resumed batch starts from (none once every chunk is done)."""
+        keep = f"carry-{done - 1:04d}.npz" if 0 < done < self.num_chunks else None
+        for name in os.listdir(folder):
+            if name.endswith(".tmp") or (name.startswith("carry-") and name != keep):
+                os.unlink(os.path.join(folder, name))
+
     def _commit(self, folder: str, k: int, carry, metrics: dict, seconds: float) -> None:
-        """Carry k, then the metrics of chunk k (the chunk's commit mark); drop carry k - 1."""
+        """Carry k, then the metrics of chunk k (the chunk's commit mark); drop carry k - 1, and
+        carry k too after the last chunk."""
         save_carry(os.path.join(folder, f"carry-{k:04d}.npz"), jax.device_get(carry))
         save_arrays_atomically(os.path.join(folder, f"chunk-{k:04d}.npz"),
                                {**{f"metric.{n}": np.asarray(v) for n, v in metrics.items()},
                                 "seconds": np.float64(seconds)})
-        old = os.path.join(folder, f"carry-{k - 1:04d}.npz")
-        if k > 0 and os.path.exists(old):
-            os.unlink(old)
+        stale = [k - 1, k] if k == self.num_chunks - 1 else [k - 1]
+        for j in stale:
+            path = os.path.join(folder, f"carry-{j:04d}.npz")
+            if j >= 0 and os.path.exists(path):
+                os.unlink(path)
 
     # the table ------------------------------------------------------------------------------
     def table(self, run_offset: int):
         """The cell's tidy table from its chunk files, and the seconds its chunks took."""
         per_batch, seconds = [], 0.0
-        for folder in sorted(glob.glob(os.path.join(self.folder, "batch-*"))):
+        for b in range(self.num_batches):
+            folder = os.path.join(self.folder, f"batch-{b:04d}")
             chunks = []
             for k in range(self.num_chunks):
                 with np.load(os.path.join(folder, f"chunk-{k:04d}.npz")) as data:
@@ -358,6 +379,7 @@ def run_sweep(spec: ExperimentSpec, out_dir: str, *, fresh: bool = False, progre
     ``memory_budget_bytes``: bytes a batch may use per device (default: ``memory_budget``)."""
     import pandas as pd
 
+    spec = spec_from_dict(spec.to_dict())   # a spec built in Python is validated like a file
     cells = build_cells(spec)
     _prepare_folder(out_dir, spec, fresh)
     devices = jax.local_devices() if devices is None else devices
@@ -370,7 +392,7 @@ def run_sweep(spec: ExperimentSpec, out_dir: str, *, fresh: bool = False, progre
     for runner in runners:      # batch sizes first (compiling), so that progress knows the total
         bar.note(f"preparing cell {runner.cell.index + 1}/{len(cells)} {runner.cell.name} "
                  f"({runner.num_runs} runs)")
-        runner.plan()
+        runner.plan(bar.note)
     bar.total = sum(r.num_batches * r.num_chunks for r in runners)
     summaries, frames, offset = [], [], 0
     try:
@@ -393,8 +415,9 @@ def run_sweep(spec: ExperimentSpec, out_dir: str, *, fresh: bool = False, progre
                 "chunk_seconds": chunk_seconds})
     finally:
         bar.close()
-    table = sort_rows(order_columns(pd.concat(frames, ignore_index=True)))
+    table = sort_rows(order_columns(consistent_columns(pd.concat(frames, ignore_index=True))))
     table_path = write_table(table, os.path.join(out_dir, "results.parquet"))
-    manifest = build_manifest(spec.to_dict(), summaries, time.perf_counter() - started)
+    manifest = build_manifest(spec.to_dict(), summaries, time.perf_counter() - started,
+                              devices)
     manifest_path = write_json_atomically(os.path.join(out_dir, "manifest.json"), manifest)
     return SweepResult(table_path, manifest_path, table, manifest)

@@ -5,7 +5,7 @@ entries with their static settings and hyperparameters, the grid to sweep, the s
 of iterations and the evaluation cadence. In a file (TOML shown; YAML has the same structure):
 
     name = "demo"            # results go to results/<name> unless --out says otherwise
-    seeds = 4                # replicates; seed s uses key fold s of key(seed)
+    seeds = 4                # replicates; seed s runs with split(key(seed), seeds)[s]
     iterations = 300         # T
     eval_every = 10          # metrics recorded at iterations 0, 10, 20, ..., T
     chunk_size = 100         # iterations per compiled call (default: about T / 10)
@@ -100,7 +100,20 @@ def _check_table(where: str, value) -> dict:
     if not isinstance(value, Mapping):
         raise SpecError(f"{where} must be a table of key = value, got {value!r} "
                         f"({_type_name(value)})")
+    bad = next((k for k in value if not isinstance(k, str)), None)
+    if bad is not None:
+        raise SpecError(f"{where}: keys must be strings, got {bad!r} ({_type_name(bad)})")
     return dict(value)
+
+
+def _check_number(where: str, value) -> float | int:
+    """A hyperparameter or teacher knob: a number (not a bool, not a list: sweep with grid)."""
+    if isinstance(value, (list, tuple)):
+        raise SpecError(f"{where} must be a single number, got the list {value!r}; put values "
+                        "to sweep in a grid")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{where} must be a number, got {value!r} ({_type_name(value)})")
+    return value
 
 
 def _check_scalar(where: str, value):
@@ -236,7 +249,7 @@ def _algorithm_from_dict(where: str, raw) -> AlgorithmSpec:
     label = _check_str(f"{where}.label", raw.get("label", name))
     static = {k: _check_scalar(f"{where}.static.{k}", v)
               for k, v in _check_table(f"{where}.static", raw.get("static", {})).items()}
-    hparams = {k: _check_scalar(f"{where}.hparams.{k}", v)
+    hparams = {k: _check_number(f"{where}.hparams.{k}", v)
                for k, v in _check_table(f"{where}.hparams", raw.get("hparams", {})).items()}
     return AlgorithmSpec(name, label, static, _check_grid(f"{where}.static_grid",
                                                           raw.get("static_grid", {})),
@@ -252,7 +265,8 @@ def _named_section(where: str, raw, cls, fixed: tuple):
             values[key] = _check_str(f"{where}.{key}", values[key])
     if "num_queries" in values:
         values["num_queries"] = check_count(f"{where}.num_queries", values["num_queries"])
-    options = {k: _check_scalar(f"{where}.{k}", v) for k, v in raw.items()}
+    check = _check_number if cls is OracleSpec else _check_scalar
+    options = {k: check(f"{where}.{k}", v) for k, v in raw.items()}
     return cls(**values, **{"overrides" if cls is OracleSpec else "options": options})
 
 
@@ -279,6 +293,8 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     counts = {key: check_count(f"{where}.{key}", raw[key], 0 if key == "seed" else 1)
               for key in ("seeds", "seed", "iterations", "eval_every", "eval_episodes")
               if key in raw}
+    if counts.get("seed", 0) >= 2**32:
+        raise SpecError(f"{where}.seed must be below 2^32, got {counts['seed']}")
     for key in ("chunk_size", "max_runs_per_batch"):
         if raw.get(key) is not None:
             counts[key] = check_count(f"{where}.{key}", raw[key])
@@ -352,14 +368,33 @@ def set_path(raw: dict, path: str, value, where: str = "override") -> dict:
 
 
 def _select_entry(where: str, entries: list, selector: str) -> dict:
-    for entry in entries:
-        if isinstance(entry, Mapping) and selector in (entry.get("label"), entry.get("name")):
-            return entry
+    """The entry whose label is ``selector``, else the one entry of that algorithm name, else
+    the entry at that index."""
+    tables = [e for e in entries if isinstance(e, Mapping)]
+    for key in ("label", "name"):
+        matches = [e for e in tables if e.get(key, e.get("name")) == selector]
+        if len(matches) > 1:
+            raise SpecError(f"{where}: {len(matches)} algorithm entries match {selector!r}; "
+                            "select one by its label or index")
+        if matches:
+            return matches[0]
     if selector.isdigit() and int(selector) < len(entries):
         return entries[int(selector)]
     names = [str(e.get("label", e.get("name"))) for e in entries if isinstance(e, Mapping)]
     raise SpecError(f"{where}: no algorithm entry {selector!r}{nearest(selector, names)}; "
                     f"entries: {', '.join(names)}")
+
+
+def _yaml_loader():
+    """PyYAML's safe loader, also reading 1e-3 as a float (YAML 1.1 wants 1.0e-3), like TOML."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    exponent = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", exponent, list("-+0123456789."))
+    return Loader
 
 
 def read_spec_file(path: str) -> dict:
@@ -375,8 +410,12 @@ def read_spec_file(path: str) -> dict:
             import yaml
 
             with open(path) as f:
-                raw = yaml.safe_load(f)
-            return {} if raw is None else raw
+                raw = yaml.load(f, Loader=_yaml_loader())
+            raw = {} if raw is None else raw
+            if not isinstance(raw, Mapping):
+                raise SpecError(f"{path}: the spec must be a table of key = value, got "
+                                f"{_type_name(raw)}")
+            return raw
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: malformed TOML: {err}") from None
     except Exception as err:  # noqa: BLE001 - yaml's errors: report in one line
@@ -388,10 +427,7 @@ def read_spec_file(path: str) -> dict:
 
 def load_spec(path: str, overrides=()) -> ExperimentSpec:
     """Read a spec file, apply ``path=value`` overrides, validate (module doc)."""
-    raw = read_spec_file(path)
-    if not isinstance(raw, Mapping):
-        raise SpecError(f"{path}: the spec must be a table of key = value, got {_type_name(raw)}")
-    raw = dict(raw)
+    raw = dict(read_spec_file(path))
     for assignment in overrides:
         apply_override(raw, assignment)
     return spec_from_dict(raw, where=os.path.basename(path))

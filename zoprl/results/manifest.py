@@ -37,15 +37,16 @@ def git_commit() -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def device_info() -> dict:
+def device_info(devices=None) -> dict:
+    """Platform, kind and count of ``devices`` (default: all of jax's devices)."""
     import jax
 
-    devices = jax.devices()
+    devices = jax.devices() if devices is None else devices
     return {"platform": devices[0].platform, "kind": devices[0].device_kind,
             "count": len(devices), "host": platform.machine(), "cpus": os.cpu_count()}
 
 
-def build_manifest(spec_dict: dict, cells: list, wall_seconds: float) -> dict:
+def build_manifest(spec_dict: dict, cells: list, wall_seconds: float, devices=None) -> dict:
     return {"zoprl_version": package_versions()["zoprl"], "git_commit": git_commit(),
-            "versions": package_versions(), "device": device_info(), "spec": spec_dict,
+            "versions": package_versions(), "device": device_info(devices), "spec": spec_dict,
             "cells": cells, "wall_seconds": wall_seconds}

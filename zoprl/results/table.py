@@ -79,6 +79,19 @@ def tidy_frame(*, ids: dict, params: dict, run_ids, seeds, iterations, metrics: 
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def consistent_columns(frame):
+    """Parameter columns of one type each: a column mixing numbers and text (cells that set an
+    option differently) becomes text, so that Parquet can store it."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object and column not in ID_COLUMNS + RUN_COLUMNS:
+            present = values.dropna()
+            if len({isinstance(v, str) for v in present}) > 1:
+                frame[column] = values.map(lambda v: v if v is None or isinstance(v, str)
+                                           or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return frame
+
+
 def order_columns(frame):
     """The module doc's column order; parameter columns sorted in between."""
     params = sorted(c for c in frame.columns if c not in ID_COLUMNS + RUN_COLUMNS)
