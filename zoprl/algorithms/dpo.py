@@ -139,7 +139,9 @@ def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str =
         """``batch_size`` distinct pairs of ``data`` drawn at random (all of them by default)."""
         if batch_size == num_pairs:
             return data
-        index = jax.random.choice(key, num_pairs, (batch_size,), replace=False)
+        # the batch_size largest of D uniforms: a uniformly random subset, without the full sort
+        # (a permutation of D) that jax.random.choice(replace=False) costs
+        index = jax.lax.top_k(jax.random.uniform(key, (num_pairs,)), batch_size)[1]
         return jax.tree.map(lambda x: x[index], data)
 
     def optimise(keys, params, opt_state, reference_params, data, hp: DPOHparams):
