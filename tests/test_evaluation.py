@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import random_theta
+from policy_testing import random_theta
 
 from zoprl.envs import GridWorld, TabularMDP, make, random_mdp_params
 from zoprl.evaluation import exact_evaluator, greedy_policy, policy_value

@@ -35,8 +35,10 @@ def test_online_beats_offline_when_the_behaviour_policy_misses_the_goal(gridworl
     """Same query budget (2560), same trajectories (7680), same key, PPO step size 0.02 from the
     uniform policy. The offline reward model only knows the top-left corner, so PPO on it settles
     on a poor deterministic policy; the online one follows the current policy towards the goal.
-    Measured at key 0: online J = 5.85, offline J = 3.71 (J* = 5.95; margins at keys 1-3: 2.3,
-    2.8, 2.5). Required: online J >= offline J + 1.5 and online J >= 0.85 J*."""
+    Measured at key 0 (after the bulk-uniform rollouts of issue 8): online J = 5.11, offline
+    J = 3.03 (J* = 5.95; at keys 1-5 online 4.72, 5.36, 5.75, 5.46, 4.32 and offline 2.87-3.31,
+    so the margin holds at every key, the 0.85 J* bar at key 0 by 0.05). Required: online J >=
+    offline J + 1.5 and online J >= 0.85 J*."""
     env, env_params, policy = gridworld
     oracle = make_oracle("logistic", M)
     common = dict(num_envs=ENVS, fit_steps=100, initial_fit_steps=500, batch_size=64,

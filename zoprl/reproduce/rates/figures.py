@@ -46,15 +46,19 @@ def _finish(ax, x: str, ylabel: str, title: str) -> None:
     legend(ax)
 
 
-def _panel_variance(ax, df, profile):
+def _single_rate_panel(ax, df, profile, quantity: str, title: str):
+    """A rate plot of one quantity with its fitted and expected slopes."""
     from zoprl.plots import plot_rate
 
-    quantity = "variance_vs_pairs"
     plot_rate(_fit_rows(df, quantity, profile), X_COLUMNS[quantity], METRICS[quantity],
               expected_slope=quantity, ax=ax, hue=None, num_resamples=profile.num_resamples)
-    _finish(ax, X_COLUMNS[quantity], Y_AXIS_LABELS[METRICS[quantity]],
-            f"(i) estimator error vs pairs (M = {profile.num_queries}, μ = {profile.mu:g}; "
-            f"{profile.variance_directions} directions)")
+    _finish(ax, X_COLUMNS[quantity], Y_AXIS_LABELS[METRICS[quantity]], title)
+
+
+def _panel_variance(ax, df, profile):
+    _single_rate_panel(ax, df, profile, "variance_vs_pairs",
+                       f"(i) estimator error vs pairs (M = {profile.num_queries}, "
+                       f"μ = {profile.mu:g}; {profile.variance_directions} directions)")
 
 
 def _panel_inversion(ax, df, profile):
@@ -122,14 +126,9 @@ def _panel_smoothing(ax, df, profile):
 
 
 def _panel_stationarity(ax, df, profile):
-    from zoprl.plots import plot_rate
-
-    quantity = "stationarity_vs_iterations"
-    plot_rate(_fit_rows(df, quantity, profile), X_COLUMNS[quantity], METRICS[quantity],
-              expected_slope=quantity, ax=ax, hue=None, num_resamples=profile.num_resamples)
-    _finish(ax, X_COLUMNS[quantity], Y_AXIS_LABELS[METRICS[quantity]],
-            f"(iv) stationarity vs iterations (c = {profile.step_constant:g}, "
-            f"N = {profile.stationarity_pairs}, {profile.stationarity_seeds} seeds)")
+    _single_rate_panel(ax, df, profile, "stationarity_vs_iterations",
+                       f"(iv) stationarity vs iterations (c = {profile.step_constant:g}, "
+                       f"N = {profile.stationarity_pairs}, {profile.stationarity_seeds} seeds)")
 
 
 PANELS = {
