@@ -1,6 +1,7 @@
 """Named reproductions of the zeroth-order papers' claims: ``zoprl reproduce NAME|all``.
 
-Each experiment writes ``<out>/<name>/``: the tidy table (results.parquet), the manifest, its
+Each experiment writes ``<out>/<name>/`` (``<out>/<name>-full/`` for the full profile, so that
+it never meets the committed quick results): the tidy table (results.parquet), the manifest, its
 figures (PNG and PDF) and a summary table (summary.csv). Profiles: ``quick`` (a 2-core CPU, in
 minutes) and ``full`` (sized for a GPU). The spec-based experiments read
 ``zoprl/reproduce/specs/<name>.toml``, whose ``[profiles.<profile>]`` table holds the dotted-path
@@ -76,7 +77,8 @@ EXPERIMENTS: dict[str, Reproduction] = {
 
 def reproduce(name: str, profile: str = "quick", out_root: str = "results", fresh: bool = False,
               progress: bool = True, log=print) -> list[str]:
-    """Run reproduction ``name`` (or ``all``) into ``out_root/<name>``; returns written paths."""
+    """Run reproduction ``name`` (or ``all``) into ``out_root/<name>`` (``<name>-full`` for the
+    full profile); returns the written paths."""
     names = list(EXPERIMENTS) if name == "all" else [name]
     for n in names:
         if n not in EXPERIMENTS:
@@ -87,7 +89,8 @@ def reproduce(name: str, profile: str = "quick", out_root: str = "results", fres
     written = []
     for n in names:
         log(f"== {n} ({profile}): {EXPERIMENTS[n].description}")
-        written += EXPERIMENTS[n].run(os.path.join(out_root, n), profile, fresh, progress, log)
+        folder = os.path.join(out_root, n if profile == "quick" else f"{n}-{profile}")
+        written += EXPERIMENTS[n].run(folder, profile, fresh, progress, log)
     return [str(p) for p in written]
 
 
