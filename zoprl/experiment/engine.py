@@ -34,83 +34,23 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
 from zoprl.algorithms.run import make_chunked_run
 from zoprl.experiment.build import Cell, build_cells, seed_keys
+from zoprl.experiment.devices import (AXIS, is_out_of_memory, load_carry, memory_budget,
+                                      program_bytes, runs_mesh, save_carry)
 from zoprl.experiment.progress import Progress
 from zoprl.experiment.spec import ExperimentSpec, SpecError, spec_from_dict
 from zoprl.results import (build_manifest, consistent_columns, order_columns,
                            save_arrays_atomically, sort_rows, tidy_frame, write_json_atomically,
                            write_table)
 
-AXIS = "runs"
-
-
 class SweepResult(NamedTuple):
     table_path: str
     manifest_path: str
     table: Any        # pandas DataFrame
     manifest: dict
-
-
-def runs_mesh(devices=None) -> jax.sharding.Mesh:
-    """A 1-D mesh over all local devices; axis type Auto (Explicit axes break table lookups)."""
-    devices = jax.local_devices() if devices is None else devices
-    return jax.make_mesh((len(devices),), (AXIS,), axis_types=(AxisType.Auto,), devices=devices)
-
-
-def memory_budget(devices) -> float:
-    """Bytes one device may use for a batch: 80% of an accelerator's memory limit; on CPU half
-    the physical memory shared by the (simulated) devices."""
-    stats = devices[0].memory_stats() if hasattr(devices[0], "memory_stats") else None
-    if stats and stats.get("bytes_limit"):
-        return 0.8 * stats["bytes_limit"]
-    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return 0.5 * physical / len(devices)
-
-
-def _program_bytes(compiled) -> float:
-    analysis = compiled.memory_analysis()
-    if analysis is None:
-        return 0.0
-    return float(analysis.temp_size_in_bytes + analysis.argument_size_in_bytes
-                 + analysis.output_size_in_bytes - getattr(analysis, "alias_size_in_bytes", 0))
-
-
-def _is_out_of_memory(err: Exception) -> bool:
-    text = str(err)
-    return "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or "out of memory" in text
-
-
-# carry checkpoints --------------------------------------------------------------------------
-def _is_key(x) -> bool:
-    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-def save_carry(path: str, carry) -> None:
-    """The carry's leaves (PRNG keys as their raw data), atomically."""
-    leaves = jax.tree.leaves(carry)
-    arrays = {f"leaf_{i:04d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
-              for i, x in enumerate(leaves)}
-    save_arrays_atomically(path, arrays)
-
-
-def load_carry(path: str, template, sharding):
-    """A carry saved by ``save_carry``, on the devices, shaped like ``template`` (eval_shape)."""
-    leaves, treedef = jax.tree.flatten(template)
-    with np.load(path) as data:
-        if len(data.files) != len(leaves):
-            raise ValueError(f"checkpoint {path} does not match the run state; rerun with --fresh")
-        restored = []
-        for i, like in enumerate(leaves):
-            raw = data[f"leaf_{i:04d}"]
-            value = jax.random.wrap_key_data(raw) if _is_key(like) else raw.astype(like.dtype)
-            if value.shape != like.shape:
-                raise ValueError(f"checkpoint {path} does not match the run state; rerun with "
-                                 "--fresh")
-            restored.append(jax.device_put(value, sharding))
-    return jax.tree.unflatten(treedef, restored)
 
 
 # one cell -----------------------------------------------------------------------------------
@@ -192,7 +132,7 @@ class CellRunner:
         ).trace(self.template, *args[1:]).lower().compile()
         self.compile_seconds["advance"] += time.perf_counter() - t0
         self.batch_size = batch_size
-        return max(_program_bytes(p) for p in self.programs.values())
+        return max(program_bytes(p) for p in self.programs.values())
 
     def choose_batch_size(self) -> int:
         """All runs at once unless ``max_runs_per_batch`` or the memory budget says otherwise;
@@ -251,7 +191,7 @@ class CellRunner:
             try:
                 return self._run_batches(progress)
             except Exception as err:  # noqa: BLE001 - only out-of-memory is retried
-                if not _is_out_of_memory(err) or self.batch_size <= self.devices:
+                if not is_out_of_memory(err) or self.batch_size <= self.devices:
                     raise
                 progress.finished = finished_before
                 before = self.num_batches

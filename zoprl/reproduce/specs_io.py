@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from zoprl.experiment.spec import (ExperimentSpec, SpecError, read_spec_file, set_path,
-                                   spec_from_dict)
+from zoprl.experiment.spec import ExperimentSpec, SpecError, spec_from_dict
+from zoprl.experiment.spec_files import read_spec_file, set_path
 
 
 def load_profile(path: str, profile: str) -> ExperimentSpec:
