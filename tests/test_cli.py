@@ -45,7 +45,7 @@ def test_list_names_everything_a_spec_can_use(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for name in ("GridWorld", "CartPole-v1", "zpg", "dpo_offline", "ppo_true_reward", "probit",
-                 "noisy", "tabular_softmax", "adam"):
+                 "noisy", "tabular_softmax", "adam", "gridworld-comparison"):
         assert name in out, name
 
 

@@ -23,7 +23,8 @@ import sys
 DEMO_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiment", "specs",
                          "demo.toml")
 X_AXES = ("iteration", "trajectories", "queries")
-LIST_KINDS = ("environments", "algorithms", "oracles", "presets", "policies", "optimizers")
+LIST_KINDS = ("environments", "algorithms", "oracles", "presets", "policies", "optimizers",
+              "reproductions")
 
 
 def _positive_int(text: str) -> int:
@@ -194,6 +195,10 @@ def _listing(kind: str) -> list[str]:
         from zoprl.experiment import POLICIES
 
         return list(POLICIES)
+    if kind == "reproductions":
+        from zoprl.reproduce import EXPERIMENTS
+
+        return [f"{name:<22} {entry.describe()}" for name, entry in EXPERIMENTS.items()]
     from zoprl.experiment import OPTIMIZERS
 
     return list(OPTIMIZERS)

@@ -27,8 +27,8 @@ PROFILES = ("quick", "full")
 
 
 class Reproduction(NamedTuple):
-    description: str
-    run: Callable    # (out_dir, profile, fresh, progress, log) -> list of written paths
+    describe: Callable  # () -> one sentence (spec files are read when asked, not at import)
+    run: Callable       # (out_dir, profile, fresh, progress, log) -> list of written paths
 
 
 def _spec_based(name: str, summarise: str) -> Reproduction:
@@ -43,7 +43,7 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
         return [result.table_path, result.manifest_path,
                 *getattr(figures, summarise)(result.table, result.manifest, out_dir, log)]
 
-    return Reproduction(_first_comment(name), run)
+    return Reproduction(lambda: _first_comment(name), run)
 
 
 def _first_comment(name: str) -> str:
@@ -69,8 +69,8 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "stochasticity": _spec_based("stochasticity", "stochasticity"),
     "links": _spec_based("links", "links"),
     "blocks": _spec_based("blocks", "blocks"),
-    "rates": Reproduction("fitted log-log slopes of four rates against the predicted ones "
-                          "(variance vs N, inversion bias vs M, smoothing bias vs mu, "
+    "rates": Reproduction(lambda: "fitted log-log slopes of four rates against the predicted "
+                          "ones (variance vs N, inversion bias vs M, smoothing bias vs mu, "
                           "stationarity vs T)", _rates),
 }
 
@@ -88,7 +88,7 @@ def reproduce(name: str, profile: str = "quick", out_root: str = "results", fres
         raise SpecError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     written = []
     for n in names:
-        log(f"== {n} ({profile}): {EXPERIMENTS[n].description}")
+        log(f"== {n} ({profile}): {EXPERIMENTS[n].describe()}")
         folder = os.path.join(out_root, n if profile == "quick" else f"{n}-{profile}")
         written += EXPERIMENTS[n].run(folder, profile, fresh, progress, log)
     return [str(p) for p in written]
