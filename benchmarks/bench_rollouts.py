@@ -36,7 +36,7 @@ import gymnax
 import jax
 import jax.numpy as jnp
 
-from zoprl.bench.cases import gymnax_scan_rollout
+from zoprl.bench.cases import gymnax_scan_rollout, mlp_sampler
 from zoprl.bench.timing import (device_description, device_line, paired_ratio, print_table,
                                 time_interleaved, write_json)
 from zoprl.envs import make
@@ -74,12 +74,7 @@ def build_cases(batch: int):
 
     # (c) direct gymnax scans: the same MLP (same module, same parameters), then random actions.
     env, env_params = gymnax.make("CartPole-v1")
-    net = MLP(HIDDEN, env.num_actions)
-
-    def mlp_action(k, params, obs):
-        logits = net.apply(params, obs)
-        action = jax.random.categorical(k, logits)
-        return action, jax.nn.log_softmax(logits)[action]
+    mlp_action = mlp_sampler(MLP(HIDDEN, env.num_actions))
 
     log_uniform = -jnp.log(float(env.num_actions))
 
@@ -155,8 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         worst_cpu = max(r["cpu_ratio"] for r in rows if r["ratio"] is not None)
         print(f"\nzoprl CartPole / gymnax (same MLP): max wall ratio {worst:.3f}, max CPU-time "
               f"ratio {worst_cpu:.3f} (target <= {TARGET_RATIO:.2f}: "
-              f"{'met' if max(worst, worst_cpu) <= TARGET_RATIO else 'NOT met'}; with few rounds on "
-              f"a shared CPU single rounds can differ by 10-20%, rerun with --repeats)")
+              f"{'met' if max(worst, worst_cpu) <= TARGET_RATIO else 'NOT met'}; with few rounds "
+              f"on a shared CPU single rounds can differ by 10-20%, rerun with --repeats)")
     write_json(args.out, dict(benchmark="rollouts", device=device_description(),
                               repeats=repeats, batches=list(batches),
                               target_ratio=TARGET_RATIO, rows=rows))

@@ -52,8 +52,9 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> N
                                      "environment is finite, else value)")
 
 
-def _execute(spec, args, x_axes=("queries", "iteration"), out=None) -> int:
-    """Run or resume the sweep, print where the files are, draw the figure."""
+def _execute(spec, args, x_axes=("queries", "iteration"), out=None):
+    """Run or resume the sweep, print where the files are, draw the figure; returns the
+    SweepResult."""
     from zoprl.experiment import run_sweep
 
     out = args.out or out or os.path.join("results", spec.name)
@@ -66,14 +67,15 @@ def _execute(spec, args, x_axes=("queries", "iteration"), out=None) -> int:
         metric = args.metric or ("value_gap" if "value_gap" in metrics else "value")
         for path in plot_results(result.table, out, metric=metric, x=list(x_axes)):
             print(f"wrote {path}")
-    return 0
+    return result
 
 
 def cmd_sweep(args) -> int:
     """Run (or resume) every cell of a spec file."""
     from zoprl.experiment import load_spec
 
-    return _execute(load_spec(args.spec, args.overrides), args)
+    _execute(load_spec(args.spec, args.overrides), args)
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -108,7 +110,8 @@ def cmd_run(args) -> int:
     spec = spec_from_dict(raw)
     # each distinct run gets its own folder: results/<name>-<8 hex digits of the spec>
     digest = hashlib.sha1(spec.fingerprint().encode()).hexdigest()[:8]
-    return _execute(spec, args, out=os.path.join("results", f"{spec.name}-{digest}"))
+    _execute(spec, args, out=os.path.join("results", f"{spec.name}-{digest}"))
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -118,17 +121,12 @@ def cmd_demo(args) -> int:
     from zoprl.experiment import load_spec
 
     spec = load_spec(DEMO_SPEC, args.overrides)
-    code = _execute(spec, args, x_axes=("queries", "trajectories"))
-    _print_summary(os.path.join(args.out or os.path.join("results", spec.name),
-                                "results.parquet"))
-    return code
+    _print_summary(_execute(spec, args, x_axes=("queries", "trajectories")).table)
+    return 0
 
 
-def _print_summary(table_path: str) -> None:
+def _print_summary(table) -> None:
     """Final J / J* per algorithm (mean +- standard error over seeds), queries, trajectories."""
-    from zoprl.results import read_table
-
-    table = read_table(table_path)
     last = table[table.iteration == table.iteration.max()]
     value = last[last.metric == "value"].set_index("run_id")
     gap = last[last.metric == "value_gap"].set_index("run_id")["value"]

@@ -168,9 +168,21 @@ def cartpole_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
         steps = 2 * n * horizon
         rows += _rows("cartpole_zpg", n, stats, {"zoprl": (steps, n, n * GRID_M),
                                                  "evosax": (steps, 0, 0)}, "evosax")
+        ms = {k: stats[k]["median_s"] * 1e3 for k in ("zoprl", "evosax")}
         log(f"  cartpole_zpg N={n} (population {2 * n}, H={horizon}): zoprl "
-            f"{stats['zoprl']['median_s'] * 1e3:.1f} ms, evosax {stats['evosax']['median_s'] * 1e3:.1f} ms")
+            f"{ms['zoprl']:.1f} ms, evosax {ms['evosax']:.1f} ms")
     return rows
+
+
+def mlp_sampler(net) -> Callable:
+    """select_action(key, params, obs) -> (action, log pi(action | obs)) of a categorical flax
+    MLP ``net``: the action rule of the raw gymnax reference scans."""
+    def select_action(k, params, obs):
+        logits = net.apply(params, obs)
+        action = jax.random.categorical(k, logits)
+        return action, jax.nn.log_softmax(logits)[action]
+
+    return select_action
 
 
 def gymnax_scan_rollout(env, horizon: int, num: int, select_action: Callable) -> Callable:
@@ -212,12 +224,7 @@ def cartpole_rollout(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]
     policy = mlp_categorical(4, 2, hidden=HIDDEN)
     params = policy.init(jax.random.key(1))
     raw, raw_params = gymnax.make("CartPole-v1")
-    net = MLP(HIDDEN, raw.num_actions)
-
-    def mlp_action(k, p, obs):
-        logits = net.apply(p, obs)
-        action = jax.random.categorical(k, logits)
-        return action, jax.nn.log_softmax(logits)[action]
+    mlp_action = mlp_sampler(MLP(HIDDEN, raw.num_actions))
 
     rows = []
     for b in sizes.rollout_batches:
