@@ -51,7 +51,8 @@ def main(argv=None) -> None:
     for name, algo in algos.items():
         hp = algo.hparams()
         state = algo.init(jax.random.key(0), hp, env_params, oracle_p)
-        calls[name] = (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle_p))
+        calls[name] = (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle_p,
+                                               0))
     stats = time_interleaved(calls, repeats=5 if args.quick else 21)
     reference = stats["zpg"]["median_s"]
     rows = [dict(algorithm=name, compile_s=s["compile_s"], median_ms=1e3 * s["median_s"],

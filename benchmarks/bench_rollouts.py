@@ -41,7 +41,7 @@ from zoprl.bench.timing import (device_description, device_line, paired_ratio, p
                                 time_interleaved, write_json)
 from zoprl.envs import make
 from zoprl.policies import mlp_categorical, tabular_softmax
-from zoprl.policies.mlp import MLP
+from zoprl.networks import MLP
 from zoprl.rollout import make_batch_rollout
 
 FULL_BATCHES = (1024, 4096, 16384, 65536)

@@ -50,7 +50,7 @@ def main(argv=None) -> None:
         numpy_step = lambda: numpy_zpg_iteration(rng, theta, num_pairs=n, num_queries=M, mu=0.1,
                                                  step_size=1e-3)
         stats = time_interleaved({
-            "zoprl": (step, (jax.random.key(1), state, hp, env_params, oracle)),
+            "zoprl": (step, (jax.random.key(1), state, hp, env_params, oracle, 0)),
             "numpy": (numpy_step, ()),
         }, repeats=repeats)
         for name, s in stats.items():

@@ -69,7 +69,7 @@ def parts(n: int):
     theta_np = np.zeros((25, 4))
     return {
         "zoprl: algo.step (whole iteration)": (jax.jit(algo.step),
-                                               (key, state, hp, env_params, o_params)),
+                                               (key, state, hp, env_params, o_params, 0)),
         "zoprl: paired rollout (2N trajectories)": (jax.jit(paired),
                                                     (key, theta, theta + 0.1, env_params)),
         "zoprl: rollout uniforms 2 x [H,2,N] materialised (counter threefry)": (

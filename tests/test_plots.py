@@ -21,16 +21,17 @@ def make_table(seeds=(0, 1, 2), iterations=5):
     """ZPG at two num_pairs (reward-free) and a PPO ceiling (num_pairs NaN, no queries);
     metrics value_gap (decaying, 10% multiplicative noise) and grad_err = N^(-1/2) e^eps."""
     rng = np.random.default_rng(0)
-    configs = [dict(cell=f"zpg[num_pairs={n}]", label="ZPG", algorithm="zpg", reward_free=True,
+    configs = [dict(cell=f"zpg[num_pairs={n}]", label="ZPG", algorithm="zpg",
+                    reads_latent_reward=False,
                     **{"hp.mu": 0.5, "static.num_pairs": float(n)}) for n in PAIRS]
     configs.append(dict(cell="ppo_true_reward", label="PPO", algorithm="ppo_true_reward",
-                        reward_free=False, **{"hp.mu": np.nan, "static.num_pairs": np.nan}))
+                        reads_latent_reward=True, **{"hp.mu": np.nan, "static.num_pairs": np.nan}))
     rows, run_id = [], 0
     for config in configs:
         n = config["static.num_pairs"]
         for seed in seeds:
             for it in range(iterations):
-                ceiling = not config["reward_free"]
+                ceiling = config["reads_latent_reward"]
                 gap = 2.0 * np.exp(-(0.8 if ceiling else 0.4) * it) * (1 + 0.1 * rng.normal())
                 err = (1.0 if ceiling else n ** -0.5) * np.exp(0.1 * rng.normal())
                 for metric, value in (("value_gap", gap), ("grad_err", err)):

@@ -121,7 +121,7 @@ def check_schema(df, profile):
     for column in ("run_id", "seed", "iteration", "trajectories", "queries"):
         assert df[column].dtype == np.int64, column
     assert df["value"].dtype == np.float64
-    assert df["reward_free"].dtype == bool and df["reward_free"].all()
+    assert df["reads_latent_reward"].dtype == bool and not df["reads_latent_reward"].any()
     assert set(df["algorithm"]) == {"zpg"} and set(df["environment"]) == {"GridWorld"}
     assert set(df["oracle"]) == {"logistic/noisy"} and set(df["label"]) == {"ZPG"}
     assert set(df["cell"]) == set(QUANTITIES)

@@ -25,7 +25,7 @@ def tidy_points(num_pairs=(16, 64, 256, 1024), seeds=tuple(range(8)), mus=(0.5,)
                 for it in range(3):
                     rows.append(dict(run_id=run_id, cell=f"zpg[num_pairs={n}]", label="ZPG",
                                      algorithm="zpg", environment="GridWorld", oracle="noisy",
-                                     reward_free=True, **{"hp.mu": mu, "static.num_pairs": n},
+                                     reads_latent_reward=False, **{"hp.mu": mu, "static.num_pairs": n},
                                      seed=s, iteration=it, trajectories=2 * n * (it + 1),
                                      queries=10 * n * (it + 1), metric="grad_err",
                                      value=n ** -0.5 * np.exp(noise * rng.normal())))

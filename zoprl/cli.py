@@ -23,8 +23,8 @@ import sys
 DEMO_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiment", "specs",
                          "demo.toml")
 X_AXES = ("iteration", "trajectories", "queries")
-LIST_KINDS = ("environments", "algorithms", "oracles", "presets", "policies", "optimizers",
-              "reproductions")
+LIST_KINDS = ("environments", "algorithms", "oracles", "presets", "evaluators", "policies",
+              "optimizers", "reproductions")
 
 
 def _positive_int(text: str) -> int:
@@ -181,9 +181,19 @@ def _listing(kind: str) -> list[str]:
         return [f"{name:<22} {entry.description}; static: "
                 f"{', '.join(entry.static_names())}" for name, entry in ALGORITHMS.items()]
     if kind == "oracles":
-        from zoprl.oracles import LINK_NAMES
+        from zoprl.oracles import LINK_NAMES, ORACLE_KINDS, PREFERENCE_GENERATORS
+        from zoprl.oracles.kinds import keyword_only
 
-        return [f"{name} (link)" for name in LINK_NAMES]
+        lines = [f"kind {name:<10} {kind.description}; static: "
+                 f"{', '.join(keyword_only(kind.build))}; default preset {kind.default_preset}"
+                 for name, kind in ORACLE_KINDS.items()]
+        return lines + [f"links (utility kind): {', '.join(LINK_NAMES)}",
+                        f"generators (tensor kind): {', '.join(PREFERENCE_GENERATORS)}"]
+    if kind == "evaluators":
+        from zoprl.evaluators import EVALUATORS, evaluator_options
+
+        return [f"{name:<12} options: {', '.join(evaluator_options(name)) or '(none)'}"
+                for name in EVALUATORS]
     if kind == "presets":
         from zoprl.oracles import PRESETS
 
@@ -280,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_reproduce)
 
-    p = commands.add_parser("list", help="environments, algorithms, oracles, presets, policies",
+    p = commands.add_parser("list", help="environments, algorithms, oracles, presets, evaluators, "
+                                         "policies, optimizers, reproductions",
                             description=cmd_list.__doc__)
     p.add_argument("what", nargs="?", default="all", choices=("all",) + LIST_KINDS)
     p.set_defaults(func=cmd_list)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -25,6 +26,8 @@ from zoprl.policies.base import Policy, action_probabilities, check_compatible
 
 def policy_value(model: TabularModel, pi: jax.Array) -> jax.Array:
     """J(pi) by backward induction; ``pi`` is [H, S, A] (rows sum to 1)."""
+    chex.assert_rank(pi, 3)
+    chex.assert_shape(model.transition, (pi.shape[1], pi.shape[2], pi.shape[1]))
     r = model.expected_reward()
 
     def backward(v_next, pi_h):
@@ -38,6 +41,7 @@ def policy_value(model: TabularModel, pi: jax.Array) -> jax.Array:
 
 def optimal_q_values(model: TabularModel, horizon: int) -> jax.Array:
     """Q*_h(s, a) for h = 1..H, [H, S, A], by finite-horizon value iteration."""
+    chex.assert_rank([model.transition, model.start], [3, 1])
     r = model.expected_reward()
 
     def backward(v_next, _):

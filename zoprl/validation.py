@@ -6,6 +6,7 @@ skipped for tracers: inside ``jit``/``vmap`` the value was already checked where
 
 from __future__ import annotations
 
+import difflib
 
 import jax.numpy as jnp
 import numpy as np
@@ -80,9 +81,12 @@ def check_nonnegative(name: str, value) -> None:
 
 
 def check_choice(kind: str, name, valid) -> None:
-    """``name`` is one of ``valid``; the message lists the valid names."""
+    """``name`` is one of ``valid``; the message suggests the nearest and lists the valid names."""
     if not isinstance(name, str) or name not in valid:
-        raise ValueError(f"unknown {kind} {name!r}; valid names: {', '.join(sorted(valid))}")
+        match = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.5)
+        hint = f" (did you mean {match[0]!r}?)" if match else ""
+        raise ValueError(f"unknown {kind} {name!r}{hint}; valid names: "
+                         f"{', '.join(sorted(valid))}")
 
 
 def check_distribution(name: str, table, axis: int = -1, atol: float = 1e-5) -> None:

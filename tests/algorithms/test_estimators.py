@@ -12,7 +12,7 @@ import pytest
 
 from zoprl.algorithms.zeroth_order import ZerothOrderHparams, make_preference_gradient
 from zoprl.envs import TabularMDP, random_mdp_params
-from zoprl.estimators import (direction_scale, majority_sign, preference_value_gap,
+from zoprl.estimators import (direction_scale, majority_sign, preference_value_difference,
                               sample_block_direction, sample_direction)
 from zoprl.evaluation import exact_evaluator
 from zoprl.oracles import Feedback, get_link, make_oracle, oracle_params
@@ -50,7 +50,7 @@ def _paired_check(problem, draw_direction, num_queries):
         def one(k):
             k_v, k_est = jax.random.split(k)
             v = draw_direction(k_v)
-            g, _, _ = estimate(k_est, theta, v[None], _hp(), env_params, oracle)
+            g = estimate(k_est, theta, v[None], _hp(), env_params, oracle).gradient
             gap = ev.value(theta + MU * v.reshape(S, A), env_params) - ev.value(theta, env_params)
             return g, (D / MU) * gap * v
         return jax.vmap(one)(jax.random.split(key, DRAWS))
@@ -127,8 +127,8 @@ def test_inversion_bias_shrinks_with_number_of_queries(problem):
     for m in (1, 4, 16, 64):
         estimate = make_preference_gradient(env, policy, make_oracle("logistic", m),
                                             num_pairs=50_000, scale=float(D))
-        _, gaps, feedback = jax.jit(estimate)(jax.random.key(6), theta, v[None], _hp(mu=3.0),
-                                               env_params, oracle_params("noisy"))
+        _, gaps, feedback, _ = jax.jit(estimate)(jax.random.key(6), theta, v[None], _hp(mu=3.0),
+                                                  env_params, oracle_params("noisy"))
         y = get_link("logistic").inverse(jnp.clip(feedback.votes / m, jax.nn.sigmoid(-3.0),
                                                   jax.nn.sigmoid(3.0)))
         se = float(jnp.std(y) / jnp.sqrt(y.size))
@@ -150,8 +150,8 @@ def test_value_gap_inverts_per_pair_and_ignores_skips():
     r = 2.0
     y = [0.0, np.log(0.8 / 0.2), r, None]
     expected = (y[0] + y[1] + y[2]) / 3          # p = 1 is clipped to sigma(R), i.e. y = R
-    np.testing.assert_allclose(preference_value_gap(fb, link, r), expected, rtol=1e-5)
-    assert float(preference_value_gap(_feedback([3.0], [0]), link, r)) == 0.0   # all skipped
+    np.testing.assert_allclose(preference_value_difference(fb, link, r), expected, rtol=1e-5)
+    assert float(preference_value_difference(_feedback([3.0], [0]), link, r)) == 0.0   # all skipped
 
 
 def test_majority_sign():

@@ -61,8 +61,8 @@ def test_the_tidy_table_holds_every_run_metric_and_count(tiny_sweep):
     table = read_table(str(folder))
     assert_tables_equal(table, result.table)
     assert table.run_id.nunique() == 2 * 2 * 2          # slip x mu x seeds
-    assert set(table.metric) == {"value", "value_gap", "grad_norm_sq", "value_gap_estimate",
-                                 "gradient_norm"}
+    assert set(table.metric) == {"value", "value_gap", "grad_norm_sq", "value_difference_estimate",
+                                 "gradient_norm", "clip_range"}
     for column in ("run_id", "cell", "algorithm", "environment", "oracle", "hp.step_size",
                    "hp.mu", "env.slip", "oracle.beta", "static.num_pairs", "seed", "iteration",
                    "trajectories", "queries", "metric", "value"):
@@ -183,8 +183,8 @@ def test_counts_that_wrapped_past_int32_are_restored():
 
 
 def test_a_non_finite_environment_records_monte_carlo_values(tmp_path):
-    raw = tiny_raw(environment={"name": "CartPole-v1", "horizon": 8}, grid={}, eval_episodes=4,
-                   iterations=2, eval_every=1, chunk_size=1)
+    raw = tiny_raw(environment={"name": "CartPole-v1", "horizon": 8}, grid={},
+                   evaluation={"eval_episodes": 4}, iterations=2, eval_every=1, chunk_size=1)
     raw["algorithms"][0]["hparams"] = {"step_size": 0.1}
     raw["algorithms"][0]["grid"] = {}
     table = run_sweep(spec_from_dict(raw), str(tmp_path), progress=False).table

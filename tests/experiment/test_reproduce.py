@@ -23,7 +23,7 @@ def test_every_reproduction_spec_builds_in_every_profile(name, profile):
     if profile == "quick":
         assert spec.seeds >= 8
     if name == "gridworld-comparison":
-        assert spec.seeds >= 20 and {c.reward_free for c in cells} == {True, False}
+        assert spec.seeds >= 20 and {c.reads_latent_reward for c in cells} == {True, False}
 
 
 def test_profiles_override_the_quick_spec():

@@ -52,7 +52,7 @@ def test_toml_and_yaml_give_the_same_spec(tmp_path):
     (tmp_path / "s.yaml").write_text(YAML)
     a, b = load_spec(str(tmp_path / "s.toml")), load_spec(str(tmp_path / "s.yaml"))
     assert a.fingerprint() == b.fingerprint()
-    assert a.environment.options == {"slip": 0.2} and a.oracle.overrides == {"beta": 2.0}
+    assert a.environment.options == {"slip": 0.2} and a.oracle.options == {"link": "probit", "beta": 2.0}
     assert a.resolved_chunk_size() == 5        # 4 records -> 4 chunks of one record
     assert spec_from_dict(a.to_dict()) == a
 
@@ -65,7 +65,8 @@ def test_cells_are_the_static_grid_and_runs_the_product_grid(tmp_path):
     assert cell.grid_size == 4
     assert list(cell.columns["oracle.mistake"]) == pytest.approx([0.0, 0.0, 0.1, 0.1])
     assert list(cell.columns["hp.mu"]) == [1.0, 2.0, 1.0, 2.0]
-    assert cell.oracle_params.beta.shape == (4,) and float(cell.oracle_params.beta[0]) == 2.0
+    beta = cell.oracle_params.model.beta
+    assert beta.shape == (4,) and float(beta[0]) == 2.0
     assert set(cell.columns["static.assumed_link"]) == {"logistic"}
 
 
@@ -208,19 +209,3 @@ def test_list_valued_environment_options_become_json_columns():
     assert list(cell.columns["env.start"]) == ["[0, 0]", "[0, 0]", "[1, 1]", "[1, 1]"]
     assert all(np.ndim(v) == 1 for v in cell.columns.values())
     assert cell.columns["static.num_directions"][0] == 1          # defaults are recorded
-
-
-def test_every_registered_algorithm_builds_from_a_spec():
-    from zoprl.experiment import ALGORITHMS
-
-    needs = {"num_pairs": 8, "num_envs": 8, "population_size": 8, "block_size": 4}
-    entries = []
-    for name, entry in ALGORITHMS.items():
-        static = {k: v for k, v in needs.items() if k in entry.static_names()}
-        if "buffer_capacity" in entry.static_names():
-            static["batch_size"] = 8
-        entries.append({"name": name, "static": static})
-    cells = build_cells(spec_from_dict(tiny_raw(algorithms=entries)))
-    assert [c.algorithm_name for c in cells] == list(ALGORITHMS)
-    assert {c.name for c in cells if not c.reward_free} == {
-        "ppo_true_reward", "reinforce_true_reward", "es_true_reward"}

@@ -36,7 +36,7 @@ def _sweep(link_names, num_queries=M):
     oracles = [make_oracle(name, num_queries) for name in link_names]
 
     def run(key, traj_a, traj_b, grid):
-        keys = jax.random.split(key, grid.beta.shape[0])
+        keys = jax.random.split(key, grid.model.beta.shape[0])
         return [(jax.vmap(o.query, in_axes=(0, None, None, 0))(keys, traj_a, traj_b, grid),
                  jax.vmap(o.prob, in_axes=(None, None, 0))(traj_a, traj_b, grid)) for o in oracles]
 
@@ -86,7 +86,7 @@ def test_prob_by_hand():
     f = 0.2 / (1.0 - 0.2)
     np.testing.assert_allclose(jax.jit(oracle.prob)(a, b, params), p + f * (1 - 2 * p), rtol=1e-6)
     # ties look at the undiscounted return gap (0 here), not at the myopic utilities
-    np.testing.assert_allclose(oracle.prob(a, b, params._replace(equal_margin=0.01)), 0.5)
+    np.testing.assert_allclose(oracle.prob(a, b, params._replace(teacher=params.teacher._replace(equal_margin=0.01))), 0.5)
     # the asymmetric link depends on the order of presentation; symmetric links do not
     for name, symmetric in (("logistic", True), ("extreme_value", False)):
         o, noisy = make_oracle(name), oracle_params("noisy", gamma=0.5)
@@ -173,7 +173,7 @@ def test_vmap_over_params_equals_loop():
     for row, p in zip(swept, params):
         np.testing.assert_allclose(row, single(traj_a, traj_b, p), rtol=1e-6)
     grid = oracle_params("noisy", beta=[0.5, 1.0, 2.0])  # a grid straight from oracle_params
-    assert grid.gamma.shape == (3,)
+    assert grid.model.gamma.shape == (3,)
     assert jax.vmap(oracle.prob, in_axes=(None, None, 0))(traj_a, traj_b, grid).shape == (3, 3)
 
 

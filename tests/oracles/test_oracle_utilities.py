@@ -32,11 +32,11 @@ def test_myopic_hand_values():
 
 
 def test_utility_combines_beta_and_gamma_and_vmaps():
-    params = oracle_params("myopic", beta=[2.0, 3.0])  # leaves of shape [2]
+    params = oracle_params("myopic", beta=[2.0, 3.0]).model  # leaves of shape [2]
     out = jax.jit(jax.vmap(utility, in_axes=(None, 0)))(TRAJ, params)  # [2 params, 3 trajs]
     base = np.asarray(myopic_utility(TRAJ, 0.9))
     np.testing.assert_allclose(out, np.array([[2.0], [3.0]]) * base, rtol=1e-6)
-    per_traj = jax.vmap(utility, in_axes=(0, None))(TRAJ, oracle_params("myopic", beta=2.0))
+    per_traj = jax.vmap(utility, in_axes=(0, None))(TRAJ, oracle_params("myopic", beta=2.0).model)
     np.testing.assert_allclose(per_traj, 2.0 * base, rtol=1e-6)
 
 
@@ -44,5 +44,5 @@ def test_infinite_beta_has_no_nan():
     traj = make_traj([[1.0, 0.0], [0.0, 0.0], [0.0, -2.0]])
     out = jax.jit(scaled_utility)(traj, jnp.inf)
     np.testing.assert_array_equal(out, [math.inf, 0.0, -math.inf])
-    out = utility(traj, oracle_params("oracle"))
+    out = utility(traj, oracle_params("oracle").model)
     np.testing.assert_array_equal(out, [math.inf, 0.0, -math.inf])

@@ -63,11 +63,11 @@ def test_presets_are_valid_and_use_b_pref_values(name):
     expected = {"oracle": {}, "noisy": {"beta": 1.0}, "mistake": {"mistake": 0.1},
                 "skip": {"skip": 0.1}, "myopic": {"gamma": 0.9}, "equal": {"equal_margin": 0.1}}
     assert changed == expected[name]
-    assert math.isinf(float(oracle_params("oracle").beta))
+    assert math.isinf(float(oracle_params("oracle").model.beta))
 
 
 def test_overrides_broadcast_and_stay_valid_under_jit():
     params = oracle_params("noisy", beta=[0.5, 2.0], mistake=0.1)
-    assert all(leaf.shape == (2,) and leaf.dtype == jnp.float32 for leaf in params)
+    assert all(leaf.shape == (2,) and leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(params))
     # inside a transformation the values are tracers: validation is skipped, not an error
-    assert jax.jit(lambda p: validate_oracle_params(p).beta.sum())(params) == 2.5
+    assert jax.jit(lambda p: validate_oracle_params(p).model.beta.sum())(params) == 2.5

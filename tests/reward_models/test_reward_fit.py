@@ -12,9 +12,9 @@ import pytest
 from zoprl.envs import Bandit
 from zoprl.oracles import Feedback, get_link, make_oracle, oracle_params
 from zoprl.policies import tabular_softmax
-from zoprl.reward_models import (PreferenceBatch, buffer_add, buffer_init, fit_reward_model,
-                                 init_reward_optimizer, make_reward_model, preference_loss,
-                                 reward_fit_hparams)
+from zoprl.preference_data import PreferenceBatch, buffer_add, buffer_init
+from zoprl.reward_models import (fit_reward_model, init_reward_optimizer, make_reward_model,
+                                 preference_loss, reward_fit_hparams)
 from zoprl.rollout import make_paired_rollout
 from zoprl.trajectory import Trajectory
 

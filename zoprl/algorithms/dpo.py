@@ -1,4 +1,4 @@
-"""DPO and IPO on trajectory pairs, offline and online (PAPERS.md 4; arXiv 2305.18290, 2310.12036).
+"""DPO and IPO on trajectory pairs, offline and online (arXiv 2305.18290, 2310.12036).
 
 The policy is fitted directly to the oracle's votes through the loss of ``preference_losses``
 (soft label p = votes / M, margin h = logratio(tau_1) - logratio(tau_0)); no reward is inferred and
@@ -42,18 +42,17 @@ iteration's update, so that their cost does not grow with the data set:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from zoprl.algorithms.base import Algorithm, ascent_update
+from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
 from zoprl.algorithms.preference_losses import (PREFERENCE_LOSSES, implicit_reward_accuracy,
                                                 trajectory_kl, trajectory_log_ratio, weighted_mean)
-from zoprl.oracles.accounting import Counts, feedback_queries
-from zoprl.oracles.oracle import vote_frequency
-from zoprl.reward_models.buffer import PreferenceBatch
+from zoprl.oracles.accounting import Counts
+from zoprl.preference_data import PreferenceBatch, collect_preferences, labelled_batch
 from zoprl.rollout import make_paired_rollout
 from zoprl.validation import check_int, make_hparams
 
@@ -71,7 +70,6 @@ class DPOState(NamedTuple):
     opt_state: Any
     data: PreferenceBatch | None  # the offline data set (weight = answered); None online
     counts: Counts
-    iteration: jax.Array
 
 
 class DPOInfo(NamedTuple):
@@ -80,109 +78,139 @@ class DPOInfo(NamedTuple):
     kl_to_reference: jax.Array
 
 
+class DPOSetup(NamedTuple):
+    """The static pieces one DPO / IPO variant is wired from (built by ``dpo``)."""
+
+    paired: Callable             # paired rollouts of N pairs
+    oracle: Any
+    pair_loss: Callable          # (h, p, beta) -> loss of one pair
+    log_ratio: Callable          # (params, reference, traj [B]) -> [B]
+    kl: Callable                 # (params, reference, traj [B]) -> [B]
+    optimizer: Any
+    num_pairs: int
+    batch_size: int
+    gradient_steps: int
+    online: bool
+    reference_update_every: int | None
+
+
+def margins(setup: DPOSetup, params, reference_params, data: PreferenceBatch):
+    """h = logratio(tau_1) - logratio(tau_0) for every pair of ``data``."""
+    return (setup.log_ratio(params, reference_params, data.traj_1)
+            - setup.log_ratio(params, reference_params, data.traj_0))
+
+
+def data_loss(setup: DPOSetup, params, reference_params, data: PreferenceBatch, beta):
+    """The mean pair loss over the answered pairs of ``data``."""
+    h = margins(setup, params, reference_params, data)
+    return weighted_mean(setup.pair_loss(h, data.label, beta), data.weight)
+
+
+def diagnostics(setup: DPOSetup, params, reference_params, data: PreferenceBatch, beta) -> DPOInfo:
+    """Loss, implicit-reward accuracy and KL to the reference on ``data`` (module doc)."""
+    h = margins(setup, params, reference_params, data)
+    kls = jnp.concatenate([setup.kl(params, reference_params, data.traj_0),
+                           setup.kl(params, reference_params, data.traj_1)])
+    return DPOInfo(weighted_mean(setup.pair_loss(h, data.label, beta), data.weight),
+                   implicit_reward_accuracy(h, data.label, data.weight), jnp.mean(kls))
+
+
+def random_minibatch(setup: DPOSetup, key, data: PreferenceBatch) -> PreferenceBatch:
+    """``batch_size`` distinct pairs of ``data`` drawn at random (all of them by default): the
+    batch_size largest of D uniforms, a uniformly random subset without the full sort (a
+    permutation of D) that ``jax.random.choice(replace=False)`` costs."""
+    if setup.batch_size == setup.num_pairs:
+        return data
+    index = jax.lax.top_k(jax.random.uniform(key, (setup.num_pairs,)), setup.batch_size)[1]
+    return jax.tree.map(lambda x: x[index], data)
+
+
+def optimise(setup: DPOSetup, keys, params, opt_state, reference_params, data, hp: DPOHparams):
+    """``gradient_steps`` optimiser steps on minibatches of ``data``, one per key."""
+    def gradient_step(carry, key):
+        params, opt_state = carry
+        batch = random_minibatch(setup, key, data)
+        grad = jax.grad(functools.partial(data_loss, setup))(params, reference_params, batch,
+                                                             hp.beta)
+        descent = jax.tree.map(jnp.negative, grad)
+        return ascent_update(setup.optimizer, descent, opt_state, params, hp.step_size), None
+
+    return jax.lax.scan(gradient_step, (params, opt_state), keys)[0]
+
+
+def collect(setup: DPOSetup, key, params, env_params, oracle_params):
+    """N fresh pairs from pi_params (both members), labelled: (PreferenceBatch, Counts)."""
+    traj_0, traj_1, feedback, counts = collect_preferences(
+        key, setup.paired, setup.oracle, params, params, env_params, oracle_params)
+    return labelled_batch(traj_0, traj_1, feedback), counts
+
+
+def dpo_init(setup: DPOSetup, policy, key, hp, env_params, oracle_params=None) -> DPOState:
+    """pi_theta = pi_ref = the initial policy; offline, the data set is collected from it."""
+    k_policy, k_data = jax.random.split(key)
+    params = policy.init(k_policy)
+    data, counts = (None, Counts.zero()) if setup.online else collect(
+        setup, k_data, params, env_params, oracle_params)
+    return DPOState(params, params, setup.optimizer.init(params), data, counts)
+
+
+def dpo_step(setup: DPOSetup, key, state: DPOState, hp: DPOHparams, env_params, oracle_params,
+             iteration):
+    """One iteration (module doc); the reference is refreshed after every k-th iteration."""
+    k_data, k_opt = jax.random.split(key)
+    data, counts = state.data, state.counts
+    if setup.online:
+        data, new = collect(setup, k_data, state.params, env_params, oracle_params)
+        counts = counts.add(new.trajectories, new.queries)
+    keys = jax.random.split(k_opt, setup.gradient_steps)
+    # diagnostics on the first optimiser step's minibatch: O(minibatch), not O(data set)
+    info = diagnostics(setup, state.params, state.reference_params,
+                       random_minibatch(setup, keys[0], data), hp.beta)
+    params, opt_state = optimise(setup, keys, state.params, state.opt_state,
+                                 state.reference_params, data, hp)
+    reference = state.reference_params
+    if setup.reference_update_every is not None:
+        refresh = (iteration + 1) % setup.reference_update_every == 0
+        reference = jax.lax.cond(refresh, lambda: params, lambda: reference)
+    return DPOState(params, reference, opt_state, state.data, counts), info
+
+
+def dpo_hparams(step_size=0.01, beta=0.1) -> DPOHparams:
+    """Validated hyperparameters; scalars or grids, broadcast to one common shape."""
+    return make_hparams(DPOHparams, step_size=step_size, beta=beta)
+
+
 def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str = "dpo",
         minibatch_size: int | None = None, gradient_steps: int = 1,
         reference_update_every: int | None = None, shared_start: bool = True,
-        optimizer: optax.GradientTransformation | None = None) -> Algorithm:
+        optimizer: Optimizer = None) -> Algorithm:
     """DPO / IPO as an Algorithm named "{loss}_{online|offline}" (see the module doc).
 
     num_pairs: D (offline data set) or N (fresh pairs per iteration); loss: "dpo" or "ipo";
     minibatch_size: pairs per optimiser step (default: all); gradient_steps: optimiser steps per
     iteration; reference_update_every: k, copy pi_theta into pi_ref after every k-th iteration
-    (default: pi_ref fixed); optimizer: optax transformation with learning rate 1 (Adam).
-    All checked in Python, before compilation (ValueError naming the bad value).
+    (default: pi_ref fixed); optimizer: adam (default), sgd, momentum or an optax
+    transformation with learning rate 1. All checked in Python, before compilation (ValueError
+    naming the bad value).
     """
     if loss not in PREFERENCE_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(PREFERENCE_LOSSES)}")
     num_pairs = check_int("num_pairs", num_pairs)
-    gradient_steps = check_int("gradient_steps", gradient_steps)
     batch_size = num_pairs if minibatch_size is None else check_int(
         "minibatch_size", minibatch_size)
     if batch_size > num_pairs:
         raise ValueError(f"minibatch_size must be <= the data set size {num_pairs}, "
                          f"got {batch_size}")
     if reference_update_every is not None:
-        reference_update_every = check_int("reference_update_every",
-                                                    reference_update_every)
-    pair_loss = PREFERENCE_LOSSES[loss]
-    optimizer = optax.adam(1.0) if optimizer is None else optimizer
-    paired = make_paired_rollout(env, policy, num_pairs, shared_start=shared_start)
-    sample_pairs = lambda key, params, env_params: paired(key, params, params, env_params)
-    query = jax.vmap(oracle.query, (0, 0, 0, None))
+        reference_update_every = check_int("reference_update_every", reference_update_every)
     log_ratio = jax.vmap(functools.partial(trajectory_log_ratio, policy), (None, None, 0))
     kl = log_ratio if policy.logits is None else jax.vmap(
         functools.partial(trajectory_kl, policy), (None, None, 0))
-
-    def collect(key, params, env_params, oracle_params):
-        k_roll, k_oracle = jax.random.split(key)
-        traj_0, traj_1 = sample_pairs(k_roll, params, env_params)
-        feedback = query(jax.random.split(k_oracle, num_pairs), traj_0, traj_1, oracle_params)
-        data = PreferenceBatch(traj_0, traj_1, vote_frequency(feedback), feedback.answered)
-        return data, Counts.zero().add(2 * num_pairs, feedback_queries(feedback))
-
-    def margins(params, reference_params, data: PreferenceBatch):
-        return (log_ratio(params, reference_params, data.traj_1)
-                - log_ratio(params, reference_params, data.traj_0))
-
-    def data_loss(params, reference_params, data: PreferenceBatch, beta):
-        h = margins(params, reference_params, data)
-        return weighted_mean(pair_loss(h, data.label, beta), data.weight)
-
-    def diagnostics(params, reference_params, data: PreferenceBatch, beta) -> DPOInfo:
-        h = margins(params, reference_params, data)
-        kls = jnp.concatenate([kl(params, reference_params, data.traj_0),
-                               kl(params, reference_params, data.traj_1)])
-        return DPOInfo(weighted_mean(pair_loss(h, data.label, beta), data.weight),
-                       implicit_reward_accuracy(h, data.label, data.weight), jnp.mean(kls))
-
-    def minibatch(key, data: PreferenceBatch) -> PreferenceBatch:
-        """``batch_size`` distinct pairs of ``data`` drawn at random (all of them by default)."""
-        if batch_size == num_pairs:
-            return data
-        # the batch_size largest of D uniforms: a uniformly random subset, without the full sort
-        # (a permutation of D) that jax.random.choice(replace=False) costs
-        index = jax.lax.top_k(jax.random.uniform(key, (num_pairs,)), batch_size)[1]
-        return jax.tree.map(lambda x: x[index], data)
-
-    def optimise(keys, params, opt_state, reference_params, data, hp: DPOHparams):
-        def gradient_step(carry, k):
-            params, opt_state = carry
-            batch = minibatch(k, data)
-            grad = jax.grad(data_loss)(params, reference_params, batch, hp.beta)
-            descent = jax.tree.map(jnp.negative, grad)
-            return ascent_update(optimizer, descent, opt_state, params, hp.step_size), None
-
-        return jax.lax.scan(gradient_step, (params, opt_state), keys)[0]
-
-    def hparams(step_size=0.01, beta=0.1) -> DPOHparams:
-        """Validated hyperparameters; scalars or grids, broadcast to one common shape."""
-        return make_hparams(DPOHparams, step_size=step_size, beta=beta)
-
-    def init(key, hp, env_params, oracle_params=None) -> DPOState:
-        k_policy, k_data = jax.random.split(key)
-        params = policy.init(k_policy)
-        data, counts = (None, Counts.zero()) if online else collect(
-            k_data, params, env_params, oracle_params)
-        return DPOState(params, params, optimizer.init(params), data, counts, jnp.int32(0))
-
-    def step(key, state: DPOState, hp: DPOHparams, env_params, oracle_params):
-        k_data, k_opt = jax.random.split(key)
-        data, counts = state.data, state.counts
-        if online:
-            data, new = collect(k_data, state.params, env_params, oracle_params)
-            counts = counts.add(new.trajectories, new.queries)
-        keys = jax.random.split(k_opt, gradient_steps)
-        # diagnostics on the first optimiser step's minibatch: O(minibatch), not O(data set)
-        info = diagnostics(state.params, state.reference_params, minibatch(keys[0], data),
-                           hp.beta)
-        params, opt_state = optimise(keys, state.params, state.opt_state,
-                                     state.reference_params, data, hp)
-        iteration = state.iteration + 1
-        reference = state.reference_params
-        if reference_update_every is not None:
-            refresh = iteration % reference_update_every == 0
-            reference = jax.tree.map(lambda p, r: jnp.where(refresh, p, r), params, reference)
-        return DPOState(params, reference, opt_state, state.data, counts, iteration), info
-
+    setup = DPOSetup(make_paired_rollout(env, policy, num_pairs, shared_start=shared_start),
+                     oracle, PREFERENCE_LOSSES[loss], log_ratio, kl,
+                     resolve_optimizer(optimizer, "adam"), num_pairs, batch_size,
+                     check_int("gradient_steps", gradient_steps), online, reference_update_every)
     name = f"{loss}_{'online' if online else 'offline'}"
-    return Algorithm(name, init, step, hparams, env, policy, reward_free=True)
+    return Algorithm(name, functools.partial(dpo_init, setup, policy),
+                     functools.partial(dpo_step, setup), dpo_hparams, env, policy,
+                     reads_latent_reward=False)

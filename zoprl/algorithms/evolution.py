@@ -94,7 +94,7 @@ def evolution_strategies(env, policy, *, population_size: int, rollouts_per_memb
         es_state = strategy.init(k_es, params, strategy.default_params)
         return ESState(params, with_hparams(es_state, hp), Counts.zero())
 
-    def step(key, state: ESState, hp: ESHparams, env_params, oracle_params):
+    def step(key, state: ESState, hp: ESHparams, env_params, oracle_params, iteration):
         k_ask, k_eval, k_tell = jax.random.split(key, 3)
         es_state = with_hparams(state.es_state, hp)
         members, es_state = strategy.ask(k_ask, es_state, strategy.default_params)
@@ -106,4 +106,5 @@ def evolution_strategies(env, policy, *, population_size: int, rollouts_per_memb
         info = ESInfo(jnp.mean(fitness), jnp.max(fitness), jnp.std(fitness))
         return ESState(strategy.get_mean(es_state), es_state, counts), info
 
-    return Algorithm("es_true_reward", init, step, hparams, env, policy, reward_free=False)
+    return Algorithm("es_true_reward", init, step, hparams, env, policy,
+                     reads_latent_reward=True)

@@ -27,12 +27,13 @@ from __future__ import annotations
 import math
 from typing import Callable, NamedTuple, Sequence, Union
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
 
 from zoprl.algorithms.base import Algorithm
-from zoprl.policies.mlp import MLP
+from zoprl.networks import MLP
 from zoprl.rollout import make_batch_rollout
 from zoprl.trajectory import Trajectory
 from zoprl.validation import check_int, check_positive
@@ -65,6 +66,8 @@ def make_collect(env, policy, num_envs: int, reward_fn: Callable | None) -> Call
 # returns and advantages (one trajectory; vmap for batches) -------------------------------------
 def discounted_returns(rewards: jax.Array, valid: jax.Array, discount) -> jax.Array:
     """G_h = sum_{k >= h} gamma^{k-h} valid_k r_k for one trajectory, [H] -> [H] (0 once ended)."""
+    chex.assert_rank([rewards, valid], 1)
+    chex.assert_equal_shape([rewards, valid])
     def backward(g_next, x):
         r, v = x
         g = v * (r + discount * g_next)
@@ -77,6 +80,8 @@ def discounted_returns(rewards: jax.Array, valid: jax.Array, discount) -> jax.Ar
 
 def generalized_advantages(rewards, values, valid, discount, gae_lambda):
     """(A [H], targets A + V [H]) by GAE for one trajectory (module doc); V has shape [H]."""
+    chex.assert_rank([rewards, values, valid], 1)
+    chex.assert_equal_shape([rewards, values, valid])
     next_valid = jnp.append(valid[1:], 0.0)
     next_values = jnp.append(values[1:], 0.0) * next_valid
     deltas = rewards + discount * next_values - values
@@ -207,14 +212,15 @@ def descent_step(optimizer, grads, opt_state, params, step_size):
     return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state
 
 
-def updater_algorithm(name: str, env, policy, updater, reward_free: bool = False) -> Algorithm:
+def updater_algorithm(name: str, env, policy, updater, reads_latent_reward: bool) -> Algorithm:
     """An Algorithm whose step is one ``updater.update`` with reward_params None (its reward_fn
-    needs none, e.g. the true reward); init ignores hparams, env and oracle params."""
+    needs none, e.g. the true reward); init ignores hparams, env and oracle params, step the
+    iteration index."""
 
     def init(key, hp, env_params, oracle_params=None):
         return updater.init(key)
 
-    def step(key, state, hp, env_params, oracle_params):
+    def step(key, state, hp, env_params, oracle_params, iteration):
         return updater.update(key, state, hp, env_params, None)
 
-    return Algorithm(name, init, step, updater.hparams, env, policy, reward_free)
+    return Algorithm(name, init, step, updater.hparams, env, policy, reads_latent_reward)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Union
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -80,6 +81,7 @@ class PPOUpdate(NamedTuple):
 
 def clipped_surrogate_loss(log_ratio, advantages, valid, clip_eps):
     """-mean over valid steps of min(rho A, clip(rho, 1 - eps, 1 + eps) A), rho = exp(log_ratio)."""
+    chex.assert_equal_shape([log_ratio, advantages, valid])
     ratio = jnp.exp(log_ratio)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     return -masked_mean(jnp.minimum(ratio * advantages, clipped * advantages), valid)
@@ -90,6 +92,26 @@ def standardize_advantages(advantages, valid):
     mean = masked_mean(advantages, valid)
     std = jnp.sqrt(masked_mean((advantages - mean) ** 2, valid))
     return valid * (advantages - mean) / (std + 1e-8)
+
+
+def ppo_loss(policy, critic: Critic, normalize: Callable, joint, batch, hp: PPOHparams):
+    """(L, (policy loss, value loss, entropy, approx KL, clip fraction)) of the module doc on a
+    minibatch (trajectories, advantages, value targets) at joint = (policy, critic) params."""
+    params, critic_params = joint
+    traj, advantages, targets = batch
+    valid = traj.valid
+    log_prob, entropy = log_probs_and_entropy(policy, params, traj)
+    log_ratio = (log_prob - traj.log_prob) * valid
+    policy_loss = clipped_surrogate_loss(log_ratio, normalize(advantages, valid), valid,
+                                         hp.clip_eps)
+    value_loss = 0.5 * masked_mean((critic_values(critic, critic_params, traj) - targets) ** 2,
+                                   valid)
+    entropy = masked_mean(entropy, valid)
+    total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
+    ratio = jnp.exp(log_ratio)
+    approx_kl = masked_mean(ratio - 1.0 - log_ratio, valid)
+    clip_fraction = masked_mean((jnp.abs(ratio - 1.0) > hp.clip_eps).astype(ratio.dtype), valid)
+    return total, (policy_loss, value_loss, entropy, approx_kl, clip_fraction)
 
 
 def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_minibatches: int = 4,
@@ -132,23 +154,6 @@ def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_mini
                                                              policy_params)
         return PPOState(params, critic_params, opt_state, Counts.zero())
 
-    def loss(joint, batch, hp: PPOHparams):
-        params, critic_params = joint
-        traj, advantages, targets = batch
-        valid = traj.valid
-        log_prob, entropy = log_probs_and_entropy(policy, params, traj)
-        log_ratio = (log_prob - traj.log_prob) * valid
-        policy_loss = clipped_surrogate_loss(log_ratio, normalize(advantages, valid), valid,
-                                             hp.clip_eps)
-        value_loss = 0.5 * masked_mean((critic_values(critic, critic_params, traj) - targets) ** 2,
-                                       valid)
-        entropy = masked_mean(entropy, valid)
-        total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
-        ratio = jnp.exp(log_ratio)
-        approx_kl = masked_mean(ratio - 1.0 - log_ratio, valid)
-        clip_fraction = masked_mean((jnp.abs(ratio - 1.0) > hp.clip_eps).astype(ratio.dtype), valid)
-        return total, (policy_loss, value_loss, entropy, approx_kl, clip_fraction)
-
     def update(key, state: PPOState, hp: PPOHparams, env_params, reward_params):
         k_collect, k_shuffle = jax.random.split(key)
         traj, rewards = collect(k_collect, state.params, env_params, reward_params)
@@ -158,7 +163,8 @@ def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_mini
 
         def minibatch_step(carry, minibatch):
             joint, opt_state = carry
-            grads, stats = jax.grad(loss, has_aux=True)(joint, minibatch, hp)
+            grads, stats = jax.grad(ppo_loss, argnums=3, has_aux=True)(
+                policy, critic, normalize, joint, minibatch, hp)
             joint, opt_state = descent_step(optimizer, grads, opt_state, joint, hp.step_size)
             return (joint, opt_state), stats
 
@@ -177,13 +183,14 @@ def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_mini
     return PPOUpdate(init, update, hparams)
 
 
-def ppo(env, policy, *, num_envs: int, num_epochs: int = 4, num_minibatches: int = 4,
-        reward_fn: Callable | None = None, critic: Union[str, Critic, None] = None,
-        **options) -> Algorithm:
+def ppo(env, policy, reward_fn: Callable | None = None, *, num_envs: int, num_epochs: int = 4,
+        num_minibatches: int = 4, critic: Union[str, Critic, None] = None,
+        max_grad_norm: float | None = 0.5, normalize_advantages: bool = True) -> Algorithm:
     """PPO as an Algorithm: "ppo_true_reward" (a ceiling) when ``reward_fn`` is None, else "ppo"
-    on ``reward_fn(None, traj)``. ``options``: max_grad_norm, normalize_advantages."""
+    on ``reward_fn(None, traj)`` (Python only). The rest: see ``make_ppo_update``."""
     updater = make_ppo_update(env, policy, num_envs=num_envs, num_epochs=num_epochs,
                               num_minibatches=num_minibatches, reward_fn=reward_fn, critic=critic,
-                              **options)
+                              max_grad_norm=max_grad_norm,
+                              normalize_advantages=normalize_advantages)
     return updater_algorithm("ppo_true_reward" if reward_fn is None else "ppo", env, policy,
-                             updater)
+                             updater, reads_latent_reward=reward_fn is None)

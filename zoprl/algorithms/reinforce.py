@@ -136,7 +136,7 @@ def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | N
     return ReinforceUpdate(init, update, hparams)
 
 
-def reinforce(env, policy, *, num_envs: int, reward_fn: Callable | None = None,
+def reinforce(env, policy, reward_fn: Callable | None = None, *, num_envs: int,
               baseline: str = "critic", critic: Union[str, Critic, None] = None,
               max_grad_norm: float | None = None) -> Algorithm:
     """REINFORCE as an Algorithm: "reinforce_true_reward" (a ceiling) when ``reward_fn`` is None,
@@ -144,4 +144,4 @@ def reinforce(env, policy, *, num_envs: int, reward_fn: Callable | None = None,
     updater = make_reinforce_update(env, policy, num_envs=num_envs, reward_fn=reward_fn,
                                     baseline=baseline, critic=critic, max_grad_norm=max_grad_norm)
     return updater_algorithm("reinforce_true_reward" if reward_fn is None else "reinforce", env,
-                             policy, updater)
+                             policy, updater, reads_latent_reward=reward_fn is None)

@@ -5,7 +5,7 @@ The pipeline of Christiano et al. (2017) and Ouyang et al. (2022), with the simu
 
   1. collect N = ``num_pairs`` trajectory pairs, both members drawn independently from one policy;
   2. ask the oracle M votes per pair and store (tau_0, tau_1, votes / M, answered) in a
-     fixed-capacity circular buffer (``zoprl.reward_models.buffer``);
+     fixed-capacity circular buffer (``zoprl.preference_data``);
   3. fit r_phi (tabular, linear or MLP) by maximum likelihood under the assumed link (default
      Bradley-Terry on r_phi(tau_1) - r_phi(tau_0), r_phi(tau) = sum_h valid_h r_phi(s_h, a_h)),
      Adam steps on minibatches drawn from the buffer (``zoprl.reward_models.fit``);
@@ -19,8 +19,11 @@ Variants:
            (k = ``refit_every``, i counted from 0), N fresh pairs come from the *current* policy,
            are labelled and added to the buffer, and r_phi is refit for ``fit_steps`` steps from
            its current value (warm start; the Adam state carries over). The "every k" is a
-           ``lax.cond`` (under ``vmap`` it computes both branches and selects), and only a
-           collection that happened is charged.
+           ``lax.cond`` on the iteration index that the run passes to ``step``, the same for
+           every run of a sweep and unbatched under vmap, so collection and refit run only on
+           refresh iterations; only a collection that happened is charged. The decision reads the iteration index that the
+           run passes to ``step`` (the same for every run of a sweep, unbatched under vmap),
+           so the collection and refit run only on refresh iterations.
 
 After T iterations the online variant has labelled N (1 + floor((T - 1) / k)) pairs; an offline
 run with ``num_pairs`` equal to that number has the same query budget.
@@ -32,17 +35,21 @@ environment's reward only through the oracle's votes: nothing here reads it.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Union
+import functools
+from typing import Any, Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from zoprl.algorithms.base import Algorithm
-from zoprl.algorithms.ppo import PPOHparams, make_ppo_update
-from zoprl.oracles.accounting import Counts, feedback_queries
+from zoprl.algorithms.policy_gradient import Critic
+from zoprl.algorithms.ppo import PPOHparams, PPOUpdate, make_ppo_update
+from zoprl.oracles.accounting import Counts
+from zoprl.oracles.oracle import resolve_assumed_link
 from zoprl.policies.base import check_compatible
-from zoprl.reward_models.buffer import PreferenceBuffer, buffer_add, buffer_init, buffer_sample
+from zoprl.preference_data import (PreferenceBuffer, buffer_add, buffer_init, buffer_sample,
+                                   collect_preferences)
 from zoprl.reward_models.fit import (RewardFitHparams, fit_reward_model, init_reward_optimizer,
                                      preference_loss, reward_fit_hparams)
 from zoprl.reward_models.models import RewardModel, make_reward_model, step_rewards
@@ -66,7 +73,6 @@ class RLHFState(NamedTuple):
     reward_opt_state: Any
     buffer: PreferenceBuffer
     counts: Counts              # preference pairs (2 trajectories, M queries each) + PPO rollouts
-    iteration: jax.Array
 
 
 class RLHFInfo(NamedTuple):
@@ -84,117 +90,141 @@ class RLHFInfo(NamedTuple):
     mean_return: jax.Array
 
 
-def rlhf(env, policy, oracle, *, num_pairs: int, num_envs: int,
+class RLHFSetup(NamedTuple):
+    """The static pieces one RLHF variant is wired from (built by ``rlhf``)."""
+
+    model: RewardModel
+    ppo: PPOUpdate
+    paired: Callable
+    oracle: Any
+    online: bool
+    refit_every: int
+    capacity: int
+    fit_steps: int
+    initial_fit_steps: int
+    batch_size: int
+    behaviour_params: Any
+    assumed_link: Any
+    link_shape: float
+
+
+def fit(setup: RLHFSetup, key, phi, opt_state, buffer, hp: RLHFHparams, num_steps: int):
+    """``num_steps`` Adam steps of the reward fit on the buffer -> (phi, opt_state)."""
+    fit_hp = RewardFitHparams(hp.reward_step_size, hp.reward_l2)
+    return fit_reward_model(key, setup.model, phi, opt_state, buffer, fit_hp, num_steps,
+                            setup.batch_size, link=setup.assumed_link,
+                            link_shape=setup.link_shape)[:2]
+
+
+def rlhf_init(setup: RLHFSetup, key, hp: RLHFHparams, env_params, oracle_params) -> RLHFState:
+    """Label N pairs of the behaviour policy, fit r_phi on them, start PPO."""
+    k_ppo, k_reward, k_label, k_fit = jax.random.split(key, 4)
+    ppo_state = setup.ppo.init(k_ppo)
+    behaviour = ppo_state.params if setup.behaviour_params is None else setup.behaviour_params
+    traj_0, traj_1, feedback, counts = collect_preferences(
+        k_label, setup.paired, setup.oracle, behaviour, behaviour, env_params, oracle_params)
+    buffer = buffer_add(buffer_init(setup.capacity, traj_0), traj_0, traj_1, feedback)
+    phi = setup.model.init(k_reward)
+    phi, opt_state = fit(setup, k_fit, phi, init_reward_optimizer(phi), buffer, hp,
+                         setup.initial_fit_steps)
+    counts = counts.add(ppo_state.counts.trajectories, ppo_state.counts.queries)
+    return RLHFState(ppo_state.params, ppo_state, phi, opt_state, buffer, counts)
+
+
+def refresh(setup: RLHFSetup, key, state: RLHFState, hp, env_params, oracle_params):
+    """Online: label N pairs from the current policy, add them, refit r_phi."""
+    k_label, k_fit = jax.random.split(key)
+    traj_0, traj_1, feedback, new = collect_preferences(
+        k_label, setup.paired, setup.oracle, state.params, state.params, env_params,
+        oracle_params)
+    buffer = buffer_add(state.buffer, traj_0, traj_1, feedback)
+    phi, opt_state = fit(setup, k_fit, state.reward_params, state.reward_opt_state, buffer, hp,
+                         setup.fit_steps)
+    return buffer, phi, opt_state, new
+
+
+def keep(setup: RLHFSetup, key, state: RLHFState, hp, env_params, oracle_params):
+    """No collection: the reward side unchanged, nothing charged."""
+    return state.buffer, state.reward_params, state.reward_opt_state, Counts.zero()
+
+
+def rlhf_step(setup: RLHFSetup, key, state: RLHFState, hp: RLHFHparams, env_params,
+              oracle_params, iteration):
+    """A refresh on iterations k, 2k, ... (online only), then one PPO update on r_phi."""
+    k_refresh, k_ppo, k_loss = jax.random.split(key, 3)
+    args = (k_refresh, state, hp, env_params, oracle_params)
+    if setup.online:
+        due = (iteration > 0) & (iteration % setup.refit_every == 0)
+        buffer, phi, opt_state, new = jax.lax.cond(due, functools.partial(refresh, setup),
+                                                   functools.partial(keep, setup), *args)
+    else:
+        buffer, phi, opt_state, new = keep(setup, *args)
+    ppo_state, ppo_info = setup.ppo.update(k_ppo, state.ppo_state, hp.ppo, env_params, phi)
+    ppo_new = jax.tree.map(jnp.subtract, ppo_state.counts, state.ppo_state.counts)
+    counts = state.counts.add(new.trajectories + ppo_new.trajectories,
+                              new.queries + ppo_new.queries)
+    loss = preference_loss(setup.model, phi, buffer_sample(k_loss, buffer, setup.batch_size),
+                           setup.assumed_link, setup.link_shape)
+    info = RLHFInfo(loss, new.trajectories // 2, buffer.size, *ppo_info)
+    return RLHFState(ppo_state.params, ppo_state, phi, opt_state, buffer, counts), info
+
+
+def rlhf_hparams(ppo: PPOUpdate, reward_step_size=0.05, reward_l2=0.0,
+                 **ppo_values) -> RLHFHparams:
+    """Validated hyperparameters: PPO's by name (see PPOHparams) and the reward fit's;
+    scalars or grids, all broadcast to one common shape."""
+    ppo_hp = ppo.hparams(**ppo_values)
+    fit_hp = reward_fit_hparams(reward_step_size, reward_l2)
+    shape = np.broadcast_shapes(*(np.shape(x) for x in (*ppo_hp, *fit_hp)))
+    grow = lambda x: jnp.broadcast_to(x, shape)
+    return RLHFHparams(jax.tree.map(grow, ppo_hp), grow(fit_hp.step_size), grow(fit_hp.l2))
+
+
+def rlhf(env, policy, oracle, behaviour_params=None, *, num_pairs: int, num_envs: int,
          reward_model: Union[str, RewardModel] = "tabular", online: bool = False,
          refit_every: int = 10, buffer_capacity: int | None = None, fit_steps: int = 100,
-         initial_fit_steps: int | None = None, batch_size: int = 64, behaviour_params=None,
-         assumed_link="logistic", link_shape: float = 1.0, num_epochs: int = 4,
-         num_minibatches: int = 4, critic=None) -> Algorithm:
+         initial_fit_steps: int | None = None, batch_size: int | None = None,
+         assumed_link: str = "logistic", link_shape: float = 1.0, num_epochs: int = 4,
+         num_minibatches: int = 4, critic: Union[str, Critic, None] = None) -> Algorithm:
     """The RLHF baseline as an Algorithm named "rlhf_ppo_offline" or "rlhf_ppo_online".
 
+    behaviour_params: the policy that collects the pairs of ``init`` (default: the initial
+      policy; Python only).
     num_pairs: N, pairs per collection (offline: the whole data set D).
     num_envs: PPO rollouts per iteration.
     reward_model: a kind ("tabular", "linear", "mlp"; default settings) or a built RewardModel.
     refit_every: k, iterations between online collections.
     buffer_capacity: pairs the buffer keeps (default N; online, older pairs are overwritten).
     fit_steps / initial_fit_steps: Adam steps per refit / for the fit in ``init`` (default
-      fit_steps); batch_size: pairs per Adam step.
-    behaviour_params: the policy that collects the pairs of ``init`` (default: the initial policy).
-    assumed_link, link_shape: the link the reward fit assumes (static).
+      fit_steps); batch_size: pairs per Adam step (default: 64, or the buffer's capacity if
+      smaller).
+    assumed_link, link_shape: the link the reward fit assumes (static; "oracle": the oracle's).
     num_epochs, num_minibatches, critic: passed to PPO.
     All checks raise ValueError naming the bad value, before any compilation.
     """
     check_compatible(policy, env)
     num_pairs = check_int("num_pairs", num_pairs)
-    num_envs = check_int("num_envs", num_envs)
-    refit_every = check_int("refit_every", refit_every)
     fit_steps = check_int("fit_steps", fit_steps)
-    initial_fit_steps = fit_steps if initial_fit_steps is None else check_int(
-        "initial_fit_steps", initial_fit_steps)
-    batch_size = check_int("batch_size", batch_size)
     capacity = num_pairs if buffer_capacity is None else check_int(
         "buffer_capacity", buffer_capacity)
-    if capacity < batch_size:
-        raise ValueError(f"buffer_capacity {capacity} is smaller than batch_size {batch_size}")
     if capacity < num_pairs:
         raise ValueError(f"buffer_capacity {capacity} is smaller than num_pairs {num_pairs}")
+    batch_size = min(64, capacity) if batch_size is None else check_int("batch_size", batch_size)
+    if capacity < batch_size:
+        raise ValueError(f"buffer_capacity {capacity} is smaller than batch_size {batch_size}")
     if not isinstance(reward_model, (str, RewardModel)):
         raise ValueError(f"reward_model must be a kind name or a RewardModel, got {reward_model!r}")
     model = make_reward_model(reward_model, env) if isinstance(reward_model, str) else reward_model
     ppo = make_ppo_update(env, policy, num_envs=num_envs, num_epochs=num_epochs,
                           num_minibatches=num_minibatches, critic=critic,
-                          reward_fn=lambda phi, traj: step_rewards(model, phi, traj))
-    paired = make_paired_rollout(env, policy, num_pairs)
-    query = jax.vmap(oracle.query, (0, 0, 0, None))
-
-    def fit_hparams(hp: RLHFHparams) -> RewardFitHparams:
-        return RewardFitHparams(hp.reward_step_size, hp.reward_l2)
-
-    def fit(key, phi, opt_state, buffer, hp, num_steps):
-        return fit_reward_model(key, model, phi, opt_state, buffer, fit_hparams(hp), num_steps,
-                                batch_size, link=assumed_link, link_shape=link_shape)[:2]
-
-    def label(key, params, env_params, oracle_params):
-        """N pairs from pi_params with the oracle's feedback, and what they cost."""
-        k_roll, k_oracle = jax.random.split(key)
-        traj_0, traj_1 = paired(k_roll, params, params, env_params)
-        feedback = query(jax.random.split(k_oracle, num_pairs), traj_0, traj_1, oracle_params)
-        return traj_0, traj_1, feedback, Counts.zero().add(2 * num_pairs,
-                                                           feedback_queries(feedback))
-
-    def hparams(reward_step_size=0.05, reward_l2=0.0, **ppo_overrides) -> RLHFHparams:
-        """Validated hyperparameters: PPO's by name (see PPOHparams) and the reward fit's;
-        scalars or grids, all broadcast to one common shape."""
-        ppo_hp = ppo.hparams(**ppo_overrides)
-        fit_hp = reward_fit_hparams(reward_step_size, reward_l2)
-        shape = np.broadcast_shapes(*(np.shape(x) for x in (*ppo_hp, *fit_hp)))
-        grow = lambda x: jnp.broadcast_to(x, shape)
-        return RLHFHparams(jax.tree.map(grow, ppo_hp), grow(fit_hp.step_size), grow(fit_hp.l2))
-
-    def init(key, hp: RLHFHparams, env_params, oracle_params) -> RLHFState:
-        k_ppo, k_reward, k_label, k_fit = jax.random.split(key, 4)
-        ppo_state = ppo.init(k_ppo)
-        behaviour = ppo_state.params if behaviour_params is None else behaviour_params
-        traj_0, traj_1, feedback, counts = label(k_label, behaviour, env_params, oracle_params)
-        buffer = buffer_add(buffer_init(capacity, traj_0), traj_0, traj_1, feedback)
-        phi = model.init(k_reward)
-        phi, opt_state = fit(k_fit, phi, init_reward_optimizer(phi), buffer, hp,
-                             initial_fit_steps)
-        counts = counts.add(ppo_state.counts.trajectories, ppo_state.counts.queries)
-        return RLHFState(ppo_state.params, ppo_state, phi, opt_state, buffer, counts,
-                         jnp.int32(0))
-
-    def refresh(key, state: RLHFState, hp, env_params, oracle_params):
-        """Online: label N pairs from the current policy, add them, refit r_phi."""
-        k_label, k_fit = jax.random.split(key)
-        traj_0, traj_1, feedback, new = label(k_label, state.params, env_params, oracle_params)
-        buffer = buffer_add(state.buffer, traj_0, traj_1, feedback)
-        phi, opt_state = fit(k_fit, state.reward_params, state.reward_opt_state, buffer, hp,
-                             fit_steps)
-        return buffer, phi, opt_state, new
-
-    def keep(key, state: RLHFState, hp, env_params, oracle_params):
-        """No collection: the reward side unchanged, nothing charged."""
-        return state.buffer, state.reward_params, state.reward_opt_state, Counts.zero()
-
-    def step(key, state: RLHFState, hp: RLHFHparams, env_params, oracle_params):
-        k_refresh, k_ppo, k_loss = jax.random.split(key, 3)
-        args = (k_refresh, state, hp, env_params, oracle_params)
-        if online:
-            due = (state.iteration > 0) & (state.iteration % refit_every == 0)
-            buffer, phi, opt_state, new = jax.lax.cond(due, refresh, keep, *args)
-        else:
-            buffer, phi, opt_state, new = keep(*args)
-        ppo_state, ppo_info = ppo.update(k_ppo, state.ppo_state, hp.ppo, env_params, phi)
-        ppo_new = jax.tree.map(jnp.subtract, ppo_state.counts, state.ppo_state.counts)
-        counts = state.counts.add(new.trajectories + ppo_new.trajectories,
-                                  new.queries + ppo_new.queries)
-        loss = preference_loss(model, phi, buffer_sample(k_loss, buffer, batch_size),
-                               assumed_link, link_shape)
-        info = RLHFInfo(loss, new.trajectories // 2, buffer.size, *ppo_info)
-        state = RLHFState(ppo_state.params, ppo_state, phi, opt_state, buffer, counts,
-                          state.iteration + 1)
-        return state, info
-
+                          reward_fn=functools.partial(step_rewards, model))
+    setup = RLHFSetup(
+        model, ppo, make_paired_rollout(env, policy, num_pairs), oracle, online,
+        check_int("refit_every", refit_every), capacity, fit_steps,
+        fit_steps if initial_fit_steps is None else check_int("initial_fit_steps",
+                                                              initial_fit_steps),
+        batch_size, behaviour_params, resolve_assumed_link(assumed_link, oracle), link_shape)
     name = f"rlhf_ppo_{'online' if online else 'offline'}"
-    return Algorithm(name, init, step, hparams, env, policy, reward_free=True)
+    return Algorithm(name, functools.partial(rlhf_init, setup), functools.partial(rlhf_step, setup),
+                     functools.partial(rlhf_hparams, ppo), env, policy,
+                     reads_latent_reward=False)

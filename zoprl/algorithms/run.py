@@ -1,26 +1,26 @@
 """A whole training run as one function of a key, every loop a ``lax.scan``.
 
-    run = make_run(algorithm, num_iterations=T)
+    run = make_run(algorithm, num_iterations=T)            # evaluator: the default
     final_state, metrics = run(key, hparams, env_params, oracle_params)
 
-``metrics`` holds T + 1 entries per field (the initial policy, then after each iteration):
-
-    value           J(theta): exact on finite environments, else the Monte Carlo mean return
-                    over ``eval_episodes`` rollouts with a separate key (never charged as queries)
-    grad_norm_sq    ||grad J(theta)||^2 (exact; finite environments and categorical policies)
-    value_gap       J* - J(theta) (finite environments)
-    trajectories    cumulative trajectories sampled by the learner
-    queries         cumulative human queries asked
-    plus the algorithm's per-iteration diagnostics (0 at iteration 0).
+``metrics`` holds T + 1 entries per field (the initial policy, then after each iteration): the
+evaluator's metrics (default: ``value``, ``grad_norm_sq`` and ``value_gap`` exact on finite
+environments, else the Monte Carlo ``value`` and ``value_stderr``; see ``zoprl.evaluators``),
+the cumulative ``trajectories`` and ``queries``, and the algorithm's per-iteration diagnostics.
+A diagnostic describes an iteration's step, so iteration 0 has none: ``make_run`` gives NaN
+there, and the sweep engine's table has no row for it.
 
 The run is a pure function of arrays, so ``jax.vmap`` over seeds (keys) and over a grid of
 hyperparameters (or env / oracle params) gives a whole sweep in one compiled program.
 
 ``make_chunked_run`` cuts the same run into chunks, for the sweep engine: ``start`` initialises
-and records iteration 0, each ``advance`` runs ``records_per_chunk * eval_every`` iterations and
-records the metrics every ``eval_every`` iterations. The key of iteration t is
-``fold_in(step_key, t)`` and its evaluation key ``fold_in(eval_key, t)``, so a run cut into chunks
-(and stopped and resumed between them) draws exactly the numbers of the uncut run.
+the algorithm and the evaluator's per-run constants and records iteration 0; each ``advance``
+runs ``records_per_chunk * eval_every`` iterations and records the metrics every ``eval_every``
+iterations. The key of iteration t (1-based) is ``fold_in(step_key, t)`` and the record after it
+uses ``fold_in(eval_key, t)``, so a run cut into chunks (and stopped and resumed between them)
+draws exactly the numbers of the uncut run. The carry's ``iteration`` is the same for every run
+of a batch: vmap it with ``RUN_AXES`` (unbatched), so that ``step`` receives the iteration index
+unbatched and schedules on it stay real branches.
 """
 
 from __future__ import annotations
@@ -31,30 +31,8 @@ import jax
 import jax.numpy as jnp
 
 from zoprl.algorithms.base import Algorithm
-from zoprl.evaluation import exact_evaluator
-from zoprl.rollout import make_monte_carlo_value
+from zoprl.evaluators import Evaluator, default_policy_evaluator
 from zoprl.validation import check_int
-
-
-def make_policy_metrics(env, policy, eval_episodes: int = 256) -> Callable:
-    """metrics(key, params, env_params, optimum) -> dict of the evaluation metrics of a policy,
-    with ``optimum`` = J* (finite environments; computed once per run by the caller) or None."""
-    if getattr(env, "is_finite", False) and policy.logits is not None:
-        evaluator = exact_evaluator(env, policy)
-
-        def exact(key, params, env_params, optimum):
-            value, grad = evaluator.value_and_grad(params, env_params)
-            grad_sq = sum(jnp.sum(g**2) for g in jax.tree.leaves(grad))
-            return {"value": value, "grad_norm_sq": grad_sq, "value_gap": optimum - value}
-
-        return exact
-    monte_carlo = make_monte_carlo_value(env, policy, check_int("eval_episodes", eval_episodes))
-
-    def estimated(key, params, env_params, optimum):
-        mean, stderr = monte_carlo(key, params, env_params)
-        return {"value": mean, "value_stderr": stderr}
-
-    return estimated
 
 
 class RunCarry(NamedTuple):
@@ -62,9 +40,15 @@ class RunCarry(NamedTuple):
 
     state: Any            # the algorithm's state
     step_key: jax.Array   # iteration t steps with fold_in(step_key, t)
-    eval_key: jax.Array   # and is evaluated with fold_in(eval_key, t)
-    iteration: jax.Array  # int32: iterations done so far
-    optimum: Any          # J* (finite environments), computed once per run; None otherwise
+    eval_key: jax.Array   # and is recorded with fold_in(eval_key, t)
+    aux: Any              # the evaluator's per-run constants (e.g. J*)
+    iteration: jax.Array  # int32: iterations done so far, the same for every run of a batch
+
+
+AUX_KEY_DATA = 0xFFFFFFFF   # fold_in data of the evaluator's init key (records use t <= T)
+
+RUN_AXES = RunCarry(state=0, step_key=0, eval_key=0, aux=0, iteration=None)
+"""vmap axes of a carry over runs: everything batched but the shared iteration counter."""
 
 
 class ChunkedRun(NamedTuple):
@@ -81,21 +65,29 @@ class ChunkedRun(NamedTuple):
         return self.eval_every * self.records_per_chunk
 
 
+def vmap_runs(chunked: ChunkedRun, env_batched: bool = False) -> tuple[Callable, Callable]:
+    """(start, advance) vmapped over a runs axis of keys, hparams and oracle params (and env
+    params when ``env_batched``), the carry's iteration left unbatched (``RUN_AXES``)."""
+    env_axis = 0 if env_batched else None
+    start = jax.vmap(chunked.start, (0, 0, env_axis, 0), (RUN_AXES, 0))
+    advance = jax.vmap(chunked.advance, (RUN_AXES, 0, env_axis, 0), (RUN_AXES, 0))
+    return start, advance
+
+
 def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every: int = 1,
-                     eval_episodes: int = 256) -> ChunkedRun:
+                     evaluator: Evaluator | None = None) -> ChunkedRun:
     """The run of ``make_run`` cut into chunks of ``records_per_chunk * eval_every`` iterations,
     recording the metrics (module doc) after every ``eval_every``-th iteration, together with the
     diagnostics of that iteration. Iteration 0's record (from ``start``) has no diagnostics."""
     records_per_chunk = check_int("records_per_chunk", records_per_chunk)
     eval_every = check_int("eval_every", eval_every)
-    env = algorithm.env
-    policy_metrics = make_policy_metrics(env, algorithm.policy, eval_episodes)
-    finite = getattr(env, "is_finite", False) and algorithm.policy.logits is not None
-    optimal_value = exact_evaluator(env, algorithm.policy).optimal_value if finite else None
+    if evaluator is None:
+        evaluator = default_policy_evaluator(algorithm.env, algorithm.policy)
 
-    def record(carry: RunCarry, env_params):
+    def record(carry: RunCarry, hparams, env_params, oracle_params):
         key = jax.random.fold_in(carry.eval_key, carry.iteration)
-        out = dict(policy_metrics(key, carry.state.params, env_params, carry.optimum))
+        out = dict(evaluator.metrics(key, carry.state, hparams, env_params, oracle_params,
+                                     carry.aux))
         out["trajectories"] = carry.state.counts.trajectories
         out["queries"] = carry.state.counts.queries
         return out
@@ -103,23 +95,24 @@ def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every
     def start(key, hparams, env_params, oracle_params):
         k_init, k_step, k_eval = jax.random.split(key, 3)
         state = algorithm.init(k_init, hparams, env_params, oracle_params)
-        # J* does not depend on the policy: one value iteration per run, not per iteration
-        optimum = optimal_value(env_params) if finite else None
-        carry = RunCarry(state, k_step, k_eval, jnp.int32(0), optimum)
-        return carry, record(carry, env_params)
+        # the evaluator's constants, once per run; records use fold_in(k_eval, t), t <= T
+        k_aux = jax.random.fold_in(k_eval, AUX_KEY_DATA)
+        aux = evaluator.init(k_aux, hparams, env_params, oracle_params)
+        carry = RunCarry(state, k_step, k_eval, aux, jnp.int32(0))
+        return carry, record(carry, hparams, env_params, oracle_params)
 
     def one_iteration(carry: RunCarry, hparams, env_params, oracle_params):
-        t = carry.iteration + 1
-        state, info = algorithm.step(jax.random.fold_in(carry.step_key, t), carry.state, hparams,
-                                     env_params, oracle_params)
-        return carry._replace(state=state, iteration=t), info._asdict()
+        index = carry.iteration
+        state, info = algorithm.step(jax.random.fold_in(carry.step_key, index + 1), carry.state,
+                                     hparams, env_params, oracle_params, index)
+        return carry._replace(state=state, iteration=index + 1), info._asdict()
 
     def advance(carry: RunCarry, hparams, env_params, oracle_params):
         def interval(carry, _):
             carry, info = jax.lax.scan(
                 lambda c, _: one_iteration(c, hparams, env_params, oracle_params), carry, None,
                 length=eval_every)
-            metrics = record(carry, env_params)
+            metrics = record(carry, hparams, env_params, oracle_params)
             metrics.update(jax.tree.map(lambda x: x[-1], info))   # the recorded iteration's
             return carry, metrics
 
@@ -128,19 +121,23 @@ def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every
     return ChunkedRun(start, advance, eval_every, records_per_chunk)
 
 
-def make_run(algorithm: Algorithm, num_iterations: int, eval_episodes: int = 256) -> Callable:
-    """run(key, hparams, env_params, oracle_params) -> (final state, metrics with leaves [T+1])."""
+def make_run(algorithm: Algorithm, num_iterations: int, *,
+             evaluator: Evaluator | None = None) -> Callable:
+    """run(key, hparams, env_params, oracle_params) -> (final state, metrics with leaves [T+1]);
+    diagnostics are NaN at iteration 0 (module doc)."""
     num_iterations = check_int("num_iterations", num_iterations)
-    chunked = make_chunked_run(algorithm, records_per_chunk=num_iterations,
-                               eval_episodes=eval_episodes)
+    chunked = make_chunked_run(algorithm, records_per_chunk=num_iterations, evaluator=evaluator)
 
     def run(key, hparams, env_params, oracle_params):
         carry, first = chunked.start(key, hparams, env_params, oracle_params)
         carry, metrics = chunked.advance(carry, hparams, env_params, oracle_params)
-        # the diagnostics of iteration 0 (no step yet) are zeros
-        metrics = {name: jnp.concatenate([(first[name] if name in first
-                                           else jnp.zeros_like(m[0]))[None], m])
-                   for name, m in metrics.items()}
-        return carry.state, metrics
+        out = {}
+        for name, series in metrics.items():
+            if name in first:
+                out[name] = jnp.concatenate([first[name][None], series])
+            else:   # a diagnostic: none before the first step
+                series = series.astype(jnp.result_type(series.dtype, jnp.float32))
+                out[name] = jnp.concatenate([jnp.full_like(series[:1], jnp.nan), series])
+        return carry.state, out
 
     return run

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+from zoprl.algorithms.optimizers import Optimizer
 from zoprl.algorithms.zeroth_order import make_zeroth_order
 from zoprl.estimators.directions import BLOCK_LAWS, direction_scale, sample_block_direction
 from zoprl.policies.base import policy_dimension
@@ -20,7 +21,8 @@ from zoprl.validation import check_int
 
 def zbcpg(env, policy, oracle, *, num_pairs: int, block_size: int, num_blocks: int = 1,
           block_law: str = "subset", two_sided: bool = False,
-          common_random_numbers: bool = False, assumed_link: str = "logistic", optimizer=None):
+          common_random_numbers: bool = False, shared_start: bool = False,
+          assumed_link: str = "logistic", optimizer: Optimizer = None):
     """ZBCPG as an Algorithm; ``num_blocks`` (K) blocks of ``block_size`` (b) per iteration."""
     dim = policy_dimension(policy)
     block_size = check_int("block_size", block_size)
@@ -34,4 +36,5 @@ def zbcpg(env, policy, oracle, *, num_pairs: int, block_size: int, num_blocks: i
     return make_zeroth_order(
         "zbcpg", env, policy, oracle, direction=direction, scale=direction_scale("block", dim),
         update="gradient", num_pairs=num_pairs, num_directions=num_blocks, two_sided=two_sided,
-        common_random_numbers=common_random_numbers, assumed_link=assumed_link, optimizer=optimizer)
+        common_random_numbers=common_random_numbers, shared_start=shared_start,
+        assumed_link=assumed_link, optimizer=optimizer)

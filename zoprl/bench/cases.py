@@ -108,7 +108,7 @@ def gridworld_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
         numpy_step = lambda: numpy_zpg_iteration(rng, theta, num_pairs=n, num_queries=GRID_M,
                                                  mu=GRID_MU, step_size=1e-3)
         stats = time_interleaved({
-            "zoprl": (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle)),
+            "zoprl": (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle, 0)),
             "numpy": (numpy_step, ()),
         }, repeats=sizes.repeats)
         work = (2 * n * GRID_H, n, n * GRID_M)
@@ -162,7 +162,7 @@ def cartpole_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
         state = algo.init(jax.random.key(0), hp, env_params)
         es_step, es_args = _evosax_generation(2 * n, horizon)
         stats = time_interleaved({
-            "zoprl": (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle)),
+            "zoprl": (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle, 0)),
             "evosax": (es_step, es_args),
         }, repeats=sizes.repeats)
         steps = 2 * n * horizon
@@ -216,7 +216,7 @@ def cartpole_rollout(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]
 
     from zoprl.envs import make
     from zoprl.policies import mlp_categorical
-    from zoprl.policies.mlp import MLP
+    from zoprl.networks import MLP
     from zoprl.rollout import make_batch_rollout
 
     horizon = sizes.cartpole_horizon

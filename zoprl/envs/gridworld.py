@@ -114,20 +114,23 @@ class GridWorld(FiniteMDP):
     def cell_reward(self, params: GridWorldParams) -> jax.Array:
         """Reward for reaching each cell s', [S]."""
         if self.reward_kind == "distance":
-            dist = jnp.min(jnp.where(params.goal_mask[None] > 0, self._manhattan, jnp.inf), axis=1)
+            manhattan = jnp.asarray(self._manhattan, params.goal_mask.dtype)
+            dist = jnp.min(jnp.where(params.goal_mask[None] > 0, manhattan, jnp.inf), axis=1)
             base = 1.0 - dist / (2.0 * (self.size - 1))
         else:
             base = params.goal_mask
         return base + params.trap_reward * params.trap_mask
 
     def model(self, params: GridWorldParams) -> TabularModel:
-        nxt = jax.nn.one_hot(self._next_cell, self.num_states)                 # [S, A, S]
+        """The tables, in the floating dtype of the params (float64 params: float64 tables)."""
+        dtype = jnp.result_type(params.slip, params.goal_mask)
+        nxt = jax.nn.one_hot(self._next_cell, self.num_states, dtype=dtype)    # [S, A, S]
         others = (jnp.sum(nxt, axis=1, keepdims=True) - nxt) / 3.0
         moved = (1.0 - params.slip) * nxt + params.slip * others
-        stay = jnp.eye(self.num_states)[:, None, :]
+        stay = jnp.eye(self.num_states, dtype=dtype)[:, None, :]
         transition = jnp.where(params.goal_mask[:, None, None] > 0, stay, moved)
         reward = jnp.broadcast_to(self.cell_reward(params), transition.shape)
-        start = jax.nn.one_hot(params.start, self.num_states)
+        start = jax.nn.one_hot(params.start, self.num_states, dtype=dtype)
         return TabularModel(transition, reward, start)
 
     def reset_env(self, key, params):

@@ -32,7 +32,7 @@ def _answered_mean(values, answered):
     return jnp.sum(values * answered) / jnp.maximum(jnp.sum(answered), 1.0)
 
 
-def preference_value_gap(feedback, link: Link, clip_range, link_shape=1.0) -> jnp.ndarray:
+def preference_value_difference(feedback, link: Link, clip_range, link_shape=1.0) -> jnp.ndarray:
     """D = mean_n sigma^{-1}(clip(p_n, sigma(-R), sigma(R))) over answered pairs."""
     y = clipped_inverse(link, vote_frequency(feedback), clip_range, link_shape)
     return _answered_mean(y, feedback.answered)

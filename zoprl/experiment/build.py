@@ -1,10 +1,17 @@
 """Turn an ExperimentSpec into static cells, each with the stacked inputs of all its runs.
 
 A cell is one algorithm entry x one combination of its ``static_grid``: one environment, policy,
-oracle and Algorithm object, hence one compiled program. Its runs are grid points x seeds, laid
-out grid-major (run r = g * S + s). Everything is built and validated here, in Python, before
-anything is traced: unknown names (with the nearest valid one), wrong types and bad values raise
-``SpecError`` naming the spec entry.
+oracle, evaluator and Algorithm object, hence one compiled program. Its runs are grid points x
+seeds, laid out grid-major (run r = g * S + s). Everything is built and validated here, in
+Python, before anything is traced: unknown names (with the nearest valid one), wrong types and
+bad values raise ``SpecError`` naming the spec entry.
+
+The names come from types and signatures, never from lists kept by hand: static settings are the
+factory's keyword-only arguments (``registry.static_settings``), hyperparameters the fields of
+the algorithm's hyperparameter pytree (``registry.hparam_names``), oracle options and knobs the
+oracle kind's signatures (``zoprl.oracles.kinds``), evaluator options the evaluator factory's.
+Per grid point, env params and oracle params are built separately and stacked (leaves [G, ...]),
+so a grid may sweep any knob that keeps their shapes, a preference tensor's seed included.
 
 Seed s uses the key ``split(key(spec.seed), S)[s]`` in every grid point and every cell: grid
 points and algorithms are compared on common random numbers.
@@ -12,7 +19,6 @@ points and algorithms are compared on common random numbers.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 from typing import Any, NamedTuple
@@ -21,25 +27,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoprl.algorithms.base import Algorithm
+from zoprl.algorithms.base import Algorithm, hparam_fields
 from zoprl.envs import make, registered_envs
-from zoprl.experiment.registry import ALGORITHMS, OPTIMIZERS, POLICIES, hparam_names
+from zoprl.evaluators import EVALUATORS, Evaluator, make_evaluator
+from zoprl.experiment.registry import ALGORITHMS, POLICIES, check_static_value, hparam_names
 from zoprl.experiment.spec import AlgorithmSpec, ExperimentSpec, SpecError, nearest, unknown_key
-from zoprl.oracles import LINK_NAMES, PRESET_NAMES, OracleParams, make_oracle, oracle_params
+from zoprl.oracles import (ORACLE_KINDS, PRESETS, TEACHER_KNOBS, Oracle, OracleParams,
+                           make_preference_oracle, teacher_params)
+from zoprl.oracles.kinds import keyword_only, kind_knobs
 
-ORACLE_STATIC = ("link", "num_queries", "preset")
+ORACLE_FIXED = ("kind", "num_queries", "preset")
 
 
 class Cell(NamedTuple):
     """One compiled program's worth of runs (module doc). Leaves of ``hparams`` and
-    ``oracle_params`` are [G]; ``env_params`` leaves are [G] when ``env_batched``, else shared."""
+    ``oracle_params`` are [G, ...]; ``env_params`` leaves are [G, ...] when ``env_batched``,
+    else shared."""
 
     index: int
     name: str
     label: str
     algorithm_name: str
     algorithm: Algorithm
-    reward_free: bool
+    evaluator: Evaluator
+    reads_latent_reward: bool
     environment: str
     oracle: str
     grid_size: int
@@ -50,59 +61,16 @@ class Cell(NamedTuple):
     columns: dict          # parameter column name -> values [G] (for the results table)
 
 
+class OracleCell(NamedTuple):
+    oracle: Oracle
+    params: OracleParams   # leaves [G, ...]
+    columns: dict
+    label: str
+
+
 def seed_keys(spec: ExperimentSpec) -> jax.Array:
     """The S seed keys shared by every cell and grid point."""
     return jax.random.split(jax.random.key(spec.seed), spec.seeds)
-
-
-def _expected_type(param: inspect.Parameter):
-    """The Python type a factory argument takes: its default's, else its annotation's head."""
-    if param.default is not inspect.Parameter.empty and param.default is not None:
-        return type(param.default)
-    head = str(param.annotation).split("|")[0].strip()
-    return {"bool": bool, "int": int, "float": float, "str": str}.get(head)
-
-
-def _expect(where: str, name: str, value, param: inspect.Parameter):
-    """``value`` checked against the type of the factory argument ``param`` (lists become tuples
-    where the factory takes a tuple); returns the value to pass."""
-    if name == "optimizer" and value is not None:
-        if not isinstance(value, str) or value not in OPTIMIZERS:
-            raise SpecError(f"{where}: unknown optimizer {value!r}{nearest(value, OPTIMIZERS)}; "
-                            f"valid: {', '.join(OPTIMIZERS)}")
-        return value
-    if value is None and (param.default is None or "None" in str(param.annotation)):
-        return value
-    expected = _expected_type(param)
-    if expected is None:
-        return value
-    if expected is tuple and isinstance(value, list):
-        return tuple(value)
-    if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-    if not ok:
-        raise SpecError(f"{where}: {name} must be of type {expected.__name__}, got {value!r} "
-                        f"({type(value).__name__})")
-    return value
-
-
-def _split_static(where: str, static: dict) -> tuple[dict, dict, dict, dict]:
-    """(algorithm, oracle, env, policy) parts of an entry's static settings."""
-    parts = {"oracle": {}, "env": {}, "policy": {}}
-    algo = {}
-    for key, value in static.items():
-        prefix, _, rest = key.partition(".")
-        if rest and prefix in parts:
-            if prefix == "oracle" and rest not in ORACLE_STATIC:
-                raise SpecError(f"{where}: static oracle setting {rest!r} is not one of "
-                                f"{', '.join(ORACLE_STATIC)}{nearest(rest, ORACLE_STATIC)} "
-                                "(teacher knobs go in [oracle] or the grid)")
-            parts[prefix][rest] = value
-        else:
-            algo[key] = value
-    return algo, parts["oracle"], parts["env"], parts["policy"]
 
 
 def _wrap(where: str, fn, *args, errors=(ValueError, TypeError), **kwargs):
@@ -122,26 +90,9 @@ def _make_env(where: str, name: str, options: dict):
     return _wrap(where, make, name, **options)
 
 
-def _static_combinations(entry: AlgorithmSpec) -> list[dict]:
-    keys = list(entry.static_grid)
-    return [dict(zip(keys, values))
-            for values in itertools.product(*(entry.static_grid[k] for k in keys))]
-
-
-def _grid_points(grid: dict) -> list[dict]:
+def _combinations(grid: dict) -> list[dict]:
     keys = list(grid)
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
-
-
-def _flat_fields(tree, prefix="hp.") -> dict:
-    """Leaves of a (nested) hyperparameter NamedTuple by their field names."""
-    out = {}
-    for name, value in tree._asdict().items():
-        if hasattr(value, "_asdict"):
-            out.update(_flat_fields(value, prefix))
-        else:
-            out[prefix + name] = np.asarray(value)
-    return out
 
 
 def _is_column_value(value) -> bool:
@@ -154,6 +105,23 @@ def _column(values: list) -> np.ndarray:
     if all(_is_column_value(v) for v in values):
         return np.asarray(values)
     return np.asarray([json.dumps(v) for v in values], dtype=object)
+
+
+def _stack(trees: list):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _split_static(where: str, static: dict) -> tuple[dict, dict, dict, dict]:
+    """(algorithm, oracle, env, policy) parts of an entry's static settings."""
+    parts = {"oracle": {}, "env": {}, "policy": {}}
+    algo = {}
+    for key, value in static.items():
+        prefix, _, rest = key.partition(".")
+        if rest and prefix in parts:
+            parts[prefix][rest] = value
+        else:
+            algo[key] = value
+    return algo, parts["oracle"], parts["env"], parts["policy"]
 
 
 def _stack_env_params(where: str, env_name, env, options, base, points, env_keys):
@@ -170,19 +138,22 @@ def _stack_env_params(where: str, env_name, env, options, base, points, env_keys
             raise SpecError(f"{where}: grid keys {', '.join('env.' + k for k in env_keys)} change "
                             "the environment's static shape; put them in static_grid instead")
         stacked.append(params_i)
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *stacked)
+    return _stack(stacked)
 
 
 def build_cells(spec: ExperimentSpec) -> list[Cell]:
     """Every cell of ``spec`` (module doc), validated; raises SpecError before any compilation."""
+    if spec.evaluation.name not in EVALUATORS:
+        name = spec.evaluation.name
+        raise SpecError(f"evaluation: unknown evaluator {name!r}{nearest(name, EVALUATORS)}; "
+                        f"valid: {', '.join(EVALUATORS)}")
     cells = []
     for i, entry in enumerate(spec.algorithms):
         where = f"algorithms[{i}] ({entry.label})"
         if entry.name not in ALGORITHMS:
             raise SpecError(f"{where}: unknown algorithm {entry.name!r}"
                             f"{nearest(entry.name, ALGORITHMS)}; valid: {', '.join(ALGORITHMS)}")
-        combos = _static_combinations(entry)
-        for combo in combos:
+        for combo in _combinations(dict(entry.static_grid)):
             name = entry.label if not entry.static_grid else entry.label + "[" + ",".join(
                 f"{k}={v}" for k, v in combo.items()) + "]"
             cells.append(_build_cell(spec, entry, len(cells), name, {**entry.static, **combo},
@@ -190,11 +161,8 @@ def build_cells(spec: ExperimentSpec) -> list[Cell]:
     return cells
 
 
-def _build_cell(spec: ExperimentSpec, entry: AlgorithmSpec, index: int, name: str,
-                static: dict, where: str) -> Cell:
-    registry = ALGORITHMS[entry.name]
-    algo_static, oracle_static, env_static, policy_static = _split_static(where, static)
-    # environment and policy
+def _build_environment(spec: ExperimentSpec, where: str, env_static: dict, policy_static: dict):
+    """(env, env_params, env options, policy) of a cell."""
     env_name = spec.environment.name
     env_options = {**spec.environment.options, **env_static}
     env, env_params = _make_env(f"{where}: environment", env_name, env_options)
@@ -208,75 +176,141 @@ def _build_cell(spec: ExperimentSpec, entry: AlgorithmSpec, index: int, name: st
                    POLICIES[policy_name], env, env_params,
                    errors=(ValueError, TypeError, AttributeError, IndexError, KeyError),
                    **{**spec.policy.options, **policy_static})
-    # oracle (static part)
-    oracle_cfg = {"link": spec.oracle.link, "num_queries": spec.oracle.num_queries,
-                  "preset": spec.oracle.preset, **oracle_static}
-    if oracle_cfg["link"] not in LINK_NAMES:
-        raise SpecError(f"{where}: unknown oracle link {oracle_cfg['link']!r}"
-                        f"{nearest(oracle_cfg['link'], LINK_NAMES)}; valid: "
-                        f"{', '.join(LINK_NAMES)}")
-    if oracle_cfg["preset"] not in PRESET_NAMES:
-        raise SpecError(f"{where}: unknown oracle preset {oracle_cfg['preset']!r}"
-                        f"{nearest(oracle_cfg['preset'], PRESET_NAMES)}; valid: "
-                        f"{', '.join(PRESET_NAMES)}")
-    oracle = _wrap(f"{where}: oracle", make_oracle, oracle_cfg["link"], oracle_cfg["num_queries"])
-    # algorithm (static part)
-    valid_static = registry.static_names()
+    return env, env_params, env_options, policy
+
+
+def _build_algorithm(entry: AlgorithmSpec, where: str, env, policy, oracle, algo_static: dict):
+    """The Algorithm of a cell and its static columns (every static setting, defaults too)."""
+    registry = ALGORITHMS[entry.name]
+    valid = registry.static_names()
     for key, value in algo_static.items():
-        if key not in valid_static:
-            raise unknown_key(f"{where}: static", key, list(valid_static) + [
-                f"{p}.{k}" for p, ks in (("oracle", ORACLE_STATIC),) for k in ks])
-        algo_static[key] = _expect(f"{where}: static", key, value, valid_static[key])
-    missing = [n for n, p in valid_static.items()
-               if p.default is inspect.Parameter.empty and n not in algo_static]
+        if key not in valid:
+            raise unknown_key(f"{where}: static", key, list(valid) + [
+                f"oracle.{k}" for k in ORACLE_FIXED] + ["oracle.<static option>", "env.<option>",
+                                                        "policy.<option>"])
+        algo_static[key] = _wrap(f"{where}: static", check_static_value, f"{where}: static",
+                                 key, value, valid[key])
+    missing = [n for n, s in valid.items() if s.required and n not in algo_static]
     if missing:
         raise SpecError(f"{where}: missing static setting {missing[0]!r} (required by "
                         f"{entry.name})")
     algorithm = _wrap(where, registry.build, env, policy, oracle, **algo_static)
-    # the grid: shared keys, then the entry's own
-    grid = {**spec.grid, **entry.grid}
-    names = hparam_names(registry, algorithm)
-    hp_grid, oracle_grid, env_keys = {}, {}, []
-    for key, values in grid.items():
+    columns = {}
+    for key, setting in valid.items():
+        value = algo_static.get(key, setting.default)
+        if _is_column_value(value):
+            columns["static." + key] = value
+    return algorithm, columns
+
+
+def _oracle_options(spec: ExperimentSpec, where: str, oracle_static: dict):
+    """(kind name, kind, M, preset, static options, knob options) of a cell's oracle."""
+    fixed = {"kind": spec.oracle.kind, "num_queries": spec.oracle.num_queries,
+             "preset": spec.oracle.preset}
+    fixed.update({k: oracle_static[k] for k in ORACLE_FIXED if k in oracle_static})
+    kind_name = fixed["kind"]
+    if kind_name not in ORACLE_KINDS:
+        raise SpecError(f"{where}: unknown oracle kind {kind_name!r}"
+                        f"{nearest(kind_name, ORACLE_KINDS)}; valid: {', '.join(ORACLE_KINDS)}")
+    kind = ORACLE_KINDS[kind_name]
+    static_names = keyword_only(kind.build)
+    extra = {k: v for k, v in oracle_static.items() if k not in ORACLE_FIXED}
+    for key in extra:
+        if key not in static_names:
+            raise unknown_key(f"{where}: static oracle option", key,
+                              list(static_names) + list(ORACLE_FIXED))
+    static = {k: v for k, v in spec.oracle.options.items() if k in static_names}
+    static.update(extra)
+    knobs = {k: v for k, v in spec.oracle.options.items() if k not in static_names}
+    preset = fixed["preset"] or kind.default_preset
+    return kind_name, kind, fixed["num_queries"], preset, static, knobs
+
+
+def _build_oracle(spec: ExperimentSpec, where: str, env, env_params_of, oracle_static: dict,
+                  points: list[dict]) -> OracleCell:
+    """The oracle of a cell and its params at every grid point, stacked (module doc)."""
+    kind_name, kind, num_queries, preset, static, knobs = _oracle_options(spec, where,
+                                                                           oracle_static)
+    built = _wrap(f"{where}: oracle", kind.build, env, **static)
+    defaults = _wrap(f"{where}: oracle", kind_knobs, built)
+    valid = list(defaults) + list(keyword_only(kind.build)) + list(ORACLE_FIXED)
+    for key in knobs:
+        if key not in defaults:
+            raise unknown_key(f"{where}: oracle ({kind_name})", key, valid)
+    if preset not in PRESETS:
+        raise SpecError(f"{where}: unknown oracle preset {preset!r}{nearest(preset, PRESETS)}; "
+                        f"valid: {', '.join(PRESETS)}")
+    missing = sorted(set(PRESETS[preset]) - set(defaults))
+    if missing:
+        raise SpecError(f"{where}: preset {preset!r} sets {missing[0]}, which the {kind_name} "
+                        f"oracle does not have; choose another preset")
+    base = {**defaults, **PRESETS[preset], **knobs}
+    for key in (k[len("oracle."):] for k in points[0] if k.startswith("oracle.")):
+        if key in static or key in ORACLE_FIXED or key in keyword_only(kind.build):
+            raise SpecError(f"{where}: grid key oracle.{key} is a static oracle setting; sweep "
+                            "it with static_grid")
+        if key not in defaults:
+            raise unknown_key(f"{where}: grid", f"oracle.{key}", [f"oracle.{k}" for k in defaults])
+    values, params = [], []
+    for g, point in enumerate(points):
+        knob_values = {**base, **{k[len("oracle."):]: v for k, v in point.items()
+                                  if k.startswith("oracle.")}}
+        model = {k: v for k, v in knob_values.items() if k not in TEACHER_KNOBS}
+        teacher = {k: knob_values[k] for k in TEACHER_KNOBS}
+        params.append(OracleParams(
+            _wrap(f"{where}: oracle", built.params, env_params_of(g), **model),
+            _wrap(f"{where}: oracle", teacher_params, **teacher)))
+        values.append(knob_values)
+    columns = {f"oracle.{k}": _column([v[k] for v in values]) for k in base}
+    columns["oracle.num_queries"] = np.full(len(points), num_queries)
+    oracle = _wrap(f"{where}: oracle", make_preference_oracle, built.model, num_queries)
+    return OracleCell(oracle, _stack(params), columns, f"{built.label}/{preset}")
+
+
+def _check_grid_keys(where: str, grid: dict, hp_names) -> None:
+    """Every grid key is a hyperparameter, ``oracle.<knob>`` (checked with the oracle) or
+    ``env.<option>``; else SpecError with the nearest valid name."""
+    for key in grid:
         prefix, _, rest = key.partition(".")
-        if prefix == "oracle" and rest:
-            if rest not in OracleParams._fields:
-                raise unknown_key(f"{where}: grid", key, [f"oracle.{f}" for f in
-                                                          OracleParams._fields])
-            oracle_grid[rest] = values
-        elif prefix == "env" and rest:
-            env_keys.append(rest)
-        elif key in names:
-            hp_grid[key] = values
-        else:
+        if not ((prefix in ("oracle", "env") and rest) or key in hp_names):
             raise unknown_key(f"{where}: grid", key,
-                              list(names) + ["oracle.<knob>", "env.<option>"])
-    for key in entry.hparams:
-        if key not in names:
-            raise unknown_key(f"{where}: hparams", key, names)
-    points = _grid_points(grid)
+                              list(hp_names) + ["oracle.<knob>", "env.<option>"])
+
+
+def _build_cell(spec: ExperimentSpec, entry: AlgorithmSpec, index: int, name: str,
+                static: dict, where: str) -> Cell:
+    algo_static, oracle_static, env_static, policy_static = _split_static(where, static)
+    env, env_params, env_options, policy = _build_environment(spec, where, env_static,
+                                                              policy_static)
+    grid = {**spec.grid, **entry.grid}
+    points = _combinations(grid)
     size = len(points)
-    column = lambda key: np.asarray([p[key] for p in points])
-    hp_values = {**entry.hparams, **{k: column(k) for k in hp_grid}}
+    env_keys = [k[len("env."):] for k in grid if k.startswith("env.")]
+    if env_keys:
+        env_params = _stack_env_params(f"{where}: grid", spec.environment.name, env, env_options,
+                                       env_params, points, env_keys)
+    env_params_of = (lambda g: jax.tree.map(lambda x: x[g], env_params)) if env_keys else \
+        (lambda g: env_params)
+    oracle = _build_oracle(spec, where, env, env_params_of, oracle_static, points)
+    algorithm, static_columns = _build_algorithm(entry, where, env, policy, oracle.oracle,
+                                                 algo_static)
+    evaluator = _wrap(f"{where}: evaluation", make_evaluator, spec.evaluation.name, env, policy,
+                      oracle.oracle, **spec.evaluation.options)
+    hp_names = hparam_names(algorithm)
+    _check_grid_keys(where, grid, hp_names)
+    for key in entry.hparams:
+        if key not in hp_names:
+            raise unknown_key(f"{where}: hparams", key, hp_names)
+    hp_values = {**entry.hparams, **{k: np.asarray([p[k] for p in points]) for k in grid
+                                     if k in hp_names}}
     hparams = _wrap(f"{where}: hparams", algorithm.hparams, **hp_values)
     hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (size,)), hparams)
-    oracle_values = {**spec.oracle.overrides, **{k: column("oracle." + k) for k in oracle_grid}}
-    teacher = _wrap(f"{where}: oracle", oracle_params, oracle_cfg["preset"], **oracle_values)
-    teacher = jax.tree.map(lambda x: jnp.broadcast_to(x, (size,)), teacher)
-    if env_keys:
-        env_params = _stack_env_params(f"{where}: grid", env_name, env, env_options, env_params,
-                                       points, env_keys)
-    columns = {**_flat_fields(hparams), **_flat_fields(teacher, "oracle.")}
-    columns["oracle.num_queries"] = np.full(size, oracle_cfg["num_queries"])
-    for key, value in env_options.items():
-        columns["env." + key] = _column([value] * size)
-    for key in env_keys:
-        columns["env." + key] = _column([p["env." + key] for p in points])
-    for key, param in valid_static.items():   # every static setting, defaults included
-        value = algo_static.get(key, param.default)
-        if _is_column_value(value):
-            columns["static." + key] = np.full(size, value)
-    oracle_text = f"{oracle_cfg['link']}/{oracle_cfg['preset']}"
-    return Cell(index, name, entry.label, entry.name, algorithm, not registry.reads_reward,
-                env_name, oracle_text, size, hparams, teacher, env_params, bool(env_keys),
-                columns)
+    columns = {f"hp.{k}": np.asarray(v) for k, v in hparam_fields(hparams).items()}
+    columns.update(oracle.columns)
+    columns.update({"env." + k: _column([v] * size) for k, v in env_options.items()})
+    columns.update({"env." + k: _column([p["env." + k] for p in points]) for k in env_keys})
+    columns.update({k: np.full(size, v) for k, v in static_columns.items()})
+    registry = ALGORITHMS[entry.name]
+    return Cell(index, name, entry.label, entry.name, algorithm, evaluator,
+                registry.reads_latent_reward, spec.environment.name, oracle.label, size, hparams,
+                oracle.params, env_params, bool(env_keys), columns)

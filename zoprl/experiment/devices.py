@@ -62,8 +62,9 @@ def save_carry(path: str, carry) -> None:
     save_arrays_atomically(path, arrays)
 
 
-def load_carry(path: str, template, sharding):
-    """A carry saved by ``save_carry``, on the devices, shaped like ``template`` (eval_shape)."""
+def load_carry(path: str, template):
+    """A carry saved by ``save_carry``, on the devices, shaped and sharded like ``template``
+    (ShapeDtypeStructs with their shardings)."""
     leaves, treedef = jax.tree.flatten(template)
     with np.load(path) as data:
         if len(data.files) != len(leaves):
@@ -75,5 +76,5 @@ def load_carry(path: str, template, sharding):
             if value.shape != like.shape:
                 raise ValueError(f"checkpoint {path} does not match the run state; rerun with "
                                  "--fresh")
-            restored.append(jax.device_put(value, sharding))
+            restored.append(jax.device_put(value, like.sharding))
     return jax.tree.unflatten(treedef, restored)

@@ -36,7 +36,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from zoprl.algorithms.run import make_chunked_run
+from zoprl.algorithms.run import RUN_AXES, RunCarry, make_chunked_run, vmap_runs
 from zoprl.experiment.build import Cell, build_cells, seed_keys
 from zoprl.experiment.devices import (AXIS, is_out_of_memory, load_carry, memory_budget,
                                       program_bytes, runs_mesh, save_carry)
@@ -55,37 +55,57 @@ class SweepResult(NamedTuple):
 
 # one cell -----------------------------------------------------------------------------------
 class CellRunner:
-    """The programs and inputs of one cell (module doc); ``run(progress)`` fills its folder."""
+    """The programs and inputs of one cell (module doc); ``run(progress)`` fills its folder.
+
+    Chunk k >= 1 records ``records_per_chunk`` iterations' metrics, the last one possibly fewer
+    (``chunk_records``): a record count with no good divisor gets a shorter last chunk, compiled
+    as a second ``advance`` program, instead of many tiny chunks."""
 
     def __init__(self, spec: ExperimentSpec, cell: Cell, folder: str, mesh, budget: float):
         self.spec, self.cell, self.folder, self.mesh, self.budget = spec, cell, folder, mesh, budget
         self.devices = mesh.devices.size
         self.chunk = spec.resolved_chunk_size()
-        self.num_chunks = 1 + spec.iterations // self.chunk
+        self.records_per_chunk = self.chunk // spec.eval_every
+        self.num_chunks = 1 + -(-spec.num_records // self.records_per_chunk)
         self.num_runs = cell.grid_size * spec.seeds
         self.grid_index = np.repeat(np.arange(cell.grid_size), spec.seeds)
         self.seed_index = np.tile(np.arange(spec.seeds), cell.grid_size)
         self.keys = seed_keys(spec)
-        chunked = make_chunked_run(cell.algorithm, records_per_chunk=self.chunk // spec.eval_every,
-                                   eval_every=spec.eval_every, eval_episodes=spec.eval_episodes)
-        env_axis = 0 if cell.env_batched else None
         self.compilations = {"start": 0, "advance": 0}
         self.compile_seconds = {"start": 0.0, "advance": 0.0}
-
-        def counted(name, fn):
-            def traced(*args):
-                self.compilations[name] += 1      # runs once per trace, i.e. per compilation
-                return fn(*args)
-            return traced
-
-        self.vstart = jax.vmap(counted("start", chunked.start), (0, 0, env_axis, 0))
-        self.vadvance = jax.vmap(counted("advance", chunked.advance), (0, 0, env_axis, 0))
+        self.vmapped = {}
+        for records in sorted({self.chunk_records(k) for k in range(1, self.num_chunks)}):
+            name = "advance" if records == self.records_per_chunk else "advance_tail"
+            chunked = make_chunked_run(cell.algorithm, records_per_chunk=records,
+                                       eval_every=spec.eval_every, evaluator=cell.evaluator)
+            vstart, vadvance = vmap_runs(chunked, cell.env_batched)
+            self.vmapped["start"] = self._counted("start", vstart)
+            self.vmapped[name] = self._counted(name, vadvance)
         self.runs_sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-        self.env_sharding = self.runs_sharding if cell.env_batched else \
-            NamedSharding(mesh, PartitionSpec())
+        self.replicated = NamedSharding(mesh, PartitionSpec())
+        self.carry_sharding = RunCarry(*(self.replicated if axis is None else self.runs_sharding
+                                         for axis in RUN_AXES))
+        self.env_sharding = self.runs_sharding if cell.env_batched else self.replicated
         self.programs: dict[str, Any] = {}
         self.max_batch = spec.max_runs_per_batch
         self.batch_size = self.num_batches = 0
+
+    def _counted(self, name, fn):
+        """``fn`` counting its traces (one per compilation) under ``name``."""
+        self.compilations.setdefault(name, 0)
+        self.compile_seconds.setdefault(name, 0.0)
+
+        def traced(*args):
+            self.compilations[name] += 1
+            return fn(*args)
+        return traced
+
+    def chunk_records(self, k: int) -> int:
+        """Records of chunk k >= 1 (the last may be shorter)."""
+        return min(self.records_per_chunk, self.spec.num_records - (k - 1) * self.records_per_chunk)
+
+    def advance_name(self, k: int) -> str:
+        return "advance" if self.chunk_records(k) == self.records_per_chunk else "advance_tail"
 
     # inputs ---------------------------------------------------------------------------------
     def batch_indices(self, batch: int, size: int) -> np.ndarray:
@@ -113,24 +133,26 @@ class CellRunner:
 
     # programs -------------------------------------------------------------------------------
     def compile(self, batch_size: int) -> float:
-        """Compile both programs for ``batch_size`` runs; returns their memory need (bytes)."""
+        """Compile every program for ``batch_size`` runs; returns their memory need (bytes)."""
         args = self.abstract_inputs(batch_size)
         shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding,
                      self.runs_sharding)
         t0 = time.perf_counter()
-        traced = jax.jit(self.vstart, in_shardings=shardings,
-                         out_shardings=self.runs_sharding).trace(*args)
+        traced = jax.jit(self.vmapped["start"], in_shardings=shardings,
+                         out_shardings=(self.carry_sharding, self.runs_sharding)).trace(*args)
         self.programs["start"] = traced.lower().compile()
         self.compile_seconds["start"] += time.perf_counter() - t0
-        self.template = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.runs_sharding),
-            traced.out_info[0])
-        t0 = time.perf_counter()
-        self.programs["advance"] = jax.jit(
-            self.vadvance, in_shardings=shardings, out_shardings=self.runs_sharding,
-            donate_argnums=0,
-        ).trace(self.template, *args[1:]).lower().compile()
-        self.compile_seconds["advance"] += time.perf_counter() - t0
+        self.template = RunCarry(*(
+            jax.tree.map(lambda x, s=sharding: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                         part)
+            for part, sharding in zip(traced.out_info[0], self.carry_sharding)))
+        for name in (n for n in self.vmapped if n != "start"):
+            t0 = time.perf_counter()
+            self.programs[name] = jax.jit(
+                self.vmapped[name], in_shardings=(self.carry_sharding, *shardings[1:]),
+                out_shardings=(self.carry_sharding, self.runs_sharding), donate_argnums=0,
+            ).trace(self.template, *args[1:]).lower().compile()
+            self.compile_seconds[name] += time.perf_counter() - t0
         self.batch_size = batch_size
         return max(program_bytes(p) for p in self.programs.values())
 
@@ -224,10 +246,10 @@ class CellRunner:
                 computed, done = computed + 1, 1
             else:
                 carry = load_carry(os.path.join(folder, f"carry-{done - 1:04d}.npz"),
-                                   self.template, self.runs_sharding)
+                                   self.template)
             for k in range(done, self.num_chunks):
                 t0 = time.perf_counter()
-                carry, metrics = self.programs["advance"](carry, *args[1:])
+                carry, metrics = self.programs[self.advance_name(k)](carry, *args[1:])
                 self._commit(folder, k, carry, jax.device_get(metrics), time.perf_counter() - t0)
                 progress.done(time.perf_counter() - t0, f"{where} chunk {k}/{self.num_chunks - 1}")
                 computed += 1
@@ -284,7 +306,7 @@ class CellRunner:
         frame = tidy_frame(
             ids={"cell": cell.name, "label": cell.label, "algorithm": cell.algorithm_name,
                  "environment": cell.environment, "oracle": cell.oracle,
-                 "reward_free": cell.reward_free},
+                 "reads_latent_reward": cell.reads_latent_reward},
             params={k: v[self.grid_index] for k, v in cell.columns.items()},
             run_ids=run_offset + np.arange(self.num_runs), seeds=self.seed_index,
             iterations=iterations, metrics=metrics, present=present)

@@ -1,64 +1,109 @@
-"""Names a spec can use: algorithms, policies, optimisers; ``zoprl list`` prints them.
+"""Names a spec can use: algorithms and policies; ``zoprl list`` prints them.
 
 Each algorithm entry wraps a factory of ``zoprl.algorithms`` as
-``build(env, policy, oracle, **static) -> Algorithm``. The static settings a spec may give are the
-factory's keyword arguments (``static_names``); their types are checked against the factory's
-defaults and annotations before anything is built. Ceilings (``reads_reward``) read the latent
-reward and are labelled as such in every table and plot.
+``build(env, policy, oracle, **static) -> Algorithm``. The static settings a spec may give are
+the factory's keyword-only arguments (``static_names``) whose annotated type admits a value a
+spec can hold (a bool, number, string, None or list); their types are checked against those
+annotations before anything is built. Arguments before the ``*`` (the environment, the policy,
+the oracle, Python objects such as a reward function) are not static settings. Hyperparameter
+names come from the hyperparameter pytree the built algorithm returns (``hparam_names``).
+Ceilings (``reads_latent_reward``) read the environment's reward and are labelled as such in
+every table and plot.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+import types
+import typing
 from typing import Any, Callable, NamedTuple
 
-import optax
-
 from zoprl import algorithms as alg
-from zoprl.algorithms.ppo import PPOHparams
+from zoprl.algorithms.base import hparam_fields
+from zoprl.algorithms.optimizers import OPTIMIZERS
 from zoprl.policies import (default_policy, linear_softmax, mlp_categorical, mlp_gaussian,
                             tabular_softmax)
 
+SPEC_TYPES = (bool, int, float, str, type(None), tuple, list)
 
-OPTIMIZERS: dict[str, Callable[[], optax.GradientTransformation]] = {
-    "sgd": lambda: optax.sgd(1.0),
-    "momentum": lambda: optax.sgd(1.0, momentum=0.9),
-    "adam": lambda: optax.adam(1.0),
-}
-"""Optimisers by name, built with learning rate 1 (the step size is a swept hyperparameter)."""
+
+class StaticSetting(NamedTuple):
+    """A factory's keyword-only argument a spec may set: its default (``inspect._empty`` when
+    required) and the spec types its annotation admits."""
+
+    default: Any
+    types: tuple
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+def admitted_types(annotation) -> tuple:
+    """The spec value types an annotation admits (Optional / Union / X | Y unpacked; tuple[...]
+    and list[...] as tuple and list; Any admits nothing a spec can check)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(t for arg in typing.get_args(annotation) for t in admitted_types(arg))
+    if origin in (tuple, list):
+        return (origin,)
+    if annotation is None:
+        return (type(None),)
+    return (annotation,) if annotation in SPEC_TYPES else ()
+
+
+def static_settings(factory: Callable, fixed=()) -> dict[str, StaticSetting]:
+    """The static settings of ``factory`` (module doc), in signature order."""
+    hints = typing.get_type_hints(factory)
+    out = {}
+    for name, param in inspect.signature(factory).parameters.items():
+        if param.kind is not inspect.Parameter.KEYWORD_ONLY or name in fixed:
+            continue
+        admitted = admitted_types(hints.get(name, Any))
+        if admitted:
+            out[name] = StaticSetting(param.default, admitted)
+    return out
+
+
+def check_static_value(where: str, name: str, value, setting: StaticSetting):
+    """``value`` checked against a static setting's types (a list becomes a tuple where the
+    factory takes a tuple; an int is a float); returns the value to pass."""
+    allowed = setting.types
+    if isinstance(value, list) and tuple in allowed:
+        return tuple(value)
+    ok = any(isinstance(value, t) and not (isinstance(value, bool) and t in (int, float))
+             for t in allowed)
+    if not ok and float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        ok = math.isfinite(value)
+    if not ok:
+        names = " or ".join(sorted({"None" if t is type(None) else t.__name__ for t in allowed}))
+        raise ValueError(f"{where}: {name} must be of type {names}, got {value!r} "
+                         f"({type(value).__name__})")
+    return value
 
 
 class AlgorithmEntry(NamedTuple):
     factory: Callable         # the zoprl.algorithms factory (its signature lists static settings)
     fixed: dict               # factory arguments the entry fixes (e.g. online=True)
     uses_oracle: bool
-    reads_reward: bool        # a ceiling on the true reward
-    extra_hparams: tuple      # hyperparameter names passed through **kwargs of algo.hparams
+    reads_latent_reward: bool  # a ceiling on the environment's reward
     description: str
 
-    def static_names(self) -> dict[str, inspect.Parameter]:
-        """The factory's keyword arguments a spec may set (name -> inspect.Parameter)."""
-        skip = {"env", "policy", "oracle", "reward_fn", "behaviour_params", *self.fixed}
-        params = inspect.signature(self.factory).parameters
-        return {n: p for n, p in params.items()
-                if n not in skip and p.kind is not inspect.Parameter.VAR_KEYWORD}
+    def static_names(self) -> dict[str, StaticSetting]:
+        """The factory's static settings a spec may set (name -> StaticSetting)."""
+        return static_settings(self.factory, self.fixed)
 
     def build(self, env, policy, oracle, **static):
-        """The Algorithm; ``optimizer`` may be a name of OPTIMIZERS and ``assumed_link`` may be
-        "oracle": the learner is told the oracle's true link."""
-        if static.get("assumed_link") == "oracle":
-            static["assumed_link"] = oracle.link
-        if "optimizer" in static and isinstance(static["optimizer"], str):
-            static["optimizer"] = OPTIMIZERS[static["optimizer"]]()
+        """The Algorithm with the entry's fixed arguments and ``static``."""
         if self.uses_oracle:
             return self.factory(env, policy, oracle, **self.fixed, **static)
         return self.factory(env, policy, **self.fixed, **static)
 
 
-def _entry(factory, description, *, uses_oracle=True, reads_reward=False, extra_hparams=(),
+def _entry(factory, description, *, uses_oracle=True, reads_latent_reward=False,
            **fixed) -> AlgorithmEntry:
-    return AlgorithmEntry(factory, fixed, uses_oracle, reads_reward, tuple(extra_hparams),
-                          description)
+    return AlgorithmEntry(factory, fixed, uses_oracle, reads_latent_reward, description)
 
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {
@@ -75,16 +120,23 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     "ipo_offline": _entry(alg.dpo, "IPO on one data set of pairs from the reference policy",
                           online=False, loss="ipo"),
     "rlhf_ppo_online": _entry(alg.rlhf, "reward model refitted on fresh pairs, then PPO on it",
-                              online=True, extra_hparams=PPOHparams._fields),
-    "rlhf_ppo_offline": _entry(alg.rlhf, "reward model fitted once, then PPO on it", online=False,
-                               extra_hparams=PPOHparams._fields),
+                              online=True),
+    "rlhf_ppo_offline": _entry(alg.rlhf, "reward model fitted once, then PPO on it", online=False),
     "ppo_true_reward": _entry(alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False,
-                              reads_reward=True),
+                              reads_latent_reward=True),
     "reinforce_true_reward": _entry(alg.reinforce, "ceiling: REINFORCE on the true reward",
-                                    uses_oracle=False, reads_reward=True),
+                                    uses_oracle=False, reads_latent_reward=True),
     "es_true_reward": _entry(alg.evolution_strategies, "ceiling: OpenAI-ES (evosax) on the true "
-                             "reward", uses_oracle=False, reads_reward=True),
+                             "reward", uses_oracle=False, reads_latent_reward=True),
 }
+
+
+def register_algorithm(name: str, entry: AlgorithmEntry, *, overwrite: bool = False):
+    """Add an algorithm entry under ``name`` (a spec's ``algorithms[].name``)."""
+    if name in ALGORITHMS and not overwrite:
+        raise ValueError(f"algorithm {name!r} is already registered")
+    ALGORITHMS[name] = entry
+    return entry
 
 
 def _time_dependent_softmax(env, env_params):
@@ -92,8 +144,6 @@ def _time_dependent_softmax(env, env_params):
 
 
 def _observation_size(env, env_params) -> int:
-    import math
-
     return int(math.prod(env.observation_space(env_params).shape))
 
 
@@ -111,8 +161,12 @@ POLICIES: dict[str, Callable[..., Any]] = {
 """Policy builders ``(env, env_params, **options) -> Policy``; options e.g. hidden = [64, 64]."""
 
 
-def hparam_names(entry: AlgorithmEntry, algorithm) -> tuple[str, ...]:
-    """The hyperparameter names ``algorithm.hparams`` accepts."""
-    params = inspect.signature(algorithm.hparams).parameters
-    named = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    return tuple(named) + tuple(n for n in entry.extra_hparams if n not in named)
+def hparam_names(algorithm) -> tuple[str, ...]:
+    """The hyperparameter names of a built algorithm: the flattened fields of its default
+    hyperparameter pytree (``hparam_fields``)."""
+    return tuple(hparam_fields(algorithm.hparams()))
+
+
+__all__ = ["ALGORITHMS", "OPTIMIZERS", "POLICIES", "AlgorithmEntry", "StaticSetting",
+           "admitted_types", "check_static_value", "hparam_names", "register_algorithm",
+           "static_settings"]

@@ -8,7 +8,8 @@ of iterations and the evaluation cadence. In a file (TOML shown; YAML has the sa
     seeds = 4                # replicates; seed s runs with split(key(seed), seeds)[s]
     iterations = 300         # T
     eval_every = 10          # metrics recorded at iterations 0, 10, 20, ..., T
-    chunk_size = 100         # iterations per compiled call (default: about T / 10)
+    chunk_size = 100         # iterations per compiled call (default: about T / 10; the last
+                             # chunk may be shorter)
 
     [environment]            # name + keyword arguments of zoprl.envs.make
     name = "GridWorld"
@@ -17,10 +18,15 @@ of iterations and the evaluation cadence. In a file (TOML shown; YAML has the sa
     [policy]                 # "default" or a policy factory name + its keyword arguments
     name = "default"
 
-    [oracle]                 # the simulated human: link and M (static), preset + overrides
+    [oracle]                 # the simulated human (zoprl.oracles.kinds): kind, M votes, preset,
+    kind = "utility"         # the kind's static options (link) and knobs (beta, mistake, ...)
     link = "logistic"
     num_queries = 10
     preset = "noisy"
+
+    [evaluation]             # what is recorded (zoprl.evaluators): a name and its options
+    name = "default"         # exact on finite environments, else Monte Carlo
+    eval_episodes = 256
 
     [grid]                   # swept for every algorithm: "oracle.<field>", "env.<option>", or a
     "env.slip" = [0.0, 0.2]  # hyperparameter every algorithm has
@@ -33,9 +39,9 @@ of iterations and the evaluation cadence. In a file (TOML shown; YAML has the sa
     hparams = { step_size = 0.1 }          # fixed hyperparameters
     grid = { mu = [1.0, 2.0] }             # swept hyperparameters (vmapped, one program)
 
-Static keys may also target the oracle (``oracle.link``, ``oracle.num_queries``,
-``oracle.preset``), the environment (``env.<option>``) or the policy (``policy.<option>``) of that
-entry. The grid is the Cartesian product of every listed value; each grid point runs every seed.
+Static keys may also target the oracle (``oracle.kind``, ``oracle.num_queries``,
+``oracle.preset`` or a static option of the kind such as ``oracle.link``), the environment
+(``env.<option>``) or the policy (``policy.<option>``) of that entry. The grid is the Cartesian product of every listed value; each grid point runs every seed.
 
 Files and ``--set path=value`` overrides are read by ``zoprl.experiment.spec_files``. Every
 problem is reported by ``SpecError`` (a ValueError) in one line that names where it is:
@@ -148,13 +154,23 @@ class PolicySpec:
 
 @dataclass(frozen=True)
 class OracleSpec:
-    """The simulated human: static link and number of votes M per pair; teacher preset (see
-    ``zoprl.oracles.presets``) and overrides of its knobs (beta, gamma, mistake, skip, ...)."""
+    """The simulated human: its kind (``zoprl.oracles.kinds``), the number of votes M per pair,
+    the teacher preset (``zoprl.oracles.presets``; None: the kind's default) and ``options``:
+    the kind's static options (e.g. ``link``) and knobs (beta, gamma, mistake, skip, ...), told
+    apart by the kind's signatures when the spec is built."""
 
-    link: str = "logistic"
+    kind: str = "utility"
     num_queries: int = 10
-    preset: str = "noisy"
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """The evaluator (``zoprl.evaluators``) by name, and its options (e.g. eval_episodes)."""
+
+    name: str = "default"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,13 +196,13 @@ class ExperimentSpec:
     environment: EnvironmentSpec = EnvironmentSpec()
     policy: PolicySpec = PolicySpec()
     oracle: OracleSpec = OracleSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
     grid: Mapping[str, list] = field(default_factory=dict)
     seeds: int = 4
     seed: int = 0
     iterations: int = 100
     eval_every: int = 1
     chunk_size: int | None = None
-    eval_episodes: int = 256
     max_runs_per_batch: int | None = None
 
     @property
@@ -195,14 +211,17 @@ class ExperimentSpec:
         return self.iterations // self.eval_every
 
     def resolved_chunk_size(self) -> int:
-        """Iterations per chunk: ``chunk_size``, or the largest multiple of eval_every dividing T
-        that gives at least min(10, T / eval_every) chunks."""
+        """Iterations per chunk: ``chunk_size``, else about T / 10 (a multiple of eval_every):
+        the largest divisor of the record count T / eval_every that is at most
+        ceil(records / 10) when it is at least half of that, so that every chunk has the same
+        length, else ceil(records / 10) with a shorter last chunk (a prime record count never
+        falls to one record per chunk)."""
         if self.chunk_size is not None:
             return self.chunk_size
         records = self.num_records
-        target = max(1, records // min(10, records))
-        per_chunk = max(d for d in range(1, target + 1) if records % d == 0)
-        return per_chunk * self.eval_every
+        target = -(-records // min(10, records))
+        divisor = next(d for d in range(target, 0, -1) if records % d == 0)
+        return (divisor if 2 * divisor >= target else target) * self.eval_every
 
     def to_dict(self) -> dict:
         """A JSON-ready dict that ``spec_from_dict`` reads back to an equal spec."""
@@ -210,8 +229,9 @@ class ExperimentSpec:
         out["environment"] = {"name": self.environment.name, **self.environment.options}
         out["policy"] = {"name": self.policy.name, **self.policy.options}
         oracle = self.oracle
-        out["oracle"] = {"link": oracle.link, "num_queries": oracle.num_queries,
-                         "preset": oracle.preset, **oracle.overrides}
+        out["oracle"] = {"kind": oracle.kind, "num_queries": oracle.num_queries,
+                         "preset": oracle.preset, **oracle.options}
+        out["evaluation"] = {"name": self.evaluation.name, **self.evaluation.options}
         out["algorithms"] = [dataclasses.asdict(a) for a in self.algorithms]
         return json.loads(json.dumps(out))
 
@@ -225,10 +245,15 @@ _ALGO_KEYS = {f.name for f in dataclasses.fields(AlgorithmSpec)}
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
+_MOVED = {"eval_episodes": "[evaluation] eval_episodes"}
+
+
 def _known_keys(where: str, raw, valid) -> dict:
     """``raw`` as a dict whose keys are all in ``valid`` (else the nearest valid name)."""
     raw = _check_table(where, raw)
     for key in raw:
+        if key in _MOVED and key not in valid:
+            raise SpecError(f"{where}: {key!r} has moved: write it as {_MOVED[key]}")
         if key not in valid:
             raise unknown_key(where, key, valid)
     return raw
@@ -253,14 +278,13 @@ def _named_section(where: str, raw, cls, fixed: tuple):
     """A section whose ``fixed`` keys are fields and whose other keys are options."""
     raw = _check_table(where, raw)
     values = {k: raw.pop(k) for k in fixed if k in raw}
-    for key in ("name", "link", "preset"):
-        if key in values:
+    for key in ("name", "kind", "preset"):
+        if values.get(key) is not None:
             values[key] = _check_str(f"{where}.{key}", values[key])
     if "num_queries" in values:
         values["num_queries"] = check_count(f"{where}.num_queries", values["num_queries"])
-    check = _check_number if cls is OracleSpec else _check_scalar
-    options = {k: check(f"{where}.{k}", v) for k, v in raw.items()}
-    return cls(**values, **{"overrides" if cls is OracleSpec else "options": options})
+    options = {k: _check_scalar(f"{where}.{k}", v) for k, v in raw.items()}
+    return cls(**values, options=options)
 
 
 def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
@@ -284,8 +308,7 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     if not _NAME.match(name):
         raise SpecError(f"{where}.name must use letters, digits, '_', '-' and '.', got {name!r}")
     counts = {key: check_count(f"{where}.{key}", raw[key], 0 if key == "seed" else 1)
-              for key in ("seeds", "seed", "iterations", "eval_every", "eval_episodes")
-              if key in raw}
+              for key in ("seeds", "seed", "iterations", "eval_every") if key in raw}
     if counts.get("seed", 0) >= 2**32:
         raise SpecError(f"{where}.seed must be below 2^32, got {counts['seed']}")
     for key in ("chunk_size", "max_runs_per_batch"):
@@ -297,13 +320,15 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
                                    EnvironmentSpec, ("name",)),
         policy=_named_section(f"{where}.policy", raw.get("policy", {}), PolicySpec, ("name",)),
         oracle=_named_section(f"{where}.oracle", raw.get("oracle", {}), OracleSpec,
-                              ("link", "num_queries", "preset")),
+                              ("kind", "num_queries", "preset")),
+        evaluation=_named_section(f"{where}.evaluation", raw.get("evaluation", {}),
+                                  EvaluationSpec, ("name",)),
         grid=_check_grid(f"{where}.grid", raw.get("grid", {})), **counts)
     if spec.iterations % spec.eval_every:
         raise SpecError(f"{where}: eval_every ({spec.eval_every}) must divide iterations "
                         f"({spec.iterations})")
     chunk = spec.resolved_chunk_size()
-    if chunk % spec.eval_every or spec.iterations % chunk:
+    if chunk % spec.eval_every:
         raise SpecError(f"{where}: chunk_size ({chunk}) must be a multiple of eval_every "
-                        f"({spec.eval_every}) and divide iterations ({spec.iterations})")
+                        f"({spec.eval_every})")
     return spec

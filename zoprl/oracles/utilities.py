@@ -15,7 +15,7 @@ Counting only valid steps keeps the last *taken* step at weight 1 for episodes t
 
 beta = +inf (a perfectly rational teacher) is allowed: the utility is then +inf, -inf or 0 by the
 sign of the return (never NaN). Oracles compare trajectories through the finite return gap and
-apply beta to it separately (see ``oracle.preference_prob``), so inf - inf never occurs.
+apply beta to it separately (``models.utility_model``), so inf - inf never occurs.
 """
 
 from __future__ import annotations
@@ -70,5 +70,6 @@ def myopic_utility(traj: Trajectory, gamma):
 
 
 def utility(traj: Trajectory, params):
-    """u(tau) = beta * sum_h gamma^(e_h) r_h, beta and gamma read from ``params`` (OracleParams)."""
+    """u(tau) = beta * sum_h gamma^(e_h) r_h, beta and gamma read from ``params`` (the utility
+    model's ``UtilityParams``)."""
     return scale_by_beta(myopic_utility(traj, params.gamma), params.beta)

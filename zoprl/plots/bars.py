@@ -19,7 +19,7 @@ def plot_final_bars(df: pd.DataFrame, metric: str, group: str = "oracle", ax=Non
     check_key_column(df, group, "group")
     points = run_points(df, metric, "iteration", "last")   # carries the group column along
     stats = mean_ci(points, [group, hue], confidence=confidence)
-    ceilings = points.groupby(hue)["reward_free"].all().eq(False) if "reward_free" in \
+    ceilings = points.groupby(hue)["reads_latent_reward"].any() if "reads_latent_reward" in \
         points.columns else pd.Series(False, index=pd.unique(points[hue]))
     groups = sorted(pd.unique(stats[group]), key=str)
     hues = list(pd.unique(points[hue]))

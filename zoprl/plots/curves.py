@@ -28,7 +28,7 @@ def plot_learning_curves(df: pd.DataFrame, metric: str, x: str = "iteration", ax
     deviation over the n seeds; no band when n = 1), placed at the mean over seeds of column
     ``x`` ('iteration', 'trajectories' or 'queries', all cumulative).
 
-    Ceilings (``reward_free`` False) are dashed and named "(ceiling)". A configuration whose x
+    Ceilings (``reads_latent_reward``) are dashed and named "(ceiling)". A configuration whose x
     never moves (a ceiling on the query axis spends no queries; an offline method spends all its
     queries up front) is drawn at its last iteration: a ceiling as a dashed horizontal line
     across the plot, any other as one point with its interval at that x. Legend names are the

@@ -80,8 +80,8 @@ def config_keys(frame: pd.DataFrame, hue: str, exclude: Sequence[str] = ()) -> l
 
 
 def is_ceiling(group: pd.DataFrame) -> bool:
-    """A configuration reads the true reward (``reward_free`` False)."""
-    return "reward_free" in group.columns and not bool(group["reward_free"].all())
+    """A configuration reads the environment's reward (``reads_latent_reward``)."""
+    return "reads_latent_reward" in group.columns and bool(group["reads_latent_reward"].any())
 
 
 def line_names(configs: pd.DataFrame, hue: str, ceilings: Sequence[bool]) -> list[str]:

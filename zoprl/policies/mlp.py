@@ -9,24 +9,13 @@ from __future__ import annotations
 
 from typing import Callable, Sequence, Union
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zoprl.networks import MLP
 from zoprl.policies.base import Policy, categorical_policy
 from zoprl.validation import check_int
-
-
-class MLP(nn.Module):
-    hidden: Sequence[int]
-    out: int
-
-    @nn.compact
-    def __call__(self, x):
-        for width in self.hidden:
-            x = jnp.tanh(nn.Dense(width)(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.zeros)(x)
 
 
 def _feature_map(obs_dim, features):

@@ -33,13 +33,13 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
     budget every preference method reached (ceilings: at their last iteration)."""
     paths = plot_results(table, out_dir, metric="value_gap", x=["queries", "trajectories"])
     final = table[table.iteration == table.iteration.max()]
-    spent = final[final.reward_free].groupby("label")["queries"].mean()
+    spent = final[~final.reads_latent_reward].groupby("label")["queries"].mean()
     budget = float(spent[spent > 0].min())
-    at_budget = pd.concat([value_at_budget(table[table.reward_free], "value_gap", budget),
-                           final[(~final.reward_free) & (final.metric == "value_gap")]])
-    stats = mean_ci(at_budget, ["label", "reward_free"])
+    at_budget = pd.concat([value_at_budget(table[~table.reads_latent_reward], "value_gap", budget),
+                           final[(final.reads_latent_reward) & (final.metric == "value_gap")]])
+    stats = mean_ci(at_budget, ["label", "reads_latent_reward"])
     queries = at_budget.groupby("label")["queries"].mean().rename("queries").reset_index()
-    summary = stats.merge(queries, on="label")[["label", "reward_free", "queries", "mean", "low",
+    summary = stats.merge(queries, on="label")[["label", "reads_latent_reward", "queries", "mean", "low",
                                                 "high", "n"]]
     summary = summary.rename(columns={"mean": "value_gap"}).sort_values("value_gap")
     log(f"value gap at a budget of {budget:.0f} queries (ceilings: final), mean and 95% CI:")

@@ -8,7 +8,7 @@ Columns, in this order:
     algorithm     str     registry name (zpg, dpo_online, ppo_true_reward, ...)
     environment   str
     oracle        str     "link/preset"
-    reward_free   bool    False for the ceilings that read the true reward
+    reads_latent_reward  bool  True for the ceilings that optimise the environment's reward
     hp.*, static.*, oracle.*, env.*   every hyperparameter, static setting, teacher knob and
                           environment option of the run (NaN where a cell lacks one)
     seed          int64
@@ -32,7 +32,8 @@ import numpy as np
 
 from zoprl.results.atomic import write_atomically
 
-ID_COLUMNS = ("run_id", "cell", "label", "algorithm", "environment", "oracle", "reward_free")
+ID_COLUMNS = ("run_id", "cell", "label", "algorithm", "environment", "oracle",
+              "reads_latent_reward")
 RUN_COLUMNS = ("seed", "iteration", "trajectories", "queries", "metric", "value")
 COUNT_METRICS = ("trajectories", "queries")
 

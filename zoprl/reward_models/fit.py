@@ -30,7 +30,7 @@ import optax
 from jax.scipy.special import log_ndtr
 
 from zoprl.oracles.links import EPS, Link, get_link
-from zoprl.reward_models.buffer import PreferenceBatch, PreferenceBuffer, buffer_sample
+from zoprl.preference_data import PreferenceBatch, PreferenceBuffer, buffer_sample
 from zoprl.reward_models.models import RewardModel, trajectory_reward
 from zoprl.validation import check_int, make_hparams
 

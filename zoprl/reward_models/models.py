@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
-from zoprl.policies.mlp import MLP
+from zoprl.networks import MLP
 from zoprl.validation import check_int
 
 REWARD_MODEL_KINDS = ("tabular", "linear", "mlp")

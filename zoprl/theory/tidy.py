@@ -1,7 +1,7 @@
 """The tidy results table: schema, column checks, per-run reductions and mean +- CI summaries.
 
 The table has one row per run x recorded iteration x metric, with columns ``run_id``, ``cell``,
-``label``, ``algorithm``, ``environment``, ``oracle``, ``reward_free``, parameter columns named
+``label``, ``algorithm``, ``environment``, ``oracle``, ``reads_latent_reward``, parameter columns named
 ``hp.*``, ``static.*``, ``oracle.*``, ``env.*`` (NaN where an algorithm lacks the parameter),
 ``seed``, ``iteration``, ``trajectories``, ``queries`` (cumulative), ``metric`` and ``value``.
 A configuration is one (cell, label, parameter columns) combination; seeds are its replicates.
@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 REQUIRED_COLUMNS = ("run_id", "cell", "label", "algorithm", "environment", "oracle",
-                    "reward_free", "seed", "iteration", "trajectories", "queries", "metric",
+                    "reads_latent_reward", "seed", "iteration", "trajectories", "queries", "metric",
                     "value")
 PARAM_PREFIXES = ("hp.", "static.", "oracle.", "env.")
 REDUCTIONS = ("last", "mean", "none")
-_DESCRIPTIVE = ("cell", "label", "algorithm", "environment", "oracle", "reward_free")
+_DESCRIPTIVE = ("cell", "label", "algorithm", "environment", "oracle", "reads_latent_reward")
 
 
 def _choices(values, limit: int = 30) -> str:

@@ -39,10 +39,10 @@ def make_problem(theta_seed: int = 1, theta_scale: float = 1.0) -> Problem:
     import jax
     from jax.flatten_util import ravel_pytree
 
-    from zoprl.algorithms.zeroth_order import default_clip_range
     from zoprl.envs import make
     from zoprl.evaluation import exact_evaluator
     from zoprl.oracles import oracle_params
+    from zoprl.oracles.models import return_range
     from zoprl.policies import tabular_softmax
 
     env, env_params = make(ENVIRONMENT)
@@ -60,7 +60,7 @@ def make_problem(theta_seed: int = 1, theta_scale: float = 1.0) -> Problem:
     theta_flat, unflatten = ravel_pytree(theta)
     return Problem(env, env_params, policy, evaluator, oracle_params("noisy"), theta,
                    theta_flat, unflatten, int(theta_flat.size), float(value), grad_flat,
-                   float(optimum), default_clip_range(env))
+                   float(optimum), float(return_range(env, env_params)))   # beta = 1
 
 
 def _hparams(problem: Problem, mu, step_size=0.0):

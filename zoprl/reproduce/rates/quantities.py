@@ -34,7 +34,7 @@ def gradient_rms_error(problem: Problem, key, num_pairs: int, num_directions: in
 
     def one(key, v):
         return estimate(key, problem.theta, v[None], hp, problem.env_params,
-                        problem.oracle_params)[0]
+                        problem.oracle_params).gradient
 
     def per_direction(args):
         key, v = args
@@ -75,7 +75,8 @@ def inversion_gap_estimates(problem: Problem, key, num_queries: int, direction, 
     v = jnp.broadcast_to(jnp.asarray(direction, jnp.float32), (num_replicates, problem.dim))
 
     def gaps(k):   # K = R copies of v: R independent D's from one call
-        return estimate(k, problem.theta, v, hp, problem.env_params, problem.oracle_params)[1]
+        return estimate(k, problem.theta, v, hp, problem.env_params,
+                        problem.oracle_params).per_direction
 
     run = jax.jit(lambda k: jnp.mean(jax.lax.map(gaps, jax.random.split(k, num_chunks)), 0))
     d_hat = np.asarray(run(key), np.float64)

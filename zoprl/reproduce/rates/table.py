@@ -36,7 +36,7 @@ def _rows(quantity: str, x_values, values: dict, trajectories, queries, params: 
             raise ValueError(f"{quantity}/{metric}: expected shape {(num_seeds, num_x)}, "
                              f"got {value.shape}")
         columns = {"cell": quantity, "label": LABEL, "algorithm": ALGORITHM,
-                   "environment": ENVIRONMENT, "oracle": ORACLE, "reward_free": True}
+                   "environment": ENVIRONMENT, "oracle": ORACLE, "reads_latent_reward": False}
         for name, column in params.items():
             column = np.asarray(column, np.float64)
             columns[name] = column[xi] if column.ndim else np.full(xi.size, float(column))
@@ -68,7 +68,7 @@ def _finish_table(frames):
     df = df.merge(codes[["cell", "_x", "seed", "run_id"]], on=["cell", "_x", "seed"])
     df = df.drop(columns="_x")
     df["run_id"] = df["run_id"].astype(np.int64)
-    df["reward_free"] = df["reward_free"].astype(bool)
+    df["reads_latent_reward"] = df["reads_latent_reward"].astype(bool)
     for column in ("cell", "label", "algorithm", "environment", "oracle", "metric"):
         df[column] = df[column].astype(object)
     return sort_rows(order_columns(df))

@@ -14,6 +14,10 @@ axis C, so adding and sampling compile once and work under ``jit`` and ``vmap``.
 ``buffer_add`` writes N pairs at slots position, ..., position + N - 1 (mod C), overwriting the
 oldest pairs once the buffer is full (a circular, first-in first-out buffer).
 ``buffer_sample`` draws a batch uniformly with replacement from the filled slots.
+
+``collect_preferences`` draws N pairs from a policy and has the oracle label them (one oracle
+call on the whole batch, with one key), charging 2 N trajectories and N M queries; DPO, RLHF and
+the Nash learners collect their data through it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.oracles.oracle import Feedback, vote_frequency
 from zoprl.validation import check_int
 
@@ -95,3 +100,19 @@ def buffer_sample(key, buffer: PreferenceBuffer, batch_size: int) -> PreferenceB
     weight = buffer.answered[idx] * (buffer.size > 0)
     return PreferenceBatch(jax.tree.map(take, buffer.traj_0), jax.tree.map(take, buffer.traj_1),
                            buffer.label[idx], weight)
+
+
+def labelled_batch(traj_0, traj_1, feedback: Feedback) -> PreferenceBatch:
+    """Labelled pairs as a batch: soft labels votes / M, weight 1 for answered pairs."""
+    return PreferenceBatch(traj_0, traj_1, vote_frequency(feedback), feedback.answered)
+
+
+def collect_preferences(key, paired, oracle, params_0, params_1, env_params, oracle_params):
+    """(traj_0, traj_1, feedback, counts): N pairs tau_0 ~ pi_{params_0}, tau_1 ~ pi_{params_1}
+    from ``paired`` (``zoprl.rollout.make_paired_rollout``), labelled by ``oracle`` in one call
+    with one key; ``counts`` charges 2 N trajectories and every vote asked."""
+    k_roll, k_oracle = jax.random.split(key)
+    traj_0, traj_1 = paired(k_roll, params_0, params_1, env_params)
+    feedback = oracle.query(k_oracle, traj_0, traj_1, oracle_params)
+    counts = Counts.zero().add(2 * feedback.votes.shape[0], feedback_queries(feedback))
+    return traj_0, traj_1, feedback, counts

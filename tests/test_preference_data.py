@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zoprl.oracles import Feedback
-from zoprl.reward_models import buffer_add, buffer_init, buffer_sample
+from zoprl.preference_data import buffer_add, buffer_init, buffer_sample
 from zoprl.trajectory import Trajectory
 
 H = 3
