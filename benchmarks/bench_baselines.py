@@ -43,28 +43,52 @@ def main(argv=None) -> None:
     algos = {
         "zpg": zpg(env, policy, oracle, num_pairs=TRAJECTORIES // 2),
         "dpo_online": dpo(env, policy, oracle, num_pairs=TRAJECTORIES // 2),
-        "rlhf_ppo_online": rlhf(env, policy, oracle, num_pairs=64, num_envs=TRAJECTORIES,
-                                online=True, refit_every=10, fit_steps=20),
+        "rlhf_ppo_online": rlhf(
+            env,
+            policy,
+            oracle,
+            num_pairs=64,
+            num_envs=TRAJECTORIES,
+            online=True,
+            refit_every=10,
+            fit_steps=20,
+        ),
         "ppo_true_reward (ceiling)": ppo(env, policy, num_envs=TRAJECTORIES),
     }
     calls = {}
     for name, algo in algos.items():
         hp = algo.hparams()
         state = algo.init(jax.random.key(0), hp, env_params, oracle_p)
-        calls[name] = (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle_p,
-                                               0))
+        calls[name] = (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle_p, 0))
     stats = time_interleaved(calls, repeats=5 if args.quick else 21)
     reference = stats["zpg"]["median_s"]
-    rows = [dict(algorithm=name, compile_s=s["compile_s"], median_ms=1e3 * s["median_s"],
-                 iterations_per_s=1.0 / s["median_s"],
-                 trajectories_per_s=TRAJECTORIES / s["median_s"],
-                 relative_to_zpg=reference / s["median_s"]) for name, s in stats.items()]
+    rows = [
+        dict(
+            algorithm=name,
+            compile_s=s["compile_s"],
+            median_ms=1e3 * s["median_s"],
+            iterations_per_s=1.0 / s["median_s"],
+            trajectories_per_s=TRAJECTORIES / s["median_s"],
+            relative_to_zpg=reference / s["median_s"],
+        )
+        for name, s in stats.items()
+    ]
     print(device_line())
     print(f"default GridWorld, {TRAJECTORIES} trajectories per iteration")
-    print_table(rows, ["algorithm", "compile_s", "median_ms", "iterations_per_s",
-                       "trajectories_per_s", ("relative_to_zpg", "speed vs ZPG")])
-    write_json(args.out, dict(device=device_line(), trajectories_per_iteration=TRAJECTORIES,
-                              rows=rows))
+    print_table(
+        rows,
+        [
+            "algorithm",
+            "compile_s",
+            "median_ms",
+            "iterations_per_s",
+            "trajectories_per_s",
+            ("relative_to_zpg", "speed vs ZPG"),
+        ],
+    )
+    write_json(
+        args.out, dict(device=device_line(), trajectories_per_iteration=TRAJECTORIES, rows=rows)
+    )
 
 
 if __name__ == "__main__":

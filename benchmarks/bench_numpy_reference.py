@@ -28,8 +28,15 @@ FULL_NS = (64, 256, 1024, 4096, 16384, 65536)
 QUICK_NS = (64, 1024, 4096)
 
 
-def time_iteration(num_pairs: int, *, repeats: int, warmup: int, num_queries: int = 10,
-                   mu: float = 0.1, seed: int = 0) -> list[float]:
+def time_iteration(
+    num_pairs: int,
+    *,
+    repeats: int,
+    warmup: int,
+    num_queries: int = 10,
+    mu: float = 0.1,
+    seed: int = 0,
+) -> list[float]:
     rng = np.random.default_rng(seed)
     theta = np.zeros((25, 4))
     kwargs = dict(num_pairs=num_pairs, num_queries=num_queries, mu=mu, step_size=1e-3)
@@ -57,16 +64,22 @@ def main(argv: list[str] | None = None) -> None:
     ns = QUICK_NS if args.quick else FULL_NS
     repeats = args.repeats or (5 if args.quick else 15)
     horizon = 10
-    print(f"NumPy ZPG reference: 5x5 GridWorld, H={horizon}, M={args.num_queries}, "
-          f"mu={args.mu}; numpy {np.__version__}, python {platform.python_version()}, "
-          f"{platform.machine()}, {os.cpu_count()} CPUs; median of {repeats} repeats")
+    print(
+        f"NumPy ZPG reference: 5x5 GridWorld, H={horizon}, M={args.num_queries}, "
+        f"mu={args.mu}; numpy {np.__version__}, python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs; median of {repeats} repeats"
+    )
     print(f"{'N':>7} {'time/iter [ms]':>15} {'pairs/s':>12} {'env steps/s':>13}")
     for n_pairs in ns:
-        times = time_iteration(n_pairs, repeats=repeats, warmup=2,
-                               num_queries=args.num_queries, mu=args.mu)
+        times = time_iteration(
+            n_pairs, repeats=repeats, warmup=2, num_queries=args.num_queries, mu=args.mu
+        )
         t = statistics.median(times)
-        print(f"{n_pairs:>7} {t * 1e3:>15.3f} {n_pairs / t:>12.3e} "
-              f"{2 * n_pairs * horizon / t:>13.3e}", flush=True)
+        print(
+            f"{n_pairs:>7} {t * 1e3:>15.3f} {n_pairs / t:>12.3e} "
+            f"{2 * n_pairs * horizon / t:>13.3e}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,13 @@ def random_pairs(key, num_pairs: int, horizon: int = HORIZON):
     def batch(k):
         rewards = jax.random.normal(k, (num_pairs, horizon))
         zeros = jnp.zeros((num_pairs, horizon))
-        return Trajectory(obs=zeros, action=zeros.astype(jnp.int32), log_prob=zeros,
-                          valid=jnp.ones((num_pairs, horizon)), latent_reward=rewards)
+        return Trajectory(
+            obs=zeros,
+            action=zeros.astype(jnp.int32),
+            log_prob=zeros,
+            valid=jnp.ones((num_pairs, horizon)),
+            latent_reward=rewards,
+        )
 
     key_a, key_b = jax.random.split(key)
     return batch(key_a), batch(key_b)
@@ -83,16 +88,35 @@ def main(argv=None) -> list[dict]:
         for call in ("vmap", "batched"):
             answer = make_case(link, args.queries, call)
             for teacher, params in TEACHERS.items():
-                timing = time_fn(answer, jax.random.key(1), traj_a, traj_b, params,
-                                 repeats=repeats)
+                timing = time_fn(answer, jax.random.key(1), traj_a, traj_b, params, repeats=repeats)
                 total = args.pairs * args.queries
-                rows.append(dict(link=link, call=call, teacher=teacher, pairs=args.pairs,
-                                 M=args.queries,
-                                 compile_s=timing["compile_s"], median_s=timing["median_s"],
-                                 queries_per_s=total / timing["median_s"],
-                                 pairs_per_s=args.pairs / timing["median_s"]))
-    print_table(rows, ["link", "call", "teacher", "pairs", "M", "compile_s", "median_s",
-                       ("queries_per_s", "queries/s"), ("pairs_per_s", "pairs/s")])
+                rows.append(
+                    dict(
+                        link=link,
+                        call=call,
+                        teacher=teacher,
+                        pairs=args.pairs,
+                        M=args.queries,
+                        compile_s=timing["compile_s"],
+                        median_s=timing["median_s"],
+                        queries_per_s=total / timing["median_s"],
+                        pairs_per_s=args.pairs / timing["median_s"],
+                    )
+                )
+    print_table(
+        rows,
+        [
+            "link",
+            "call",
+            "teacher",
+            "pairs",
+            "M",
+            "compile_s",
+            "median_s",
+            ("queries_per_s", "queries/s"),
+            ("pairs_per_s", "pairs/s"),
+        ],
+    )
     if args.out:
         write_json(args.out, dict(device=device_description(), rows=rows))
     return rows

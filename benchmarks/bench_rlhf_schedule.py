@@ -22,14 +22,24 @@ from zoprl.experiment import run_sweep, spec_from_dict
 
 ITERATIONS = 200
 SPEC = {
-    "name": "rlhf-schedule", "seeds": 8, "iterations": ITERATIONS, "eval_every": 10,
-    "chunk_size": 100, "environment": {"name": "GridWorld"},
+    "name": "rlhf-schedule",
+    "seeds": 8,
+    "iterations": ITERATIONS,
+    "eval_every": 10,
+    "chunk_size": 100,
+    "environment": {"name": "GridWorld"},
     "oracle": {"link": "logistic", "num_queries": 10, "preset": "noisy"},
     "algorithms": [
-        {"name": "rlhf_ppo_online", "label": "online", "static": {
-            "num_pairs": 32, "num_envs": 64, "refit_every": 10, "buffer_capacity": 1280}},
-        {"name": "rlhf_ppo_offline", "label": "offline", "static": {
-            "num_pairs": 640, "num_envs": 64}},
+        {
+            "name": "rlhf_ppo_online",
+            "label": "online",
+            "static": {"num_pairs": 32, "num_envs": 64, "refit_every": 10, "buffer_capacity": 1280},
+        },
+        {
+            "name": "rlhf_ppo_offline",
+            "label": "offline",
+            "static": {"num_pairs": 640, "num_envs": 64},
+        },
     ],
 }
 
@@ -39,8 +49,10 @@ def main() -> None:
     cells = {c["label"]: c for c in result.manifest["cells"]}
     print(device_line())
     for label, cell in cells.items():
-        print(f"{label:>8}: {1e3 * cell['chunk_seconds'] / ITERATIONS:6.2f} ms per iteration "
-              f"(8 runs), compile {sum(cell['compile_seconds'].values()):.1f} s")
+        print(
+            f"{label:>8}: {1e3 * cell['chunk_seconds'] / ITERATIONS:6.2f} ms per iteration "
+            f"(8 runs), compile {sum(cell['compile_seconds'].values()):.1f} s"
+        )
     ratio = cells["online"]["chunk_seconds"] / cells["offline"]["chunk_seconds"]
     print(f"online / offline time ratio: {ratio:.2f}")
 

@@ -39,12 +39,22 @@ SEEDS, ITERATIONS, PAIRS, QUERIES, EVAL_EVERY = 8, 200, 64, 10, 10
 
 
 def sweep_spec() -> dict:
-    return {"name": "bench-sweep", "seeds": SEEDS, "iterations": ITERATIONS,
-            "eval_every": EVAL_EVERY, "chunk_size": ITERATIONS // 4,
-            "oracle": {"link": "logistic", "num_queries": QUERIES, "preset": "noisy"},
-            "algorithms": [{"name": "zpg", "static": {"num_pairs": PAIRS},
-                            "hparams": {"mu": 2.0, "clip_range": 3.0},
-                            "grid": {"step_size": STEP_SIZES}}]}
+    return {
+        "name": "bench-sweep",
+        "seeds": SEEDS,
+        "iterations": ITERATIONS,
+        "eval_every": EVAL_EVERY,
+        "chunk_size": ITERATIONS // 4,
+        "oracle": {"link": "logistic", "num_queries": QUERIES, "preset": "noisy"},
+        "algorithms": [
+            {
+                "name": "zpg",
+                "static": {"num_pairs": PAIRS},
+                "hparams": {"mu": 2.0, "clip_range": 3.0},
+                "grid": {"step_size": STEP_SIZES},
+            }
+        ],
+    }
 
 
 def time_sweep() -> tuple[float, float, float]:
@@ -70,9 +80,13 @@ def time_one_at_a_time(count: int) -> tuple[float, float, float]:
     for i in range(count):
         step_size, seed = STEP_SIZES[i // SEEDS], i % SEEDS
         algo = zpg(env, policy, make_oracle("logistic", QUERIES), num_pairs=PAIRS)
-        run = jax.jit(make_run(algo, ITERATIONS))      # a fresh function: compiled again
-        _, metrics = run(keys[seed], algo.hparams(step_size=step_size, mu=2.0, clip_range=3.0),
-                         env_params, teacher)
+        run = jax.jit(make_run(algo, ITERATIONS))  # a fresh function: compiled again
+        _, metrics = run(
+            keys[seed],
+            algo.hparams(step_size=step_size, mu=2.0, clip_range=3.0),
+            env_params,
+            teacher,
+        )
         metrics = jax.tree.map(np.asarray, metrics)
         finals.append(float(metrics["value"][-1]))
     return time.perf_counter() - t0, time.process_time() - c0, float(np.mean(finals))
@@ -80,8 +94,11 @@ def time_one_at_a_time(count: int) -> tuple[float, float, float]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="time 8 configurations one at a time and extrapolate to 64")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="time 8 configurations one at a time and extrapolate to 64",
+    )
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     total = len(STEP_SIZES) * SEEDS
@@ -89,21 +106,43 @@ def main(argv=None) -> int:
     sweep_s, sweep_cpu, sweep_j = time_sweep()
     single_s, single_cpu, single_j = time_one_at_a_time(count)
     scale = total / count
-    rows = [{"method": "zoprl sweep (1 program, vmapped)", "configs": total,
-             "seconds": sweep_s, "cpu_seconds": sweep_cpu, "seconds_per_config": sweep_s / total},
-            {"method": "one at a time, a compile each" + (" (extrapolated)" if count < total
-                                                           else ""),
-             "configs": count, "seconds": single_s * scale, "cpu_seconds": single_cpu * scale,
-             "seconds_per_config": single_s / count}]
+    rows = [
+        {
+            "method": "zoprl sweep (1 program, vmapped)",
+            "configs": total,
+            "seconds": sweep_s,
+            "cpu_seconds": sweep_cpu,
+            "seconds_per_config": sweep_s / total,
+        },
+        {
+            "method": "one at a time, a compile each"
+            + (" (extrapolated)" if count < total else ""),
+            "configs": count,
+            "seconds": single_s * scale,
+            "cpu_seconds": single_cpu * scale,
+            "seconds_per_config": single_s / count,
+        },
+    ]
     print(device_line())
     print_table(rows, ["method", "configs", "seconds", "cpu_seconds", "seconds_per_config"])
-    print(f"speed-up: {single_s * scale / sweep_s:.1f}x wall, {single_cpu * scale / sweep_cpu:.1f}x"
-          " CPU time, end to end (target >= 20x)")
-    print(f"sanity: final J averaged over the sweep {sweep_j:.3f}; over the single runs timed "
-          f"{single_j:.3f}")
-    write_json(os.path.join(args.out, "bench_sweep.json"),
-               {"device": device_line(), "rows": rows, "speedup_wall": single_s * scale / sweep_s,
-                "speedup_cpu": single_cpu * scale / sweep_cpu, "quick": args.quick})
+    print(
+        f"speed-up: {single_s * scale / sweep_s:.1f}x wall, {single_cpu * scale / sweep_cpu:.1f}x"
+        " CPU time, end to end (target >= 20x)"
+    )
+    print(
+        f"sanity: final J averaged over the sweep {sweep_j:.3f}; over the single runs timed "
+        f"{single_j:.3f}"
+    )
+    write_json(
+        os.path.join(args.out, "bench_sweep.json"),
+        {
+            "device": device_line(),
+            "rows": rows,
+            "speedup_wall": single_s * scale / sweep_s,
+            "speedup_cpu": single_cpu * scale / sweep_cpu,
+            "quick": args.quick,
+        },
+    )
     return 0
 
 

@@ -47,21 +47,43 @@ def main(argv=None) -> None:
         step = jax.jit(algo.step)
         rng = np.random.default_rng(0)
         theta = np.zeros((25, 4))
-        numpy_step = lambda: numpy_zpg_iteration(rng, theta, num_pairs=n, num_queries=M, mu=0.1,
-                                                 step_size=1e-3)
-        stats = time_interleaved({
-            "zoprl": (step, (jax.random.key(1), state, hp, env_params, oracle, 0)),
-            "numpy": (numpy_step, ()),
-        }, repeats=repeats)
+        numpy_step = lambda rng=rng, theta=theta, n=n: numpy_zpg_iteration(
+            rng, theta, num_pairs=n, num_queries=M, mu=0.1, step_size=1e-3
+        )
+        stats = time_interleaved(
+            {
+                "zoprl": (step, (jax.random.key(1), state, hp, env_params, oracle, 0)),
+                "numpy": (numpy_step, ()),
+            },
+            repeats=repeats,
+        )
         for name, s in stats.items():
-            rows.append(dict(N=n, impl=name, compile_s=s["compile_s"] if name == "zoprl" else None,
-                             median_ms=1e3 * s["median_s"], pairs_per_s=n / s["median_s"],
-                             env_steps_per_s=2 * n * H / s["median_s"],
-                             speedup=paired_ratio(stats["numpy"], stats["zoprl"])
-                             if name == "zoprl" else None))
+            rows.append(
+                dict(
+                    N=n,
+                    impl=name,
+                    compile_s=s["compile_s"] if name == "zoprl" else None,
+                    median_ms=1e3 * s["median_s"],
+                    pairs_per_s=n / s["median_s"],
+                    env_steps_per_s=2 * n * H / s["median_s"],
+                    speedup=paired_ratio(stats["numpy"], stats["zoprl"])
+                    if name == "zoprl"
+                    else None,
+                )
+            )
     print(device_line())
-    print_table(rows, ["N", "impl", "compile_s", "median_ms", "pairs_per_s", "env_steps_per_s",
-                       ("speedup", "zoprl speed-up vs numpy")])
+    print_table(
+        rows,
+        [
+            "N",
+            "impl",
+            "compile_s",
+            "median_ms",
+            "pairs_per_s",
+            "env_steps_per_s",
+            ("speedup", "zoprl speed-up vs numpy"),
+        ],
+    )
     write_json(args.out, dict(device=device_line(), rows=rows))
 
 

@@ -48,18 +48,21 @@ def parts(n: int):
     index = jnp.arange(n, dtype=jnp.uint32)
     cdf = jnp.cumsum(jax.nn.softmax(theta), -1)[:, :-1]
 
-    def counter_draws(k):   # the rollouts' uniforms materialised: 2 members x H steps x 2
-        return [jnp.stack([jnp.stack(counter_uniforms(kk, h, index)) for h in range(H)])
-                for kk in jax.random.split(k)]
+    def counter_draws(k):  # the rollouts' uniforms materialised: 2 members x H steps x 2
+        return [
+            jnp.stack([jnp.stack(counter_uniforms(kk, h, index)) for h in range(H)])
+            for kk in jax.random.split(k)
+        ]
 
     def default_layout(k):
         return jax.random.uniform(k, (2, H, 2, n))
 
-    def scan_only(u, cdf):   # one member's steps from given uniforms
+    def scan_only(u, cdf):  # one member's steps from given uniforms
         def step(s, u_h):
             a = jnp.sum(cdf[s] <= u_h[0][:, None], -1).astype(jnp.int32)
             s_next, r = env.step_from_uniform(u_h[1], s, a, env_params)
             return s_next, r
+
         return jax.lax.scan(step, jnp.zeros(n, jnp.int32), u, unroll=True)[1]
 
     u = jax.random.uniform(key, (H, 2, n))
@@ -68,22 +71,38 @@ def parts(n: int):
     p = rng.random(n)
     theta_np = np.zeros((25, 4))
     return {
-        "zoprl: algo.step (whole iteration)": (jax.jit(algo.step),
-                                               (key, state, hp, env_params, o_params, 0)),
-        "zoprl: paired rollout (2N trajectories)": (jax.jit(paired),
-                                                    (key, theta, theta + 0.1, env_params)),
+        "zoprl: algo.step (whole iteration)": (
+            jax.jit(algo.step),
+            (key, state, hp, env_params, o_params, 0),
+        ),
+        "zoprl: paired rollout (2N trajectories)": (
+            jax.jit(paired),
+            (key, theta, theta + 0.1, env_params),
+        ),
         "zoprl: rollout uniforms 2 x [H,2,N] materialised (counter threefry)": (
-            jax.jit(counter_draws), (key,)),
+            jax.jit(counter_draws),
+            (key,),
+        ),
         "zoprl: same number by jax.random.uniform (default)": (jax.jit(default_layout), (key,)),
         "zoprl: rollout scan from given uniforms (one member)": (jax.jit(scan_only), (u, cdf)),
-        "zoprl: oracle on N pairs": (jax.jit(lambda k, a, b: oracle.query(k, a, b, o_params)),
-                                     (key, traj_0, traj_1)),
+        "zoprl: oracle on N pairs": (
+            jax.jit(lambda k, a, b: oracle.query(k, a, b, o_params)),
+            (key, traj_0, traj_1),
+        ),
         "zoprl: oracle uniforms alone, [(M+1), N]": (
-            jax.jit(lambda k: jax.random.uniform(k, (M + 1, n))), (key,)),
-        "numpy: whole iteration": (lambda: numpy_zpg_iteration(
-            rng, theta_np, num_pairs=n, num_queries=M, mu=0.1, step_size=1e-3), ()),
+            jax.jit(lambda k: jax.random.uniform(k, (M + 1, n))),
+            (key,),
+        ),
+        "numpy: whole iteration": (
+            lambda: numpy_zpg_iteration(
+                rng, theta_np, num_pairs=n, num_queries=M, mu=0.1, step_size=1e-3
+            ),
+            (),
+        ),
         "numpy: PCG64 uniforms, H x 2N float32": (
-            lambda: rng.random((H, 2 * n), dtype=np.float32), ()),
+            lambda: rng.random((H, 2 * n), dtype=np.float32),
+            (),
+        ),
         "numpy: Binomial(M, p) draws, N": (lambda: rng.binomial(M, p), ()),
     }
 
@@ -98,8 +117,9 @@ def main(argv=None) -> None:
     for n in args.pairs:
         stats = time_interleaved(parts(n), repeats=args.repeats)
         for name, s in stats.items():
-            rows.append(dict(N=n, part=name, median_ms=1e3 * s["median_s"],
-                             min_ms=1e3 * s["min_s"]))
+            rows.append(
+                dict(N=n, part=name, median_ms=1e3 * s["median_s"], min_ms=1e3 * s["min_s"])
+            )
     print_table(rows, ["N", ("part", "part"), ("median_ms", "median ms"), ("min_ms", "min ms")])
 
 

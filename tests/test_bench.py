@@ -14,8 +14,17 @@ import zoprl.bench
 from zoprl.bench.cases import Sizes
 from zoprl.bench.suite import CSV_COLUMNS, check_targets, parse_options, run_suite
 
-TINY = Sizes(gridworld_pairs=(8,), cartpole_pairs=(2,), cartpole_horizon=5, rollout_batches=(4,),
-             sweep_pairs=(4,), sweep_seeds=2, sweep_grid=1, sweep_iterations=2, repeats=1)
+TINY = Sizes(
+    gridworld_pairs=(8,),
+    cartpole_pairs=(2,),
+    cartpole_horizon=5,
+    rollout_batches=(4,),
+    sweep_pairs=(4,),
+    sweep_seeds=2,
+    sweep_grid=1,
+    sweep_iterations=2,
+    repeats=1,
+)
 
 
 def _parse(argv):
@@ -27,18 +36,25 @@ def _parse(argv):
 def test_flags_and_defaults():
     sizes, names, out = parse_options(_parse(["--quick"]))
     assert out == os.path.join("benchmarks", "results")
-    assert sizes.repeats == 5 and names == ["gridworld_zpg", "cartpole_zpg", "cartpole_rollout",
-                                            "sweep"]
+    assert sizes.repeats == 5 and names == [
+        "gridworld_zpg",
+        "cartpole_zpg",
+        "cartpole_rollout",
+        "sweep",
+    ]
     sizes, names, _ = parse_options(_parse(["--repeats", "3", "--cases", "sweep,gridworld_zpg"]))
     assert sizes.repeats == 3 and names == ["sweep", "gridworld_zpg"]
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
-    (["--repeats", "many"], "--repeats must be a positive integer, got 'many'"),
-    (["--cases", "gridworld,nope"], "unknown case 'gridworld'"),
-    (["--out", ""], "--out must name a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
+        (["--repeats", "many"], "--repeats must be a positive integer, got 'many'"),
+        (["--cases", "gridworld,nope"], "unknown case 'gridworld'"),
+        (["--out", ""], "--out must name a folder"),
+    ],
+)
 def test_bad_flags_raise_one_line_value_errors(argv, match):
     with pytest.raises(ValueError, match=match) as err:
         zoprl.bench.run(_parse(argv))
@@ -71,18 +87,29 @@ def test_tiny_suite_writes_table_json_csv_and_plot(tmp_path, capsys):
     cases = ["gridworld_zpg", "cartpole_rollout"]
     payload = run_suite(TINY, cases, out)
     printed = capsys.readouterr().out
-    for header in ("zoprl/NumPy", "zoprl/evosax", "zoprl rollout/raw gymnax", "env steps/s",
-                   "pairs/s", "queries/s", "compile s"):
+    for header in (
+        "zoprl/NumPy",
+        "zoprl/evosax",
+        "zoprl rollout/raw gymnax",
+        "env steps/s",
+        "pairs/s",
+        "queries/s",
+        "compile s",
+    ):
         assert header in printed
     rows, data = _check_outputs(out, payload, cases)
-    assert set(rows) == {("gridworld_zpg", "zoprl"), ("gridworld_zpg", "numpy"),
-                         ("cartpole_rollout", "zoprl"), ("cartpole_rollout", "gymnax")}
+    assert set(rows) == {
+        ("gridworld_zpg", "zoprl"),
+        ("gridworld_zpg", "numpy"),
+        ("cartpole_rollout", "zoprl"),
+        ("cartpole_rollout", "gymnax"),
+    }
     grid = rows["gridworld_zpg", "zoprl"]
     assert grid["env_steps"] == 2 * 8 * 10 and grid["queries"] == 8 * 10 and grid["pairs"] == 8
     assert grid["compile_s"] > 0 and grid["ratio_numpy"] > 0
     assert rows["cartpole_rollout", "zoprl"]["ratio_gymnax"] > 0
     assert rows["cartpole_rollout", "zoprl"]["env_steps"] == 4 * 5
-    assert [t["case"] for t in data["targets"]] == ["cartpole_rollout"]   # N = 8 < 4096
+    assert [t["case"] for t in data["targets"]] == ["cartpole_rollout"]  # N = 8 < 4096
 
 
 @pytest.mark.slow
@@ -97,10 +124,12 @@ def test_tiny_suite_runs_every_case(tmp_path):
 
 
 def test_target_check():
-    rows = [dict(case="gridworld_zpg", batch=1024, ratio_numpy=0.5),
-            dict(case="gridworld_zpg", batch=4096, ratio_numpy=6.0),
-            dict(case="gridworld_zpg", batch=16384, ratio_numpy=5.5),
-            dict(case="cartpole_rollout", batch=4, ratio_gymnax=0.8)]
+    rows = [
+        dict(case="gridworld_zpg", batch=1024, ratio_numpy=0.5),
+        dict(case="gridworld_zpg", batch=4096, ratio_numpy=6.0),
+        dict(case="gridworld_zpg", batch=16384, ratio_numpy=5.5),
+        dict(case="cartpole_rollout", batch=4, ratio_gymnax=0.8),
+    ]
     (grid, roll) = check_targets(rows)
-    assert grid["worst"] == 5.5 and grid["met"]            # N < 4096 does not count
+    assert grid["worst"] == 5.5 and grid["met"]  # N < 4096 does not count
     assert roll["worst"] == 0.8 and not roll["met"]

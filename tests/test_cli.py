@@ -9,9 +9,28 @@ import pytest
 from zoprl.cli import build_parser, main
 from zoprl.results import read_table
 
-TINY_RUN = ["run", "--algorithm", "zpg", "--env", "GridWorld", "--queries", "3", "--seeds", "2",
-            "--iterations", "4", "--eval-every", "2", "--set", "static.num_pairs=4",
-            "--set", "environment.size=3", "--set", "grid.mu=[0.5, 1.0]", "--quiet"]
+TINY_RUN = [
+    "run",
+    "--algorithm",
+    "zpg",
+    "--env",
+    "GridWorld",
+    "--queries",
+    "3",
+    "--seeds",
+    "2",
+    "--iterations",
+    "4",
+    "--eval-every",
+    "2",
+    "--set",
+    "static.num_pairs=4",
+    "--set",
+    "environment.size=3",
+    "--set",
+    "grid.mu=[0.5, 1.0]",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +43,48 @@ def run_folder(tmp_path_factory):
 def test_run_writes_the_table_the_manifest_and_a_figure(run_folder, capsys):
     table = read_table(str(run_folder))
     assert set(table["hp.mu"]) == {0.5, 1.0} and table.run_id.nunique() == 4
-    for name in ("results.parquet", "manifest.json", "curves_value_gap_queries-iteration.png",
-                 "curves_value_gap_queries-iteration.pdf"):
+    for name in (
+        "results.parquet",
+        "manifest.json",
+        "curves_value_gap_queries-iteration.png",
+        "curves_value_gap_queries-iteration.pdf",
+    ):
         assert os.path.getsize(run_folder / name) > 0, name
-    assert os.stat(run_folder / "results.parquet").st_mode & 0o044   # group/others can read
+    assert os.stat(run_folder / "results.parquet").st_mode & 0o044  # group/others can read
 
 
 def test_plot_draws_curves_final_metric_and_rates(run_folder, tmp_path, capsys):
     assert main(["plot", str(run_folder), "--x", "trajectories", "--out", str(tmp_path)]) == 0
-    assert main(["plot", str(run_folder), "--metric", "value", "--param", "hp.mu",
-                 "--out", str(tmp_path)]) == 0
-    assert main(["plot", str(run_folder), "--metric", "grad_norm_sq", "--rate", "hp.mu",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                str(run_folder),
+                "--metric",
+                "value",
+                "--param",
+                "hp.mu",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "plot",
+                str(run_folder),
+                "--metric",
+                "grad_norm_sq",
+                "--rate",
+                "hp.mu",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     written = sorted(os.listdir(tmp_path))
     assert "curves_value_gap_trajectories.png" in written
     assert "final_value_hp.mu.png" in written and "rate_grad_norm_sq_hp.mu.pdf" in written
@@ -44,8 +93,18 @@ def test_plot_draws_curves_final_metric_and_rates(run_folder, tmp_path, capsys):
 def test_list_names_everything_a_spec_can_use(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("GridWorld", "CartPole-v1", "zpg", "dpo_offline", "ppo_true_reward", "probit",
-                 "noisy", "tabular_softmax", "adam", "gridworld-comparison"):
+    for name in (
+        "GridWorld",
+        "CartPole-v1",
+        "zpg",
+        "dpo_offline",
+        "ppo_true_reward",
+        "probit",
+        "noisy",
+        "tabular_softmax",
+        "adam",
+        "gridworld-comparison",
+    ):
         assert name in out, name
 
 
@@ -56,13 +115,30 @@ def test_every_subcommand_has_help(command, capsys):
     assert exit_.value.code == 0 and "usage: zoprl " + command in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args", [["demo", "--set", "seeds=0"], ["run", "--iterations", "x"],
-                                  ["run"], ["run", "--algorithm", "zpg"], ["fly"],
-                                  ["plot", "no/such/folder"], ["sweep", "missing.toml"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "--set", "seeds=0"],
+        ["run", "--iterations", "x"],
+        ["run"],
+        ["run", "--algorithm", "zpg"],
+        ["fly"],
+        ["plot", "no/such/folder"],
+        ["sweep", "missing.toml"],
+    ],
+)
 def test_bad_arguments_exit_with_code_2_without_traceback(args, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "zoprl.cli", *args, *(
-        ["--out", str(tmp_path)] if args[0] in ("demo", "run") else [])],
-        capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zoprl.cli",
+            *args,
+            *(["--out", str(tmp_path)] if args[0] in ("demo", "run") else []),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "error" in result.stderr
 

@@ -5,8 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoprl.envs import (Bandit, ContextualBandit, GridWorld, TabularMDP, make,
-                        random_mdp_params, registered_envs)
+from zoprl.envs import (
+    Bandit,
+    ContextualBandit,
+    GridWorld,
+    TabularMDP,
+    make,
+    random_mdp_params,
+    registered_envs,
+)
 
 
 def test_gridworld_tables_are_stochastic_and_match_spec():
@@ -16,8 +23,8 @@ def test_gridworld_tables_are_stochastic_and_match_spec():
     # from the start (0,0), "right" goes to (0,1) w.p. 0.8 + slip/3 via "up"/"left" stay: 0.2*2/3
     row = np.asarray(m.transition[0, 1])
     np.testing.assert_allclose(row[1], 0.8, rtol=1e-6)
-    np.testing.assert_allclose(row[0], 0.2 * 2 / 3, rtol=1e-6)   # up and left hit walls
-    np.testing.assert_allclose(row[5], 0.2 / 3, rtol=1e-6)       # down
+    np.testing.assert_allclose(row[0], 0.2 * 2 / 3, rtol=1e-6)  # up and left hit walls
+    np.testing.assert_allclose(row[5], 0.2 / 3, rtol=1e-6)  # down
     # the goal is absorbing and pays 1; the start cell pays 1 - 8/8 = 0
     np.testing.assert_allclose(m.transition[24, :, 24], 1.0)
     np.testing.assert_allclose(m.reward[0, 0, 24], 1.0)
@@ -39,8 +46,11 @@ def test_gridworld_step_samples_its_transition_table():
         def one(k, a):
             _, st, r, _, _ = env.step_env(k, state, a, params)
             return jax.nn.one_hot(st.state, env.num_states), r
+
         keys = jax.random.split(key, (4, n))
-        onehots, rewards = jax.vmap(lambda ks, a: jax.vmap(one, (0, None))(ks, a))(keys, jnp.arange(4))
+        onehots, rewards = jax.vmap(lambda ks, a: jax.vmap(one, (0, None))(ks, a))(
+            keys, jnp.arange(4)
+        )
         return onehots.mean(1), rewards
 
     f, rewards = freqs(jax.random.key(3))
@@ -61,12 +71,14 @@ def test_sparse_reward_and_multiple_goals():
 
 
 def test_random_mdp_is_valid_and_vmaps_over_keys():
-    params = jax.vmap(lambda k: random_mdp_params(k, 6, 3, 2))(jax.random.split(jax.random.key(0), 5))
+    params = jax.vmap(lambda k: random_mdp_params(k, 6, 3, 2))(
+        jax.random.split(jax.random.key(0), 5)
+    )
     p = np.asarray(params.transition)
     assert p.shape == (5, 6, 3, 6)
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
-    assert np.all((p > 0).sum(-1) == 2)              # branching factor
-    assert not np.allclose(p[0], p[1])               # keys give different instances
+    assert np.all((p > 0).sum(-1) == 2)  # branching factor
+    assert not np.allclose(p[0], p[1])  # keys give different instances
 
 
 def test_bandits_have_horizon_one():
@@ -94,29 +106,46 @@ def test_reset_and_step_under_jit_and_vmap_over_env_params():
         obs, state = env.reset(key, params)
         return env.step(key, state, 1, params)
 
-    obs, state, reward, terminated, truncated, _ = jax.vmap(first_step, (None, 0))(jax.random.key(0), params)
+    obs, state, reward, terminated, truncated, _ = jax.vmap(first_step, (None, 0))(
+        jax.random.key(0), params
+    )
     assert obs.shape == (3,) and reward.shape == (3,)
-    assert int(obs[0]) == 1                      # slip 0: right moves to (0, 1)
-    assert int(obs[2]) != 1                      # slip 1: never the chosen action
+    assert int(obs[0]) == 1  # slip 0: right moves to (0, 1)
+    assert int(obs[2]) != 1  # slip 1: never the chosen action
     assert not bool(terminated.any())
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda: make("GridWorlds"), "registered: .*GridWorld"),
-    (lambda: GridWorld(size=1), "grid size"),
-    (lambda: GridWorld(horizon=0), "horizon"),
-    (lambda: GridWorld().make_params(slip=1.5), "slip"),
-    (lambda: GridWorld().make_params(slip=-0.1), "slip"),
-    (lambda: GridWorld().make_params(goals=[(5, 0)]), "row 5"),
-    (lambda: GridWorld(reward="dense"), "dense"),
-    (lambda: TabularMDP(2, 2, 3).make_params(np.full((2, 2, 2), 0.6), np.zeros((2, 2)), [0.5, 0.5]),
-     "transition must sum to 1"),
-    (lambda: TabularMDP(2, 2, 3).make_params(np.full((2, 2, 2), 0.5), np.zeros((2, 2)), [0.9, 0.5]),
-     "start must sum to 1"),
-    (lambda: TabularMDP(2, 2, 3).make_params(np.full((3, 2, 2), 0.5), np.zeros((2, 2)), [0.5, 0.5]),
-     r"transition must have shape \(2, 2, 2\)"),
-    (lambda: random_mdp_params(jax.random.key(0), 3, 2, 4), "branching 4"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda: make("GridWorlds"), "registered: .*GridWorld"),
+        (lambda: GridWorld(size=1), "grid size"),
+        (lambda: GridWorld(horizon=0), "horizon"),
+        (lambda: GridWorld().make_params(slip=1.5), "slip"),
+        (lambda: GridWorld().make_params(slip=-0.1), "slip"),
+        (lambda: GridWorld().make_params(goals=[(5, 0)]), "row 5"),
+        (lambda: GridWorld(reward="dense"), "dense"),
+        (
+            lambda: TabularMDP(2, 2, 3).make_params(
+                np.full((2, 2, 2), 0.6), np.zeros((2, 2)), [0.5, 0.5]
+            ),
+            "transition must sum to 1",
+        ),
+        (
+            lambda: TabularMDP(2, 2, 3).make_params(
+                np.full((2, 2, 2), 0.5), np.zeros((2, 2)), [0.9, 0.5]
+            ),
+            "start must sum to 1",
+        ),
+        (
+            lambda: TabularMDP(2, 2, 3).make_params(
+                np.full((3, 2, 2), 0.5), np.zeros((2, 2)), [0.5, 0.5]
+            ),
+            r"transition must have shape \(2, 2, 2\)",
+        ),
+        (lambda: random_mdp_params(jax.random.key(0), 3, 2, 4), "branching 4"),
+    ],
+)
 def test_bad_input_raises_value_error(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()

@@ -60,7 +60,7 @@ def test_gradient_matches_central_finite_difference(small_mdp):
     ev = exact_evaluator(env, policy)
     value = jax.jit(ev.value)
     grad = ev.grad(theta, params)
-    for i, key in enumerate(jax.random.split(jax.random.key(13), 4)):
+    for key in jax.random.split(jax.random.key(13), 4):
         v = jax.random.normal(key, theta.shape)
         eps = 1e-2
         fd = (value(theta + eps * v, params) - value(theta - eps * v, params)) / (2 * eps)
@@ -79,7 +79,9 @@ def test_gradient_matches_reinforce_estimate(small_mdp):
         ret = traj.latent_reward.sum(-1)
 
         def score(obs, act):
-            logp = lambda th: jnp.sum(jax.vmap(policy.log_prob, (None, 0, 0, 0))(th, obs, jnp.arange(4), act))
+            logp = lambda th: jnp.sum(
+                jax.vmap(policy.log_prob, (None, 0, 0, 0))(th, obs, jnp.arange(4), act)
+            )
             return jax.grad(logp)(theta)
 
         return jax.vmap(score)(traj.obs, traj.action) * ret[:, None, None, None]
@@ -95,18 +97,24 @@ def test_optimal_value_attained_by_deterministic_policy_without_slip():
     params = env.make_params(slip=0.0)
     model = env.model(params)
     j_star = exact_evaluator(env, tabular_softmax(25, 4)).optimal_value(params)
-    np.testing.assert_allclose(j_star, 6.5, rtol=1e-6)   # 8 moves then 2 steps in the goal
-    np.testing.assert_allclose(policy_value(model, greedy_policy(model, env.horizon)), j_star, rtol=1e-6)
+    np.testing.assert_allclose(j_star, 6.5, rtol=1e-6)  # 8 moves then 2 steps in the goal
+    np.testing.assert_allclose(
+        policy_value(model, greedy_policy(model, env.horizon)), j_star, rtol=1e-6
+    )
     # "right until the last column, then down", a time-homogeneous deterministic policy
     cols = np.arange(25) % 5
     pi = jax.nn.one_hot(np.where(cols < 4, 1, 2), 4)
-    np.testing.assert_allclose(policy_value(model, jnp.broadcast_to(pi, (10, 25, 4))), j_star, rtol=1e-6)
+    np.testing.assert_allclose(
+        policy_value(model, jnp.broadcast_to(pi, (10, 25, 4))), j_star, rtol=1e-6
+    )
 
 
 def test_optimal_value_dominates_random_policies(gridworld):
     env, params, policy = gridworld
     ev = exact_evaluator(env, policy)
-    thetas = jax.vmap(lambda k: random_theta(k, policy, 3.0))(jax.random.split(jax.random.key(0), 100))
+    thetas = jax.vmap(lambda k: random_theta(k, policy, 3.0))(
+        jax.random.split(jax.random.key(0), 100)
+    )
     values = jax.jit(jax.vmap(ev.value, (0, None)))(thetas, params)
     assert float(values.max()) <= float(ev.optimal_value(params)) + 1e-5
 
@@ -120,7 +128,9 @@ def test_evaluator_vmaps_over_mdp_instances_and_params():
     thetas = jax.vmap(lambda k: random_theta(k, policy))(keys)
     grid = jax.jit(jax.vmap(jax.vmap(ev.value, (0, None)), (None, 0)))(thetas, mdps)
     assert grid.shape == (3, 3)
-    np.testing.assert_allclose(grid[1, 2], ev.value(thetas[2], jax.tree.map(lambda x: x[1], mdps)), rtol=1e-6)
+    np.testing.assert_allclose(
+        grid[1, 2], ev.value(thetas[2], jax.tree.map(lambda x: x[1], mdps)), rtol=1e-6
+    )
     j_star = jax.vmap(ev.optimal_value)(mdps)
     assert np.all(np.asarray(grid) <= np.asarray(j_star)[:, None] + 1e-5)
 

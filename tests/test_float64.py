@@ -42,8 +42,13 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_exact_evaluator_runs_in_float64_and_agrees_with_float32():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            env={**__import__("os").environ, "JAX_ENABLE_X64": "1"}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "JAX_ENABLE_X64": "1"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     for name in ("GridWorld", "RandomMDP", "ContextualBandit"):

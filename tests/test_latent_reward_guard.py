@@ -14,12 +14,19 @@ from zoprl.experiment import ALGORITHMS
 
 # the trajectory field, the return helpers and the ceilings' reward function; "reads_latent_reward"
 # (the flag) is not an access
-ACCESS = re.compile(r"(?<![A-Za-z0-9_])(latent_reward|latent_return|total_return|true_reward)\b"
-                    r"|zoprl\.oracles\.utilities|from zoprl\.oracles import utilities")
+ACCESS = re.compile(
+    r"(?<![A-Za-z0-9_])(latent_reward|latent_return|total_return|true_reward)\b"
+    r"|zoprl\.oracles\.utilities|from zoprl\.oracles import utilities"
+)
 ROOT = pathlib.Path(zoprl.__file__).parent
-SHARED = ["estimators/zeroth_order.py", "estimators/directions.py", "algorithms/zeroth_order.py",
-          "algorithms/preference_losses.py", "preference_data.py", *(
-              str(p.relative_to(ROOT)) for p in sorted((ROOT / "reward_models").glob("*.py")))]
+SHARED = [
+    "estimators/zeroth_order.py",
+    "estimators/directions.py",
+    "algorithms/zeroth_order.py",
+    "algorithms/preference_losses.py",
+    "preference_data.py",
+    *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "reward_models").glob("*.py"))),
+]
 
 
 def latent_reward_accesses(source: str) -> list[str]:
@@ -48,4 +55,7 @@ def test_shared_learning_modules_never_name_the_latent_reward(module):
 
 def test_ceilings_are_the_only_readers():
     assert {n for n, e in ALGORITHMS.items() if e.reads_latent_reward} == {
-        "ppo_true_reward", "reinforce_true_reward", "es_true_reward"}
+        "ppo_true_reward",
+        "reinforce_true_reward",
+        "es_true_reward",
+    }

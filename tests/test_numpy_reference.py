@@ -51,8 +51,9 @@ def spec_kernel(n: int, slip: float) -> tuple[np.ndarray, np.ndarray]:
     return kernel, reward
 
 
-def exact_value(pi: np.ndarray | None, kernel: np.ndarray, reward: np.ndarray, horizon: int,
-                start: int = 0) -> float:
+def exact_value(
+    pi: np.ndarray | None, kernel: np.ndarray, reward: np.ndarray, horizon: int, start: int = 0
+) -> float:
     """Backward induction: J = E[sum_h r(s_h')] from ``start``; pi=None gives the optimum."""
     v = np.zeros(kernel.shape[0])
     for _ in range(horizon):
@@ -144,11 +145,20 @@ def test_zpg_D_has_right_sign_for_improving_direction():
     assert j1 - j0 > 0.1  # about +0.26
 
     rng = np.random.default_rng(7)
-    ds = np.array([
-        numpy_zpg_iteration(rng, np.zeros((S, A)), num_pairs=256, num_queries=10, mu=mu,
-                            step_size=0.1, direction=v).D
-        for _ in range(200)
-    ])
+    ds = np.array(
+        [
+            numpy_zpg_iteration(
+                rng,
+                np.zeros((S, A)),
+                num_pairs=256,
+                num_queries=10,
+                mu=mu,
+                step_size=0.1,
+                direction=v,
+            ).D
+            for _ in range(200)
+        ]
+    )
     mean, se = ds.mean(), ds.std(ddof=1) / np.sqrt(ds.size)
     # Exact J(mu v) - J(0) = 0.294; with M = 10 the link-inversion bias inflates D. With this
     # seed mean(D) = 0.585 over 200 iterations, per-iteration SD 0.28, standard error 0.020:
@@ -156,8 +166,9 @@ def test_zpg_D_has_right_sign_for_improving_direction():
     assert mean > 5 * se, (mean, se)
     assert np.mean(ds > 0) > 0.95
     # The opposite direction gives the opposite sign.
-    d_neg = numpy_preference_difference(np.random.default_rng(8), np.zeros((S, A)), -v,
-                                        num_pairs=50_000, num_queries=10, mu=mu)
+    d_neg = numpy_preference_difference(
+        np.random.default_rng(8), np.zeros((S, A)), -v, num_pairs=50_000, num_queries=10, mu=mu
+    )
     assert d_neg < 0
 
 
@@ -167,12 +178,21 @@ def test_D_is_consistent_for_large_M():
     v = np.tile(np.array([-1.0, 1.0, 1.0, -1.0]), (S, 1))
     v /= np.linalg.norm(v)
     kernel, reward = spec_kernel(N_GRID, 0.1)
-    exact = (exact_value(softmax(v), kernel, reward, H)
-             - exact_value(softmax(np.zeros((S, A))), kernel, reward, H))
-    ds = np.array([
-        numpy_preference_difference(np.random.default_rng(100 + i), np.zeros((S, A)), v,
-                                    num_pairs=100_000, num_queries=10**6, mu=1.0)
-        for i in range(10)
-    ])
+    exact = exact_value(softmax(v), kernel, reward, H) - exact_value(
+        softmax(np.zeros((S, A))), kernel, reward, H
+    )
+    ds = np.array(
+        [
+            numpy_preference_difference(
+                np.random.default_rng(100 + i),
+                np.zeros((S, A)),
+                v,
+                num_pairs=100_000,
+                num_queries=10**6,
+                mu=1.0,
+            )
+            for i in range(10)
+        ]
+    )
     se = ds.std(ddof=1) / np.sqrt(ds.size)  # about 0.001
     assert abs(ds.mean() - exact) < 5 * se, (ds.mean(), exact, se)

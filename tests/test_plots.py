@@ -11,8 +11,14 @@ pytest.importorskip("matplotlib")
 
 from matplotlib.collections import PolyCollection  # noqa: E402
 
-from zoprl.plots import (load_table, plot_final_metric, plot_learning_curves,  # noqa: E402
-                         plot_rate, plot_results, save_figure)
+from zoprl.plots import (
+    load_table,
+    plot_final_metric,
+    plot_learning_curves,  # noqa: E402
+    plot_rate,
+    plot_results,
+    save_figure,
+)
 
 PAIRS = (16, 64)
 
@@ -21,11 +27,25 @@ def make_table(seeds=(0, 1, 2), iterations=5):
     """ZPG at two num_pairs (reward-free) and a PPO ceiling (num_pairs NaN, no queries);
     metrics value_gap (decaying, 10% multiplicative noise) and grad_err = N^(-1/2) e^eps."""
     rng = np.random.default_rng(0)
-    configs = [dict(cell=f"zpg[num_pairs={n}]", label="ZPG", algorithm="zpg",
-                    reads_latent_reward=False,
-                    **{"hp.mu": 0.5, "static.num_pairs": float(n)}) for n in PAIRS]
-    configs.append(dict(cell="ppo_true_reward", label="PPO", algorithm="ppo_true_reward",
-                        reads_latent_reward=True, **{"hp.mu": np.nan, "static.num_pairs": np.nan}))
+    configs = [
+        dict(
+            cell=f"zpg[num_pairs={n}]",
+            label="ZPG",
+            algorithm="zpg",
+            reads_latent_reward=False,
+            **{"hp.mu": 0.5, "static.num_pairs": float(n)},
+        )
+        for n in PAIRS
+    ]
+    configs.append(
+        dict(
+            cell="ppo_true_reward",
+            label="PPO",
+            algorithm="ppo_true_reward",
+            reads_latent_reward=True,
+            **{"hp.mu": np.nan, "static.num_pairs": np.nan},
+        )
+    )
     rows, run_id = [], 0
     for config in configs:
         n = config["static.num_pairs"]
@@ -33,13 +53,22 @@ def make_table(seeds=(0, 1, 2), iterations=5):
             for it in range(iterations):
                 ceiling = config["reads_latent_reward"]
                 gap = 2.0 * np.exp(-(0.8 if ceiling else 0.4) * it) * (1 + 0.1 * rng.normal())
-                err = (1.0 if ceiling else n ** -0.5) * np.exp(0.1 * rng.normal())
+                err = (1.0 if ceiling else n**-0.5) * np.exp(0.1 * rng.normal())
                 for metric, value in (("value_gap", gap), ("grad_err", err)):
-                    rows.append(dict(run_id=run_id, environment="GridWorld", oracle="noisy",
-                                     seed=seed, iteration=it,
-                                     trajectories=(it + 1) * (32 if ceiling else 2 * int(n)),
-                                     queries=0 if ceiling else (it + 1) * 10 * int(n),
-                                     metric=metric, value=value, **config))
+                    rows.append(
+                        dict(
+                            run_id=run_id,
+                            environment="GridWorld",
+                            oracle="noisy",
+                            seed=seed,
+                            iteration=it,
+                            trajectories=(it + 1) * (32 if ceiling else 2 * int(n)),
+                            queries=0 if ceiling else (it + 1) * 10 * int(n),
+                            metric=metric,
+                            value=value,
+                            **config,
+                        )
+                    )
             run_id += 1
     return pd.DataFrame(rows)
 
@@ -66,9 +95,10 @@ def check_saved(paths):
     assert not [f for f in paths[0].parent.iterdir() if f.name.endswith(".tmp")]
 
 
-@pytest.mark.parametrize("x, label", [("iteration", "iterations"),
-                                      ("trajectories", "trajectories"),
-                                      ("queries", "human queries")])
+@pytest.mark.parametrize(
+    "x, label",
+    [("iteration", "iterations"), ("trajectories", "trajectories"), ("queries", "human queries")],
+)
 def test_learning_curves(table, tmp_path, x, label):
     ax = plot_learning_curves(table, "value_gap", x=x)
     assert ax.get_xlabel() == label
@@ -116,8 +146,9 @@ def test_final_metric(table, tmp_path):
 
 
 def test_rate_plot(table, tmp_path):
-    ax = plot_rate(table, "static.num_pairs", "grad_err", expected_slope="variance_vs_pairs",
-                   num_resamples=500)
+    ax = plot_rate(
+        table, "static.num_pairs", "grad_err", expected_slope="variance_vs_pairs", num_resamples=500
+    )
     texts = legend_texts(ax)
     assert "expected slope -0.5" in texts
     (fitted,) = [t for t in texts if t.startswith("ZPG: slope")]
@@ -125,18 +156,22 @@ def test_rate_plot(table, tmp_path):
     assert slope == pytest.approx(-0.5, abs=0.1)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     check_saved(save_figure(ax.figure, tmp_path / "rate"))
-    points = pd.DataFrame({"N": np.repeat([8.0, 32.0, 128.0], 3), "err": 0.0,
-                           "seed": np.tile([0, 1, 2], 3)})
+    points = pd.DataFrame(
+        {"N": np.repeat([8.0, 32.0, 128.0], 3), "err": 0.0, "seed": np.tile([0, 1, 2], 3)}
+    )
     points["err"] = points["N"] ** -1.0 * (1 + 0.01 * points["seed"])
     ax = plot_rate(points, "N", "err", expected_slope=-1.0, num_resamples=200)
     assert "slope -1.00" in legend_texts(ax)[1] and ax.get_ylabel() == "err"
 
 
-@pytest.mark.parametrize("call", [
-    lambda t: plot_learning_curves(t, "nope"),
-    lambda t: plot_final_metric(t, "nope", "static.num_pairs"),
-    lambda t: plot_rate(t, "static.num_pairs", "nope"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: plot_learning_curves(t, "nope"),
+        lambda t: plot_final_metric(t, "nope", "static.num_pairs"),
+        lambda t: plot_rate(t, "static.num_pairs", "nope"),
+    ],
+)
 def test_unknown_metric(table, call):
     with pytest.raises(ValueError, match=r"unknown metric 'nope'; valid choices: \['grad_err'"):
         call(table)
@@ -167,8 +202,10 @@ def test_load_table_and_plot_results(table, tmp_path):
     table.to_parquet(folder / "results.parquet")
     pd.testing.assert_frame_equal(load_table(folder), load_table(folder / "results.parquet"))
     paths = plot_results(folder, tmp_path / "figures")
-    assert [p.name for p in paths] == ["curves_value_gap_queries.png",
-                                       "curves_value_gap_queries.pdf"]
+    assert [p.name for p in paths] == [
+        "curves_value_gap_queries.png",
+        "curves_value_gap_queries.pdf",
+    ]
     check_saved(paths)
     with pytest.raises(ValueError, match="no results table at"):
         load_table(tmp_path / "missing")
@@ -184,7 +221,9 @@ def test_load_table_and_plot_results(table, tmp_path):
 
 
 def test_import_does_not_import_jax():
-    code = ("import sys, zoprl.plots; bad = [m for m in ('jax', 'jaxlib', 'flax') "
-            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, zoprl.plots; bad = [m for m in ('jax', 'jaxlib', 'flax') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from zoprl.envs import GridWorld
-from zoprl.policies import (action_probabilities, check_compatible, flatten_params,
-                            linear_softmax, mlp_categorical, mlp_gaussian, num_params,
-                            tabular_softmax)
+from zoprl.policies import (
+    action_probabilities,
+    check_compatible,
+    flatten_params,
+    linear_softmax,
+    mlp_categorical,
+    mlp_gaussian,
+    num_params,
+    tabular_softmax,
+)
 
 CATEGORICAL = {
     "tabular": lambda: (tabular_softmax(3, 4), 2),
@@ -21,11 +28,14 @@ CATEGORICAL = {
 @pytest.mark.parametrize("name", sorted(CATEGORICAL))
 def test_categorical_sampling_frequencies_match_probabilities(name):
     policy, obs = CATEGORICAL[name]()
-    params = jax.tree.map(lambda x: x + 0.5 * jax.random.normal(jax.random.key(1), x.shape),
-                          policy.init(jax.random.key(0)))
+    params = jax.tree.map(
+        lambda x: x + 0.5 * jax.random.normal(jax.random.key(1), x.shape),
+        policy.init(jax.random.key(0)),
+    )
     n = 100_000
     actions, logps = jax.jit(jax.vmap(policy.sample, (0, None, None, None)))(
-        jax.random.split(jax.random.key(2), n), params, obs, 3)
+        jax.random.split(jax.random.key(2), n), params, obs, 3
+    )
     probs = np.asarray(jax.nn.softmax(policy.logits(params, obs, 3)))
     freq = np.bincount(np.asarray(actions), minlength=4) / n
     assert np.all(np.abs(freq - probs) <= 5 * np.sqrt(probs * (1 - probs) / n))
@@ -48,7 +58,9 @@ def test_gaussian_log_prob_is_the_normal_density():
     action, logp = policy.sample(jax.random.key(1), params, obs, 0)
     std = np.exp(-0.5)
     mean = np.zeros(2)  # zero-initialised output layer
-    expected = np.sum(-0.5 * ((np.asarray(action) - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi))
+    expected = np.sum(
+        -0.5 * ((np.asarray(action) - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)
+    )
     np.testing.assert_allclose(logp, expected, rtol=1e-5)
 
 

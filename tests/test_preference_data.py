@@ -18,8 +18,13 @@ def pairs(ids, skipped=()):
     for tau_1, the ids in ``skipped`` unanswered."""
     ids = jnp.asarray(ids, jnp.int32)
     n = ids.shape[0]
-    traj = lambda o: Trajectory(jnp.repeat(o[:, None], H, 1), jnp.zeros((n, H), jnp.int32),
-                                jnp.zeros((n, H)), jnp.ones((n, H)), jnp.zeros((n, H)))
+    traj = lambda o: Trajectory(
+        jnp.repeat(o[:, None], H, 1),
+        jnp.zeros((n, H), jnp.int32),
+        jnp.zeros((n, H)),
+        jnp.ones((n, H)),
+        jnp.zeros((n, H)),
+    )
     answered = jnp.asarray([0.0 if int(i) in skipped else 1.0 for i in ids])
     feedback = Feedback(3.0 * answered, jnp.full((n,), 4.0), answered, jnp.zeros(n, bool))
     return traj(ids), traj(-ids), feedback
@@ -31,7 +36,7 @@ sample = jax.jit(buffer_sample, static_argnums=2)
 
 def test_empty_buffer_shapes_and_zero_weight():
     example = pairs([1])[0]
-    buf = buffer_init(5, example)                       # a batch example: one member's shape
+    buf = buffer_init(5, example)  # a batch example: one member's shape
     assert buf.traj_0.obs.shape == (5, H) and buf.capacity == 5
     assert int(buf.size) == 0 and int(buf.position) == 0
     batch = sample(jax.random.key(0), buf, 4)
@@ -63,10 +68,12 @@ def test_sampling_uses_only_the_filled_part_and_skipped_pairs_weigh_zero():
     batch = sample(jax.random.key(3), buf, 8)
     ids = np.asarray(batch.traj_0.obs[:, 0])
     assert set(ids) <= {1, 2, 3} and len(set(ids)) == 3
-    np.testing.assert_array_equal(batch.traj_1.obs[:, 0], -ids)       # pairs stay together
+    np.testing.assert_array_equal(batch.traj_1.obs[:, 0], -ids)  # pairs stay together
     np.testing.assert_array_equal(batch.weight, np.where(ids == 2, 0.0, 1.0))
     # uniform over the filled slots: 3 slots, 3000 draws, within 5 standard errors
-    many = jax.vmap(lambda k: sample(k, buf, 8).traj_0.obs[:, 0])(jax.random.split(jax.random.key(4), 375))
+    many = jax.vmap(lambda k: sample(k, buf, 8).traj_0.obs[:, 0])(
+        jax.random.split(jax.random.key(4), 375)
+    )
     freq = np.bincount(np.ravel(many), minlength=4)[1:] / many.size
     assert np.all(np.abs(freq - 1 / 3) < 5 * np.sqrt(2 / 9 / many.size)), freq
 
@@ -77,7 +84,9 @@ def test_vmap_over_buffers():
     t0, t1, fb = pairs([7, 8])
     out = jax.jit(jax.vmap(buffer_add, (0, None, None, None)))(stacked, t0, t1, fb)
     np.testing.assert_array_equal(out.size, [2, 2])
-    batch = jax.vmap(lambda k, b: buffer_sample(k, b, 4))(jax.random.split(jax.random.key(0), 2), out)
+    batch = jax.vmap(lambda k, b: buffer_sample(k, b, 4))(
+        jax.random.split(jax.random.key(0), 2), out
+    )
     assert set(np.ravel(batch.traj_0.obs[..., 0])) <= {7, 8}
 
 

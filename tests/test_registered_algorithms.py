@@ -15,9 +15,12 @@ SMALL_GRIDWORLD = {"name": "GridWorld", "size": 3, "horizon": 4}
 
 def _cell(name: str):
     static = {k: v for k, v in SIZES.items() if k in ALGORITHMS[name].static_names()}
-    raw = {"name": "registry", "environment": SMALL_GRIDWORLD,
-           "oracle": {"num_queries": 3, "preset": "noisy"},
-           "algorithms": [{"name": name, "static": static}]}
+    raw = {
+        "name": "registry",
+        "environment": SMALL_GRIDWORLD,
+        "oracle": {"num_queries": 3, "preset": "noisy"},
+        "algorithms": [{"name": name, "static": static}],
+    }
     return build_cells(spec_from_dict(raw))[0]
 
 
@@ -26,8 +29,9 @@ def test_registered_algorithm_takes_two_steps_with_finite_metrics(name):
     cell = _cell(name)
     first = lambda tree: jax.tree.map(lambda x: x[0], tree)
     run = jax.jit(make_run(cell.algorithm, 2, evaluator=cell.evaluator))
-    state, metrics = run(jax.random.key(0), first(cell.hparams), cell.env_params,
-                         first(cell.oracle_params))
+    state, metrics = run(
+        jax.random.key(0), first(cell.hparams), cell.env_params, first(cell.oracle_params)
+    )
     assert {"value", "value_gap", "grad_norm_sq", "trajectories", "queries"} <= set(metrics)
     for metric, series in metrics.items():
         series = np.asarray(series)

@@ -23,7 +23,9 @@ def _cases():
 def test_registered_environment_rolls_out(name):
     env, params = make(name) if name in OWN else make(name, horizon=6)
     policy = default_policy(env, params, hidden=(8,))
-    traj = jax.jit(make_rollout(env, policy))(jax.random.key(0), policy.init(jax.random.key(1)), params)
+    traj = jax.jit(make_rollout(env, policy))(
+        jax.random.key(0), policy.init(jax.random.key(1)), params
+    )
     assert traj.valid.shape == (env.horizon,)
     assert np.all(np.isfinite(traj.latent_reward)) and np.all(np.isfinite(traj.log_prob))
     assert float(traj.valid[0]) == 1.0

@@ -17,26 +17,53 @@ pd = pytest.importorskip("pandas")
 jax = pytest.importorskip("jax")
 
 from zoprl.reproduce import rates  # noqa: E402
-from zoprl.reproduce.rates import (METRICS, PROFILES, QUANTITIES, SLOPE_COLUMNS,  # noqa: E402
-                                   X_COLUMNS, RatesProfile, directional_bias,
-                                   gradient_rms_error, inversion_gap_estimates, make_problem,
-                                   run_rates, smoothed_gradient, smoothing_bias_vectors,
-                                   stationarity_runs)
+from zoprl.reproduce.rates import (
+    METRICS,
+    PROFILES,
+    QUANTITIES,
+    SLOPE_COLUMNS,  # noqa: E402
+    X_COLUMNS,
+    RatesProfile,
+    directional_bias,
+    gradient_rms_error,
+    inversion_gap_estimates,
+    make_problem,
+    run_rates,
+    smoothed_gradient,
+    smoothing_bias_vectors,
+    stationarity_runs,
+)
 from zoprl.theory import REQUIRED_COLUMNS, slope_table  # noqa: E402
 
 TINY = RatesProfile(
     name="tiny",
-    pairs_grid=(16, 64), variance_directions=8, variance_replicates=32,
-    queries_grid=(8, 32), bias_pairs=8 * 512, bias_replicates=8, bias_chunk_pairs=512,
-    bias_fit_min_queries=8, bias_min_snr=0.0,
-    mu_grid=(0.25, 0.5, 1.0), smoothing_groups=8, smoothing_directions=128,
+    pairs_grid=(16, 64),
+    variance_directions=8,
+    variance_replicates=32,
+    queries_grid=(8, 32),
+    bias_pairs=8 * 512,
+    bias_replicates=8,
+    bias_chunk_pairs=512,
+    bias_fit_min_queries=8,
+    bias_min_snr=0.0,
+    mu_grid=(0.25, 0.5, 1.0),
+    smoothing_groups=8,
+    smoothing_directions=128,
     directional_directions=8,
-    iterations_grid=(4, 8), stationarity_seeds=8, stationarity_pairs=8,
+    iterations_grid=(4, 8),
+    stationarity_seeds=8,
+    stationarity_pairs=8,
     num_resamples=200,
 )
-FAKE = dataclasses.replace(TINY, name="fake", pairs_grid=(16, 64, 256, 1024),
-                           queries_grid=(4, 8, 16, 32, 64, 128), bias_fit_min_queries=16,
-                           bias_min_snr=5.0, iterations_grid=(10, 20, 40, 80))
+FAKE = dataclasses.replace(
+    TINY,
+    name="fake",
+    pairs_grid=(16, 64, 256, 1024),
+    queries_grid=(4, 8, 16, 32, 64, 128),
+    bias_fit_min_queries=16,
+    bias_min_snr=5.0,
+    iterations_grid=(10, 20, 40, 80),
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +82,17 @@ def fake_measurements(monkeypatch):
         return np.exp(0.05 * rng.normal(size=shape))
 
     def rms(problem, key, num_pairs, num_directions, num_replicates, mu=2.0, num_queries=10):
-        return 50.0 * num_pairs ** -0.5 * noise(num_directions)
+        return 50.0 * num_pairs**-0.5 * noise(num_directions)
 
     def gaps(problem, key, num_queries, direction, mu, num_pairs, num_replicates, chunk):
         bias = 4.0 / max(num_queries, 16)
         return 1.0 + bias + 0.001 * rng.normal(size=num_replicates), 1.0
 
-    def runs(problem, key, iterations, num_seeds, num_pairs, num_queries=10, mu=2.0,
-             step_constant=2.0):
+    def runs(
+        problem, key, iterations, num_seeds, num_pairs, num_queries=10, mu=2.0, step_constant=2.0
+    ):
         t = np.asarray(iterations, float)[None]
-        return 1.5 * t ** -0.5 * noise((num_seeds, t.size)), 0.5 + 0 * t.repeat(num_seeds, 0)
+        return 1.5 * t**-0.5 * noise((num_seeds, t.size)), 0.5 + 0 * t.repeat(num_seeds, 0)
 
     def smoothing(problem, key, mus, num_groups, num_directions, control_variate=True):
         mus = np.asarray(mus, float)
@@ -91,13 +119,18 @@ def test_unknown_profile_raises_naming_it(tmp_path):
 def check_outputs(out, paths, lines, profile, formats=("png", "pdf")):
     names = {os.path.basename(p) for p in paths}
     expected = {"results.parquet", "slopes.csv", "manifest.json"}
-    for stem in ("variance_vs_pairs", "inversion_bias_vs_queries", "smoothing_bias_vs_mu",
-                 "stationarity_vs_iterations", "rates"):
+    for stem in (
+        "variance_vs_pairs",
+        "inversion_bias_vs_queries",
+        "smoothing_bias_vs_mu",
+        "stationarity_vs_iterations",
+        "rates",
+    ):
         expected |= {f"{stem}.{fmt}" for fmt in formats}
     assert names == expected
     for p in paths:
         assert os.path.getsize(p) > 0
-    assert any("95%" in line for line in lines)       # the slope table was logged
+    assert any("95%" in line for line in lines)  # the slope table was logged
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
     assert manifest["spec"]["profile"]["name"] == profile.name
@@ -109,9 +142,12 @@ def check_outputs(out, paths, lines, profile, formats=("png", "pdf")):
     assert list(slopes["quantity"]) == list(QUANTITIES)
     assert (slopes["num_seeds"] >= 8).all()
     assert slopes.set_index("quantity")["expected"].to_dict() == {
-        "variance_vs_pairs": -0.5, "inversion_bias_vs_queries": -1.0,
-        "smoothing_bias_vs_mu": 1.0, "directional_bias_vs_mu": 1.0,
-        "stationarity_vs_iterations": -0.5}
+        "variance_vs_pairs": -0.5,
+        "inversion_bias_vs_queries": -1.0,
+        "smoothing_bias_vs_mu": 1.0,
+        "directional_bias_vs_mu": 1.0,
+        "stationarity_vs_iterations": -0.5,
+    }
     return df, slopes.set_index("quantity")
 
 
@@ -135,18 +171,25 @@ def check_schema(df, profile):
         assert (sub.groupby("run_id")[[x, "seed"]].nunique() == 1).all().all()
         assert not sub.duplicated(["run_id", "metric"]).any()
         assert sub.groupby([x, "seed"])["run_id"].nunique().max() == 1
-        assert sub["seed"].nunique() >= 8                      # bootstrap groups
+        assert sub["seed"].nunique() >= 8  # bootstrap groups
     variance = df[df["cell"] == "variance_vs_pairs"]
     counts = variance.groupby("static.num_pairs")["trajectories"].first()
-    assert counts.to_dict() == {n: 2 * n * profile.variance_replicates
-                                for n in profile.pairs_grid}
+    assert counts.to_dict() == {n: 2 * n * profile.variance_replicates for n in profile.pairs_grid}
     stationarity = df[df["cell"] == "stationarity_vs_iterations"]
     assert (stationarity["iteration"] == stationarity["static.iterations"]).all()
-    assert np.allclose(stationarity["hp.step_size"],
-                       profile.step_constant / np.sqrt(stationarity["static.iterations"]))
+    assert np.allclose(
+        stationarity["hp.step_size"],
+        profile.step_constant / np.sqrt(stationarity["static.iterations"]),
+    )
     # the table feeds zoprl.theory directly
-    table = slope_table(variance, "static.num_pairs", "gradient_rms_error", by=("cell",),
-                        predicted="variance_vs_pairs", num_resamples=50)
+    table = slope_table(
+        variance,
+        "static.num_pairs",
+        "gradient_rms_error",
+        by=("cell",),
+        predicted="variance_vs_pairs",
+        num_resamples=50,
+    )
     assert len(table) == 1 and table["expected"].iloc[0] == -0.5
 
 
@@ -155,11 +198,15 @@ def test_pipeline_recovers_injected_slopes(tmp_path, monkeypatch):
     lines = []
     paths = run_rates(str(tmp_path), FAKE, log=lines.append, formats=("png",))
     _, slopes = check_outputs(str(tmp_path), paths, lines, FAKE, formats=("png",))
-    for quantity in ("variance_vs_pairs", "inversion_bias_vs_queries",
-                     "stationarity_vs_iterations"):
+    for quantity in (
+        "variance_vs_pairs",
+        "inversion_bias_vs_queries",
+        "stationarity_vs_iterations",
+    ):
         assert slopes.loc[quantity, "contains_expected"], quantity
         assert slopes.loc[quantity, "slope"] == pytest.approx(
-            slopes.loc[quantity, "expected"], abs=0.05)
+            slopes.loc[quantity, "expected"], abs=0.05
+        )
     # the plateau (M < 16) is left out of the inversion fit
     assert slopes.loc["inversion_bias_vs_queries", "x_min"] == 16
     assert slopes.loc["inversion_bias_vs_queries", "num_x"] == 4
@@ -181,7 +228,7 @@ def test_rms_error_halves_when_pairs_quadruple(problem):
     assert rms[64].mean() / rms[16].mean() == pytest.approx(0.5, abs=0.15)
 
 
-@pytest.mark.slow   # two more rollout compilations (about 10 s on 2 cores)
+@pytest.mark.slow  # two more rollout compilations (about 10 s on 2 cores)
 def test_inversion_bias_shrinks_with_queries(problem):
     direction = np.asarray(problem.grad_flat) / np.linalg.norm(np.asarray(problem.grad_flat))
     key = jax.random.key(1)
@@ -189,7 +236,7 @@ def test_inversion_bias_shrinks_with_queries(problem):
     for m in (8, 32):
         d_hat, gap = inversion_gap_estimates(problem, key, m, direction, 2.0, 8 * 512, 8, 512)
         assert d_hat.shape == (8,)
-        assert gap == pytest.approx(1.0023, abs=1e-3)    # J(theta + 2 v) - J(theta), exact
+        assert gap == pytest.approx(1.0023, abs=1e-3)  # J(theta + 2 v) - J(theta), exact
         bias[m], se[m] = d_hat.mean() - gap, d_hat.std(ddof=1) / math.sqrt(8)
     # quick profile (2^21 pairs): bias 1.27 at M = 8 and 0.40 at M = 32
     for m in (8, 32):
@@ -203,14 +250,16 @@ def test_stationarity_average_matches_direct_runs(problem):
     from zoprl.oracles import make_oracle
 
     key = jax.random.key(2)
-    avg, gap = stationarity_runs(problem, key, (3, 6), num_seeds=2, num_pairs=8,
-                                 num_queries=10, mu=2.0, step_constant=1.0)
+    avg, gap = stationarity_runs(
+        problem, key, (3, 6), num_seeds=2, num_pairs=8, num_queries=10, mu=2.0, step_constant=1.0
+    )
     assert avg.shape == gap.shape == (2, 2)
     # the first T iterations of the vmapped horizon-6 run are those of a run of length T
     algo = zpg(problem.env, problem.policy, make_oracle("logistic", 10), num_pairs=8)
     init = algo.init
-    algo = algo._replace(init=lambda k, h, e, o=None: init(k, h, e, o)._replace(
-        params=problem.theta))
+    algo = algo._replace(
+        init=lambda k, h, e, o=None: init(k, h, e, o)._replace(params=problem.theta)
+    )
     run = jax.jit(make_run(algo, 3))
     seed_key = jax.random.split(key, 2)[1]
     hp = algo.hparams(step_size=1.0 / math.sqrt(3), mu=2.0, clip_range=problem.clip_range)
@@ -231,12 +280,13 @@ def test_tiny_profile_end_to_end(tmp_path):
 def test_smoothed_gradient_converges_to_exact_gradient(problem):
     grad = np.asarray(problem.grad_flat, np.float64)
     mus = (0.125, 0.5, 2.0)
-    smoothed, se = smoothed_gradient(problem, jax.random.key(3), mus, num_groups=8,
-                                     num_directions=256)
+    smoothed, se = smoothed_gradient(
+        problem, jax.random.key(3), mus, num_groups=8, num_directions=256
+    )
     bias = np.linalg.norm(smoothed - grad, axis=1)
     assert bias[0] < bias[1] < bias[2]
     assert bias[0] < 1e-3 * np.linalg.norm(grad)
-    assert (bias > 3 * se).all()                    # the control variate resolves the bias
+    assert (bias > 3 * se).all()  # the control variate resolves the bias
     # smooth J: O(mu^2) bias, i.e. about 16x per 4x in mu (slope 2 +- 0.5)
     for small, big in ((0, 1), (1, 2)):
         assert math.log(bias[big] / bias[small], 4) == pytest.approx(2.0, abs=0.5)
@@ -251,7 +301,7 @@ def test_control_variate_matches_plain_estimate(problem):
     plain = plain_groups.mean(0)[0]
     se_plain = math.sqrt(plain_groups[:, 0].var(axis=0, ddof=1).sum() / 8)
     assert np.linalg.norm(plain - cv) < 4 * se_plain
-    assert se_plain > 10 * np.linalg.norm(cv)      # ... which is why the control variate is used
+    assert se_plain > 10 * np.linalg.norm(cv)  # ... which is why the control variate is used
 
 
 def test_directional_bias_is_linear_in_mu(problem):

@@ -31,10 +31,10 @@ def test_paired_rollouts_common_random_numbers(gridworld):
     ind = jax.jit(make_paired_rollout(env, policy, 16))
     a, b = crn(jax.random.key(1), theta, theta, params)
     assert a.obs.shape == (16, 10)
-    np.testing.assert_array_equal(a.action, b.action)      # same params + same keys: identical
+    np.testing.assert_array_equal(a.action, b.action)  # same params + same keys: identical
     c, d = ind(jax.random.key(1), theta, theta, params)
     assert not np.array_equal(c.action, d.action)
-    np.testing.assert_array_equal(a.action, c.action)      # member 0 is the same either way
+    np.testing.assert_array_equal(a.action, c.action)  # member 0 is the same either way
 
 
 def test_rollout_vmaps_over_keys_params_and_env_params(gridworld):
@@ -45,7 +45,7 @@ def test_rollout_vmaps_over_keys_params_and_env_params(gridworld):
     env_params = jax.vmap(lambda s: env.make_params().replace(slip=s))(jnp.zeros(3))
     traj = jax.jit(jax.vmap(rollout))(keys, thetas, env_params)
     assert traj.action.shape == (3, 10)
-    assert np.all(np.asarray(traj.action[1]) == 1)   # a near-deterministic "right" policy
+    assert np.all(np.asarray(traj.action[1]) == 1)  # a near-deterministic "right" policy
 
 
 def test_paired_rollouts_can_share_only_the_start_state():
@@ -54,16 +54,21 @@ def test_paired_rollouts_can_share_only_the_start_state():
     policy = tabular_softmax(3, 4)
     params = policy.init(None)
     shared = jax.jit(make_paired_rollout(env, policy, 64, shared_start=True))(
-        jax.random.key(0), params, params, env_params)
+        jax.random.key(0), params, params, env_params
+    )
     np.testing.assert_array_equal(shared[0].obs[:, 0], shared[1].obs[:, 0])
     assert np.mean(np.asarray(shared[0].action) != np.asarray(shared[1].action)) > 0.5
-    free = jax.jit(make_paired_rollout(env, policy, 64))(jax.random.key(0), params, params, env_params)
+    free = jax.jit(make_paired_rollout(env, policy, 64))(
+        jax.random.key(0), params, params, env_params
+    )
     assert np.mean(np.asarray(free[0].obs[:, 0]) != np.asarray(free[1].obs[:, 0])) > 0.4
 
 
 def test_batch_rollout_is_iid(gridworld):
     env, params, policy = gridworld
-    traj = jax.jit(make_batch_rollout(env, policy, 32))(jax.random.key(0), policy.init(None), params)
+    traj = jax.jit(make_batch_rollout(env, policy, 32))(
+        jax.random.key(0), policy.init(None), params
+    )
     assert traj.action.shape == (32, 10)
     assert len({tuple(a) for a in np.asarray(traj.action)}) > 30
 
@@ -79,8 +84,10 @@ def test_cartpole_adapter_matches_direct_gymnax_scan(cartpole):
     episode return, and the mask ends at the first terminal step."""
     env, params, policy = cartpole
     raw, raw_params = gymnax.make("CartPole-v1")
-    theta = jax.tree.map(lambda x: x + 0.3 * jax.random.normal(jax.random.key(3), x.shape),
-                         policy.init(jax.random.key(0)))
+    theta = jax.tree.map(
+        lambda x: x + 0.3 * jax.random.normal(jax.random.key(3), x.shape),
+        policy.init(jax.random.key(0)),
+    )
     keys = jax.random.split(jax.random.key(7), 64)
     traj = jax.jit(jax.vmap(make_rollout(env, policy), (0, None, None)))(keys, theta, params)
 
@@ -91,7 +98,9 @@ def test_cartpole_adapter_matches_direct_gymnax_scan(cartpole):
         def step(carry, xs):
             state, done_before, ret = carry
             h, a = xs
-            _, state, r, term, trunc, _ = raw.step(jax.random.fold_in(k_env, h), state, a, raw_params)
+            _, state, r, term, trunc, _ = raw.step(
+                jax.random.fold_in(k_env, h), state, a, raw_params
+            )
             ret = ret + jnp.where(done_before, 0.0, r)
             return (state, done_before | term | trunc, ret), None
 
@@ -101,8 +110,8 @@ def test_cartpole_adapter_matches_direct_gymnax_scan(cartpole):
     returns = jax.jit(jax.vmap(direct))(keys, traj.action)
     np.testing.assert_array_equal(traj.latent_reward.sum(-1), returns)
     valid = np.asarray(traj.valid)
-    assert np.all(np.diff(valid, axis=1) <= 0)          # once invalid, always invalid
-    assert valid.sum(1).min() < 200                     # some episodes terminate early
+    assert np.all(np.diff(valid, axis=1) <= 0)  # once invalid, always invalid
+    assert valid.sum(1).min() < 200  # some episodes terminate early
 
 
 def test_gymnax_adapter_continuous_actions():
@@ -110,7 +119,9 @@ def test_gymnax_adapter_continuous_actions():
 
     env, params = make("Pendulum-v1", horizon=20)
     policy = mlp_gaussian(3, 1, hidden=(8,))
-    traj = jax.jit(make_rollout(env, policy))(jax.random.key(0), policy.init(jax.random.key(1)), params)
+    traj = jax.jit(make_rollout(env, policy))(
+        jax.random.key(0), policy.init(jax.random.key(1)), params
+    )
     assert traj.action.shape == (20, 1) and np.all(np.isfinite(traj.latent_reward))
 
 
@@ -141,7 +152,8 @@ def test_bulk_and_key_paths_match_the_exact_value(gridworld):
     assert supports_bulk_uniforms(env, policy)
     bulk = jax.jit(make_batch_rollout(env, policy, num))(jax.random.key(0), theta, params)
     keyed = jax.jit(jax.vmap(make_rollout(env, policy), (0, None, None)))(
-        jax.random.split(jax.random.key(0), num), theta, params)
+        jax.random.split(jax.random.key(0), num), theta, params
+    )
     for traj in (bulk, keyed):
         returns = np.asarray(traj.latent_reward.sum(-1), np.float64)
         se = returns.std(ddof=1) / np.sqrt(num)
@@ -149,8 +161,9 @@ def test_bulk_and_key_paths_match_the_exact_value(gridworld):
         pi0 = np.asarray(jax.nn.softmax(theta[0, 0]))
         freq = np.bincount(np.asarray(traj.action[:, 0]), minlength=4) / num
         assert np.all(np.abs(freq - pi0) <= 5 * np.sqrt(pi0 * (1 - pi0) / num))
-        np.testing.assert_allclose(traj.log_prob[:, 0], np.log(pi0)[np.asarray(traj.action[:, 0])],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            traj.log_prob[:, 0], np.log(pi0)[np.asarray(traj.action[:, 0])], rtol=1e-5
+        )
 
 
 def test_bulk_path_with_and_without_action_tables_agree(gridworld):
@@ -160,8 +173,12 @@ def test_bulk_path_with_and_without_action_tables_agree(gridworld):
     env, params, _ = gridworld
     policy = tabular_softmax(25, 4, horizon=10)
     theta = _time_dependent_theta(jax.random.key(6))
-    table, direct = (jax.jit(_make_bulk_batch_rollout(env, policy, 64, 10, use_table=t))(
-        jax.random.key(2), theta, params) for t in (True, False))
+    table, direct = (
+        jax.jit(_make_bulk_batch_rollout(env, policy, 64, 10, use_table=t))(
+            jax.random.key(2), theta, params
+        )
+        for t in (True, False)
+    )
     np.testing.assert_array_equal(table.action, direct.action)
     np.testing.assert_array_equal(table.obs, direct.obs)
     np.testing.assert_allclose(table.log_prob, direct.log_prob, rtol=1e-6)
@@ -202,7 +219,7 @@ def test_bulk_path_accepts_raw_and_non_threefry_keys(gridworld):
     env, params, policy = gridworld
     batch = jax.jit(make_batch_rollout(env, policy, 8))
     typed = batch(jax.random.key(0), policy.init(None), params)
-    raw = batch(jax.random.PRNGKey(0), policy.init(None), params)       # same threefry words
+    raw = batch(jax.random.PRNGKey(0), policy.init(None), params)  # same threefry words
     np.testing.assert_array_equal(typed.action, raw.action)
     rbg = batch(jax.random.key(0, impl="rbg"), policy.init(None), params)  # fallback stream
     assert rbg.action.shape == (8, 10) and np.all(np.asarray(rbg.valid) == 1)

@@ -42,18 +42,23 @@ def float64():
 
 
 @partial(jax.jit, static_argnames=("time_dependent", "terminal"))
-def random_regularised_mdp(key, kl_coef=0.7, time_dependent=True, terminal=True,
-                           reference_scale=1.0):
+def random_regularised_mdp(
+    key, kl_coef=0.7, time_dependent=True, terminal=True, reference_scale=1.0
+):
     """A Garnet MDP with a time-dependent reward [H, S, A], a time-dependent random reference
     and a terminal reward: every option of the module at once."""
     k_mdp, k_rew, k_ref, k_term = jax.random.split(key, 4)
     params = random_mdp_params(k_mdp, S, A, 2, horizon=H)
-    reward = (jax.random.normal(k_rew, (H, S, A)) if time_dependent
-              else TabularModel(params.transition, params.reward, params.start).expected_reward())
+    reward = (
+        jax.random.normal(k_rew, (H, S, A))
+        if time_dependent
+        else TabularModel(params.transition, params.reward, params.start).expected_reward()
+    )
     reference = jax.nn.softmax(reference_scale * jax.random.normal(k_ref, (H, S, A)), axis=-1)
     terminal_reward = jax.random.normal(k_term, (S,)) if terminal else None
-    return KLRegularisedMDP(params.transition, params.start, reward, reference,
-                            jnp.asarray(kl_coef), terminal_reward)
+    return KLRegularisedMDP(
+        params.transition, params.start, reward, reference, jnp.asarray(kl_coef), terminal_reward
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def mdp():
 def test_soft_optimal_policy_beats_random_policies(mdp):
     solution = soft_values(mdp, H)
     best = value(mdp, solution.policy)
-    np.testing.assert_allclose(best, optimum(mdp, H), rtol=1e-13)     # J_c(pi*) = rho^T V_1
+    np.testing.assert_allclose(best, optimum(mdp, H), rtol=1e-13)  # J_c(pi*) = rho^T V_1
     np.testing.assert_allclose(best, jnp.dot(mdp.start, solution.value[0]), rtol=1e-13)
     logits = 2.0 * jax.random.normal(jax.random.key(1), (NUM_RANDOM_POLICIES, H, S, A))
     others = jax.vmap(logits_value, (None, 0))(mdp, logits)
@@ -79,7 +84,7 @@ def test_logit_gradient_vanishes_at_soft_optimum(mdp):
     log_pi = soft_values(mdp, H).log_policy
     logit_grad = jax.jit(jax.grad(regularised_logits_value, argnums=1))
     grad = logit_grad(mdp, log_pi)
-    assert float(jnp.max(jnp.abs(grad))) < 1e-12       # measured about 1e-16 in float64
+    assert float(jnp.max(jnp.abs(grad))) < 1e-12  # measured about 1e-16 in float64
     grad_random = logit_grad(mdp, jnp.zeros((H, S, A)))
     assert float(jnp.max(jnp.abs(grad_random))) > 1e-2
 
@@ -91,13 +96,16 @@ def test_performance_difference_identity_and_occupancies(mdp):
     pi = jax.nn.softmax(jax.random.normal(jax.random.key(2), (H, S, A)), axis=-1)
     d = occupancy(mdp.transition, mdp.start, pi)
     np.testing.assert_allclose(jnp.sum(d, axis=(1, 2)), np.ones(H), rtol=1e-13)
-    kl_to_optimum = kl_per_state(pi, jnp.log(pi), solution.log_policy)           # [H, S]
+    kl_to_optimum = kl_per_state(pi, jnp.log(pi), solution.log_policy)  # [H, S]
     gap = mdp.kl_coef * jnp.sum(jnp.sum(d, axis=-1) * kl_to_optimum)
     np.testing.assert_allclose(value(mdp, solution.policy) - value(mdp, pi), gap, rtol=1e-10)
     kl_to_reference = kl_per_state(pi, jnp.log(pi), jnp.log(mdp.reference))
     final_state = jnp.einsum("sa,sat->t", d[-1], mdp.transition)
-    by_occupancy = (jnp.sum(d * mdp.reward) - mdp.kl_coef * jnp.sum(d.sum(-1) * kl_to_reference)
-                    + jnp.dot(final_state, mdp.terminal_reward))
+    by_occupancy = (
+        jnp.sum(d * mdp.reward)
+        - mdp.kl_coef * jnp.sum(d.sum(-1) * kl_to_reference)
+        + jnp.dot(final_state, mdp.terminal_reward)
+    )
     np.testing.assert_allclose(value(mdp, pi), by_occupancy, rtol=1e-12)
     # d J_c / d r_h(s, a) = d_h(s, a)
     reward_grad = jax.grad(lambda r: value(mdp._replace(reward=r), pi))(mdp.reward)
@@ -109,8 +117,9 @@ def test_small_kl_weight_recovers_unregularised_optimum(kl_coef):
     """Uniform reference: J* - H c log A <= J_c(pi*) <= J* and J(pi*_c) >= J* - H c log A."""
     base = random_regularised_mdp(jax.random.key(3), time_dependent=False, terminal=False)
     mdp = base._replace(reference=jnp.full((S, A), 1.0 / A), kl_coef=jnp.asarray(kl_coef))
-    model = TabularModel(mdp.transition, jnp.broadcast_to(mdp.reward[..., None], (S, A, S)),
-                         mdp.start)
+    model = TabularModel(
+        mdp.transition, jnp.broadcast_to(mdp.reward[..., None], (S, A, S)), mdp.start
+    )
     j_star = float(jax.jit(optimal_value, static_argnums=1)(model, H))
     bound = H * kl_coef * np.log(A)
     j_c = float(optimum(mdp, H))
@@ -125,16 +134,18 @@ def test_bandit_closed_form():
     reference = jnp.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
     c = 0.5
     transition = jnp.full((2, 3, 2), 0.5)
-    mdp = KLRegularisedMDP(transition, jnp.array([0.25, 0.75]), reward, reference,
-                           jnp.asarray(c))
+    mdp = KLRegularisedMDP(transition, jnp.array([0.25, 0.75]), reward, reference, jnp.asarray(c))
     weights = np.asarray(reference) * np.exp(np.asarray(reward) / c)
     solution = soft_value_iteration(mdp, 1)
-    np.testing.assert_allclose(solution.policy[0], weights / weights.sum(-1, keepdims=True),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        solution.policy[0], weights / weights.sum(-1, keepdims=True), rtol=1e-14
+    )
     np.testing.assert_allclose(solution.value[0], c * np.log(weights.sum(-1)), rtol=1e-14)
-    np.testing.assert_allclose(soft_optimal_value(mdp, 1),
-                               0.25 * c * np.log(weights[0].sum())
-                               + 0.75 * c * np.log(weights[1].sum()), rtol=1e-14)
+    np.testing.assert_allclose(
+        soft_optimal_value(mdp, 1),
+        0.25 * c * np.log(weights[0].sum()) + 0.75 * c * np.log(weights[1].sum()),
+        rtol=1e-14,
+    )
 
 
 def test_reference_with_zeros():
@@ -154,13 +165,17 @@ def test_dtype_follows_inputs(mdp):
     float64 tables give float64."""
     as32 = jax.tree.map(lambda x: x.astype(jnp.float32), mdp)
     pi32 = jnp.full((H, S, A), 1.0 / A, jnp.float32)
-    for fn, args in [(soft_value_iteration, (as32, H)), (soft_optimal_value, (as32, H)),
-                     (regularised_policy_value, (as32, pi32)),
-                     (regularised_logits_value, (as32, pi32)),
-                     (occupancy_measures, (as32.transition, as32.start, pi32))]:
+    for fn, args in [
+        (soft_value_iteration, (as32, H)),
+        (soft_optimal_value, (as32, H)),
+        (regularised_policy_value, (as32, pi32)),
+        (regularised_logits_value, (as32, pi32)),
+        (occupancy_measures, (as32.transition, as32.start, pi32)),
+    ]:
         static = (1,) if isinstance(args[-1], int) else ()
-        shapes = jax.eval_shape(partial(fn, **({"horizon": H} if static else {})),
-                                *(args[:-1] if static else args))
+        shapes = jax.eval_shape(
+            partial(fn, **({"horizon": H} if static else {})), *(args[:-1] if static else args)
+        )
         for leaf in jax.tree.leaves(shapes):
             assert leaf.dtype == jnp.float32, fn.__name__
     for leaf in jax.tree.leaves(soft_values(mdp, H)):
@@ -168,10 +183,13 @@ def test_dtype_follows_inputs(mdp):
 
 
 def all_functions(mdp, pi):
-    return {"soft": soft_value_iteration(mdp, H), "optimum": soft_optimal_value(mdp, H),
-            "value": regularised_policy_value(mdp, pi),
-            "logits": regularised_logits_value(mdp, jnp.log(pi)),
-            "occupancy": occupancy_measures(mdp.transition, mdp.start, pi)}
+    return {
+        "soft": soft_value_iteration(mdp, H),
+        "optimum": soft_optimal_value(mdp, H),
+        "value": regularised_policy_value(mdp, pi),
+        "logits": regularised_logits_value(mdp, jnp.log(pi)),
+        "occupancy": occupancy_measures(mdp.transition, mdp.start, pi),
+    }
 
 
 def test_jit_and_vmap_over_instances():
@@ -183,12 +201,17 @@ def test_jit_and_vmap_over_instances():
     batched = jax.jit(jax.vmap(all_functions))(batch, pis)
     for i in range(3):
         one = unbatch(batch, i)
-        single = {"soft": soft_values(one, H), "optimum": optimum(one, H),
-                  "value": value(one, pis[i]), "logits": logits_value(one, jnp.log(pis[i])),
-                  "occupancy": occupancy(one.transition, one.start, pis[i])}
+        single = {
+            "soft": soft_values(one, H),
+            "optimum": optimum(one, H),
+            "value": value(one, pis[i]),
+            "logits": logits_value(one, jnp.log(pis[i])),
+            "occupancy": occupancy(one.transition, one.start, pis[i]),
+        }
         for name, result in single.items():
-            for got, want in zip(jax.tree.leaves(unbatch(batched[name], i)),
-                                 jax.tree.leaves(result), strict=True):
+            for got, want in zip(
+                jax.tree.leaves(unbatch(batched[name], i)), jax.tree.leaves(result), strict=True
+            ):
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
 
 

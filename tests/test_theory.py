@@ -8,8 +8,14 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from zoprl.theory import (PREDICTED_RATES, bootstrap_slope, fit_loglog_slope,  # noqa: E402
-                          predicted_rate, run_points, slope_table)
+from zoprl.theory import (
+    PREDICTED_RATES,
+    bootstrap_slope,
+    fit_loglog_slope,  # noqa: E402
+    predicted_rate,
+    run_points,
+    slope_table,
+)
 
 X = np.geomspace(1.0, 1000.0, 8)
 
@@ -23,28 +29,45 @@ def tidy_points(num_pairs=(16, 64, 256, 1024), seeds=tuple(range(8)), mus=(0.5,)
         for n in num_pairs:
             for s in seeds:
                 for it in range(3):
-                    rows.append(dict(run_id=run_id, cell=f"zpg[num_pairs={n}]", label="ZPG",
-                                     algorithm="zpg", environment="GridWorld", oracle="noisy",
-                                     reads_latent_reward=False, **{"hp.mu": mu, "static.num_pairs": n},
-                                     seed=s, iteration=it, trajectories=2 * n * (it + 1),
-                                     queries=10 * n * (it + 1), metric="grad_err",
-                                     value=n ** -0.5 * np.exp(noise * rng.normal())))
+                    rows.append(
+                        dict(
+                            run_id=run_id,
+                            cell=f"zpg[num_pairs={n}]",
+                            label="ZPG",
+                            algorithm="zpg",
+                            environment="GridWorld",
+                            oracle="noisy",
+                            reads_latent_reward=False,
+                            **{"hp.mu": mu, "static.num_pairs": n},
+                            seed=s,
+                            iteration=it,
+                            trajectories=2 * n * (it + 1),
+                            queries=10 * n * (it + 1),
+                            metric="grad_err",
+                            value=n**-0.5 * np.exp(noise * rng.normal()),
+                        )
+                    )
                 run_id += 1
     return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize("slope", [-1.0, -0.5, 1.0, 2.0])
 def test_exact_power_law_recovered(slope):
-    fit = fit_loglog_slope(X, 3.0 * X ** slope)
+    fit = fit_loglog_slope(X, 3.0 * X**slope)
     assert fit.slope == pytest.approx(slope, abs=1e-12)
     assert fit.intercept == pytest.approx(np.log(3.0), abs=1e-10)
     assert fit.r2 == pytest.approx(1.0)
-    boot = bootstrap_slope(X, 3.0 * X ** slope, num_resamples=200)
+    boot = bootstrap_slope(X, 3.0 * X**slope, num_resamples=200)
     assert boot.low == pytest.approx(slope, abs=1e-9)
     assert boot.high == pytest.approx(slope, abs=1e-9)
     for fit_kind in ("points", "means"):
-        boot = bootstrap_slope(np.tile(X, 2), np.tile(3.0 * X ** slope, 2),
-                               np.repeat([0, 1], 8), num_resamples=200, fit=fit_kind)
+        boot = bootstrap_slope(
+            np.tile(X, 2),
+            np.tile(3.0 * X**slope, 2),
+            np.repeat([0, 1], 8),
+            num_resamples=200,
+            fit=fit_kind,
+        )
         assert boot.slope == pytest.approx(slope, abs=1e-12)
         assert boot.low == pytest.approx(slope, abs=1e-9)
 
@@ -54,7 +77,7 @@ def test_bootstrap_interval_contains_true_slope_on_noisy_data():
     rng = np.random.default_rng(1)
     x = np.tile(X, 6)
     seeds = np.repeat(np.arange(6), X.size)
-    y = 2.0 * x ** -0.5 * np.exp(0.1 * rng.normal(size=x.size))
+    y = 2.0 * x**-0.5 * np.exp(0.1 * rng.normal(size=x.size))
     for groups in (None, seeds):
         for fit in ("points", "means"):
             boot = bootstrap_slope(x, y, groups, num_resamples=2000, seed=0, fit=fit)
@@ -78,16 +101,19 @@ def test_cluster_bootstrap_wider_with_correlated_groups():
     assert cluster.high - cluster.low >= pooled.high - pooled.low
 
 
-@pytest.mark.parametrize("x, y, match", [
-    ([1.0, 2.0, -1.0], [1.0, 2.0, 3.0], r"x must be finite and > 0.*-1\.0 at index 2"),
-    ([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], r"y must be finite and > 0.*0\.0 at index 1"),
-    ([1.0, np.inf], [1.0, 2.0], r"x must be finite.*inf"),
-    ([1.0, 2.0], [np.nan, 2.0], r"y must be finite.*nan"),
-    ([1.0, 2.0], [1.0, 2.0, 3.0], "same length"),
-    ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0], "at least 2 distinct"),
-    ([[1.0, 2.0]], [[1.0, 2.0]], "one-dimensional"),
-    (["a", "b"], [1.0, 2.0], "numeric"),
-])
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        ([1.0, 2.0, -1.0], [1.0, 2.0, 3.0], r"x must be finite and > 0.*-1\.0 at index 2"),
+        ([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], r"y must be finite and > 0.*0\.0 at index 1"),
+        ([1.0, np.inf], [1.0, 2.0], r"x must be finite.*inf"),
+        ([1.0, 2.0], [np.nan, 2.0], r"y must be finite.*nan"),
+        ([1.0, 2.0], [1.0, 2.0, 3.0], "same length"),
+        ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0], "at least 2 distinct"),
+        ([[1.0, 2.0]], [[1.0, 2.0]], "one-dimensional"),
+        (["a", "b"], [1.0, 2.0], "numeric"),
+    ],
+)
 def test_bad_input_errors(x, y, match):
     with pytest.raises(ValueError, match=match):
         fit_loglog_slope(x, y)
@@ -96,7 +122,7 @@ def test_bad_input_errors(x, y, match):
 
 
 def test_bootstrap_argument_errors():
-    y = X ** -0.5
+    y = X**-0.5
     with pytest.raises(ValueError, match="groups must give one label per point"):
         bootstrap_slope(X, y, groups=[0, 1])
     with pytest.raises(ValueError, match="at least 2 distinct values"):
@@ -112,8 +138,12 @@ def test_bootstrap_argument_errors():
 
 
 def test_predicted_rates():
-    expected = {"variance_vs_pairs": -0.5, "inversion_bias_vs_queries": -1.0,
-                "smoothing_bias_vs_mu": 1.0, "stationarity_vs_iterations": -0.5}
+    expected = {
+        "variance_vs_pairs": -0.5,
+        "inversion_bias_vs_queries": -1.0,
+        "smoothing_bias_vs_mu": 1.0,
+        "stationarity_vs_iterations": -0.5,
+    }
     for name, slope in expected.items():
         rate = PREDICTED_RATES[name]
         assert rate.name == name and rate.slope == slope and rate.description
@@ -124,10 +154,20 @@ def test_predicted_rates():
 
 def test_slope_table_recovers_rate():
     df = tidy_points()
-    table = slope_table(df, "static.num_pairs", "grad_err", predicted="variance_vs_pairs",
-                        num_resamples=500)
-    assert list(table.columns) == ["label", "slope", "low", "high", "intercept", "num_x",
-                                   "num_seeds", "expected", "contains_expected"]
+    table = slope_table(
+        df, "static.num_pairs", "grad_err", predicted="variance_vs_pairs", num_resamples=500
+    )
+    assert list(table.columns) == [
+        "label",
+        "slope",
+        "low",
+        "high",
+        "intercept",
+        "num_x",
+        "num_seeds",
+        "expected",
+        "contains_expected",
+    ]
     row = table.iloc[0]
     assert row["slope"] == pytest.approx(-0.5, abs=0.05)
     assert row["contains_expected"] and row["expected"] == -0.5
@@ -144,8 +184,9 @@ def test_slope_table_groups_and_ambiguity():
     df = tidy_points(mus=(0.5, 1.0))
     with pytest.raises(ValueError, match=r"differ in \['hp.mu'\]"):
         slope_table(df, "static.num_pairs", "grad_err")
-    table = slope_table(df, "static.num_pairs", "grad_err", by=("label", "hp.mu"),
-                        predicted=-0.5, num_resamples=200)
+    table = slope_table(
+        df, "static.num_pairs", "grad_err", by=("label", "hp.mu"), predicted=-0.5, num_resamples=200
+    )
     assert list(table["hp.mu"]) == [0.5, 1.0]
     assert table["contains_expected"].all()
     with pytest.raises(ValueError, match="unknown metric 'value_gap'.*grad_err"):
@@ -173,7 +214,9 @@ def test_run_points_reductions():
 
 
 def test_theory_imports_neither_jax_nor_matplotlib():
-    code = ("import sys, zoprl.theory; bad = [m for m in ('jax', 'matplotlib') if m in "
-            "sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, zoprl.theory; bad = [m for m in ('jax', 'matplotlib') if m in "
+        "sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -20,11 +20,20 @@ import hashlib
 import os
 import sys
 
-DEMO_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiment", "specs",
-                         "demo.toml")
+DEMO_SPEC = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "experiment", "specs", "demo.toml"
+)
 X_AXES = ("iteration", "trajectories", "queries")
-LIST_KINDS = ("environments", "algorithms", "oracles", "presets", "evaluators", "policies",
-              "optimizers", "reproductions")
+LIST_KINDS = (
+    "environments",
+    "algorithms",
+    "oracles",
+    "presets",
+    "evaluators",
+    "policies",
+    "optimizers",
+    "reproductions",
+)
 
 
 def _positive_int(text: str) -> int:
@@ -38,18 +47,32 @@ def _positive_int(text: str) -> int:
 
 
 def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> None:
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a spec entry, e.g. --set seeds=8 --set grid.mu=[1,2] "
-                        "--set algorithms.zpg.static.num_pairs=64 (repeatable)")
-    p.add_argument("--out", default=default_out,
-                   help="results folder (default: results/<spec name>)")
-    p.add_argument("--fresh", action="store_true",
-                   help="discard earlier results in the folder instead of resuming")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a spec entry, e.g. --set seeds=8 --set grid.mu=[1,2] "
+        "--set algorithms.zpg.static.num_pairs=64 (repeatable)",
+    )
+    p.add_argument(
+        "--out", default=default_out, help="results folder (default: results/<spec name>)"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard earlier results in the folder instead of resuming",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--no-plot", dest="plot", action="store_false",
-                   help="do not draw the learning-curve figure")
-    p.add_argument("--metric", help="metric of the figure (default: value_gap where the "
-                                     "environment is finite, else value)")
+    p.add_argument(
+        "--no-plot", dest="plot", action="store_false", help="do not draw the learning-curve figure"
+    )
+    p.add_argument(
+        "--metric",
+        help="metric of the figure (default: value_gap where the "
+        "environment is finite, else value)",
+    )
 
 
 def _execute(spec, args, x_axes=("queries", "iteration"), out=None):
@@ -88,23 +111,29 @@ def cmd_run(args) -> int:
     if args.algorithm:
         raw["algorithms"] = [{"name": args.algorithm}]
     elif "algorithms" not in raw:
-        raise ValueError("zoprl run needs --algorithm NAME (or --spec FILE); see `zoprl list "
-                         "algorithms`")
+        raise ValueError(
+            "zoprl run needs --algorithm NAME (or --spec FILE); see `zoprl list algorithms`"
+        )
     if isinstance(raw["algorithms"], dict):
         raw["algorithms"] = [raw["algorithms"]]
-    for flag, key in (("env", "environment.name"), ("link", "oracle.link"),
-                      ("queries", "oracle.num_queries"), ("preset", "oracle.preset"),
-                      ("seeds", "seeds"), ("iterations", "iterations"),
-                      ("eval_every", "eval_every"), ("chunk_size", "chunk_size")):
+    for flag, key in (
+        ("env", "environment.name"),
+        ("link", "oracle.link"),
+        ("queries", "oracle.num_queries"),
+        ("preset", "oracle.preset"),
+        ("seeds", "seeds"),
+        ("iterations", "iterations"),
+        ("eval_every", "eval_every"),
+        ("chunk_size", "chunk_size"),
+    ):
         value = getattr(args, flag)
         if value is not None:
-            apply_override(raw, f"{key}={value!r}" if isinstance(value, str) else
-                           f"{key}={value}")
+            apply_override(raw, f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
     for assignment in args.overrides:
         apply_override(raw, assignment)
     entries = raw.get("algorithms")
     if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], dict):
-        for table in ("static", "static_grid", "hparams"):   # --set static.x: the one algorithm
+        for table in ("static", "static_grid", "hparams"):  # --set static.x: the one algorithm
             if isinstance(raw.get(table), dict):
                 entries[0].setdefault(table, {}).update(raw.pop(table))
     spec = spec_from_dict(raw)
@@ -134,8 +163,10 @@ def _print_summary(table) -> None:
     print(f"{'method':<22} {'J(theta_T) / J*':>18} {'queries':>10} {'trajectories':>13}")
     for label, group in value.groupby("label", sort=False):
         stderr = group.ratio.std(ddof=1) / len(group) ** 0.5 if len(group) > 1 else 0.0
-        print(f"{label:<22} {group.ratio.mean():>11.3f} +- {stderr:.3f} "
-              f"{int(group.queries.mean()):>10d} {int(group.trajectories.mean()):>13d}")
+        print(
+            f"{label:<22} {group.ratio.mean():>11.3f} +- {stderr:.3f} "
+            f"{int(group.queries.mean()):>10d} {int(group.trajectories.mean()):>13d}"
+        )
 
 
 def cmd_plot(args) -> int:
@@ -143,15 +174,20 @@ def cmd_plot(args) -> int:
     parameter (--param), or a log-log rate plot with its fitted slope (--rate X)."""
     from zoprl.plots import load_table, plot_final_metric, plot_rate, plot_results, save_figure
 
-    out = args.out or (args.results if os.path.isdir(args.results)
-                       else os.path.dirname(os.path.abspath(args.results)))
+    out = args.out or (
+        args.results
+        if os.path.isdir(args.results)
+        else os.path.dirname(os.path.abspath(args.results))
+    )
     if args.param:
-        axes = plot_final_metric(load_table(args.results), args.metric, args.param,
-                                 log_x=args.log_x, log_y=args.log_y)
+        axes = plot_final_metric(
+            load_table(args.results), args.metric, args.param, log_x=args.log_x, log_y=args.log_y
+        )
         paths = save_figure(axes, os.path.join(out, f"final_{args.metric}_{args.param}"))
     elif args.rate:
-        axes = plot_rate(load_table(args.results), args.rate, args.metric,
-                         expected_slope=args.expected_slope)
+        axes = plot_rate(
+            load_table(args.results), args.rate, args.metric, expected_slope=args.expected_slope
+        )
         paths = save_figure(axes, os.path.join(out, f"rate_{args.metric}_{args.rate}"))
     else:
         paths = plot_results(args.results, out, metric=args.metric, x=args.x, log_y=args.log_y)
@@ -178,27 +214,34 @@ def _listing(kind: str) -> list[str]:
     if kind == "algorithms":
         from zoprl.experiment import ALGORITHMS
 
-        return [f"{name:<22} {entry.description}; static: "
-                f"{', '.join(entry.static_names())}" for name, entry in ALGORITHMS.items()]
+        return [
+            f"{name:<22} {entry.description}; static: {', '.join(entry.static_names())}"
+            for name, entry in ALGORITHMS.items()
+        ]
     if kind == "oracles":
         from zoprl.oracles import LINK_NAMES, ORACLE_KINDS, PREFERENCE_GENERATORS
         from zoprl.oracles.kinds import keyword_only
 
-        lines = [f"kind {name:<10} {kind.description}; static: "
-                 f"{', '.join(keyword_only(kind.build))}; default preset {kind.default_preset}"
-                 for name, kind in ORACLE_KINDS.items()]
-        return lines + [f"links (utility kind): {', '.join(LINK_NAMES)}",
-                        f"generators (tensor kind): {', '.join(PREFERENCE_GENERATORS)}"]
+        lines = [
+            f"kind {name:<10} {kind.description}; static: "
+            f"{', '.join(keyword_only(kind.build))}; default preset {kind.default_preset}"
+            for name, kind in ORACLE_KINDS.items()
+        ]
+        return lines + [
+            f"links (utility kind): {', '.join(LINK_NAMES)}",
+            f"generators (tensor kind): {', '.join(PREFERENCE_GENERATORS)}",
+        ]
     if kind == "evaluators":
         from zoprl.evaluators import EVALUATORS, evaluator_options
 
-        return [f"{name:<12} options: {', '.join(evaluator_options(name)) or '(none)'}"
-                for name in EVALUATORS]
+        return [
+            f"{name:<12} options: {', '.join(evaluator_options(name)) or '(none)'}"
+            for name in EVALUATORS
+        ]
     if kind == "presets":
         from zoprl.oracles import PRESETS
 
-        return [f"{name:<8} {values or '(perfectly rational)'}" for name, values in
-                PRESETS.items()]
+        return [f"{name:<8} {values or '(perfectly rational)'}" for name, values in PRESETS.items()]
     if kind == "policies":
         from zoprl.experiment import POLICIES
 
@@ -220,8 +263,13 @@ def cmd_reproduce(args) -> int:
     recomputed)."""
     from zoprl.reproduce import reproduce
 
-    written = reproduce(args.name, "full" if args.full else "quick", args.out, fresh=args.fresh,
-                        progress=not args.quiet)
+    written = reproduce(
+        args.name,
+        "full" if args.full else "quick",
+        args.out,
+        fresh=args.fresh,
+        progress=not args.quiet,
+    )
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -234,13 +282,19 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoprl", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="zoprl",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("demo", help="ZPG against the baselines on the default GridWorld",
-                            description=cmd_demo.__doc__)
+    p = commands.add_parser(
+        "demo",
+        help="ZPG against the baselines on the default GridWorld",
+        description=cmd_demo.__doc__,
+    )
     _add_sweep_options(p, "results/demo")
     p.set_defaults(func=cmd_demo)
 
@@ -259,18 +313,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_options(p, None)
     p.set_defaults(func=cmd_run)
 
-    p = commands.add_parser("sweep", help="every cell of a spec file",
-                            description=cmd_sweep.__doc__)
+    p = commands.add_parser(
+        "sweep", help="every cell of a spec file", description=cmd_sweep.__doc__
+    )
     p.add_argument("spec", help="spec file (.toml, .yaml)")
     _add_sweep_options(p, None)
     p.set_defaults(func=cmd_sweep)
 
-    p = commands.add_parser("plot", help="figures from a results folder",
-                            description=cmd_plot.__doc__)
+    p = commands.add_parser(
+        "plot", help="figures from a results folder", description=cmd_plot.__doc__
+    )
     p.add_argument("results", help="results folder or results.parquet")
     p.add_argument("--metric", default="value_gap")
-    p.add_argument("--x", nargs="+", default=["queries"], choices=X_AXES,
-                   help="x axes of the learning curves (one panel column each)")
+    p.add_argument(
+        "--x",
+        nargs="+",
+        default=["queries"],
+        choices=X_AXES,
+        help="x axes of the learning curves (one panel column each)",
+    )
     p.add_argument("--param", help="draw the final metric against this parameter column")
     p.add_argument("--rate", metavar="X", help="log-log rate plot against this column")
     p.add_argument("--expected-slope", dest="expected_slope", type=float)
@@ -279,8 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the figures (default: the results folder)")
     p.set_defaults(func=cmd_plot)
 
-    p = commands.add_parser("reproduce", help="reproduce the papers' claims and rate checks",
-                            description=cmd_reproduce.__doc__)
+    p = commands.add_parser(
+        "reproduce",
+        help="reproduce the papers' claims and rate checks",
+        description=cmd_reproduce.__doc__,
+    )
     p.add_argument("name", help="gridworld-comparison, stochasticity, links, blocks, rates or all")
     profile = p.add_mutually_exclusive_group()
     profile.add_argument("--quick", action="store_true", help="CPU profile (default)")
@@ -290,14 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_reproduce)
 
-    p = commands.add_parser("list", help="environments, algorithms, oracles, presets, evaluators, "
-                                         "policies, optimizers, reproductions",
-                            description=cmd_list.__doc__)
+    p = commands.add_parser(
+        "list",
+        help="environments, algorithms, oracles, presets, evaluators, "
+        "policies, optimizers, reproductions",
+        description=cmd_list.__doc__,
+    )
     p.add_argument("what", nargs="?", default="all", choices=("all",) + LIST_KINDS)
     p.set_defaults(func=cmd_list)
 
-    p = commands.add_parser("bench", help="the benchmark suite (throughput against references)",
-                            description="zoprl's benchmark suite: see zoprl.bench")
+    p = commands.add_parser(
+        "bench",
+        help="the benchmark suite (throughput against references)",
+        description="zoprl's benchmark suite: see zoprl.bench",
+    )
     from zoprl.bench import add_arguments
 
     add_arguments(p)

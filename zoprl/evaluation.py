@@ -14,7 +14,8 @@ vmaps over policy parameters and over MDP instances (env params).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import chex
 import jax
@@ -48,8 +49,9 @@ def optimal_q_values(model: TabularModel, horizon: int) -> jax.Array:
         q = r + jnp.einsum("sat,t->sa", model.transition, v_next)
         return jnp.max(q, axis=-1), q
 
-    _, q = jax.lax.scan(backward, jnp.zeros(r.shape[0], r.dtype), None, length=horizon,
-                        reverse=True)
+    _, q = jax.lax.scan(
+        backward, jnp.zeros(r.shape[0], r.dtype), None, length=horizon, reverse=True
+    )
     return q
 
 
@@ -77,8 +79,10 @@ class ExactEvaluator(NamedTuple):
 def exact_evaluator(env, policy: Policy) -> ExactEvaluator:
     """Exact J, grad J and J* for a categorical ``policy`` on a finite ``env`` (any FiniteMDP)."""
     if not getattr(env, "is_finite", False):
-        raise ValueError(f"environment {env.name!r} has no finite state space: exact evaluation "
-                         "is for finite MDPs; use Monte Carlo rollouts instead")
+        raise ValueError(
+            f"environment {env.name!r} has no finite state space: exact evaluation "
+            "is for finite MDPs; use Monte Carlo rollouts instead"
+        )
     check_compatible(policy, env)
     horizon = env.horizon
 

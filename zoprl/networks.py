@@ -7,7 +7,7 @@ categorical policy built on it starts uniform, a critic or a learned reward star
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp

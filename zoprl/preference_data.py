@@ -58,11 +58,13 @@ def buffer_init(capacity: int, example_traj) -> PreferenceBuffer:
     """An empty buffer of ``capacity`` pairs shaped like ``example_traj`` (one trajectory with
     leaves [H, ...], or a batch of them, of which the shape of one member is used)."""
     capacity = check_int("buffer_capacity", capacity)
-    extra = jnp.ndim(example_traj.valid) - 1                 # leading batch axes to drop
-    empty = jax.tree.map(lambda x: jnp.zeros((capacity,) + jnp.shape(x)[extra:], x.dtype),
-                         example_traj)
-    return PreferenceBuffer(empty, empty, jnp.full((capacity,), 0.5), jnp.zeros((capacity,)),
-                            jnp.int32(0), jnp.int32(0))
+    extra = jnp.ndim(example_traj.valid) - 1  # leading batch axes to drop
+    empty = jax.tree.map(
+        lambda x: jnp.zeros((capacity,) + jnp.shape(x)[extra:], x.dtype), example_traj
+    )
+    return PreferenceBuffer(
+        empty, empty, jnp.full((capacity,), 0.5), jnp.zeros((capacity,)), jnp.int32(0), jnp.int32(0)
+    )
 
 
 def buffer_add(buffer: PreferenceBuffer, traj_0, traj_1, feedback: Feedback) -> PreferenceBuffer:
@@ -93,13 +95,16 @@ def buffer_sample(key, buffer: PreferenceBuffer, batch_size: int) -> PreferenceB
     """
     batch_size = check_int("batch_size", batch_size)
     if batch_size > buffer.capacity:
-        raise ValueError(f"batch_size {batch_size} exceeds the buffer capacity "
-                         f"{buffer.capacity}")
+        raise ValueError(f"batch_size {batch_size} exceeds the buffer capacity {buffer.capacity}")
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
     take = lambda x: x[idx]
     weight = buffer.answered[idx] * (buffer.size > 0)
-    return PreferenceBatch(jax.tree.map(take, buffer.traj_0), jax.tree.map(take, buffer.traj_1),
-                           buffer.label[idx], weight)
+    return PreferenceBatch(
+        jax.tree.map(take, buffer.traj_0),
+        jax.tree.map(take, buffer.traj_1),
+        buffer.label[idx],
+        weight,
+    )
 
 
 def labelled_batch(traj_0, traj_1, feedback: Feedback) -> PreferenceBatch:

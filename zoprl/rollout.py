@@ -30,7 +30,7 @@ environment noise and the same sampling uniforms.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -63,12 +63,13 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
         def step(carry, h):
             obs, state, alive = carry
             k_env = jax.random.fold_in(k_env_base, h)
-            if policy.logits is not None:   # one counter-based uniform, the inverse CDF
+            if policy.logits is not None:  # one counter-based uniform, the inverse CDF
                 u = counter_uniforms(k_policy_base, h, jnp.uint32(0))[0]
                 action, log_prob = sample_from_uniform(policy.logits(params, obs, h), u)
             else:
-                action, log_prob = policy.sample(jax.random.fold_in(k_policy_base, h), params,
-                                                 obs, h)
+                action, log_prob = policy.sample(
+                    jax.random.fold_in(k_policy_base, h), params, obs, h
+                )
             next_obs, state, reward, done = env_step(k_env, state, action, env_params)
             out = Trajectory(obs, action, log_prob, alive, reward * alive)
             return (next_obs, state, alive * (1.0 - done.astype(alive.dtype))), out
@@ -80,13 +81,17 @@ def make_rollout(env, policy: Policy, horizon: int | None = None) -> Callable:
     return rollout
 
 
-_UNROLL_HORIZON = 16   # bulk rollouts up to this horizon are unrolled: XLA fuses across steps
+_UNROLL_HORIZON = 16  # bulk rollouts up to this horizon are unrolled: XLA fuses across steps
 
 
 def supports_bulk_uniforms(env, policy: Policy) -> bool:
     """Whether batches of (env, policy) take the bulk-uniform path (module doc)."""
-    return (getattr(env, "is_finite", False) and policy.logits is not None
-            and hasattr(env, "step_from_uniform") and hasattr(env, "reset_from_uniform"))
+    return (
+        getattr(env, "is_finite", False)
+        and policy.logits is not None
+        and hasattr(env, "step_from_uniform")
+        and hasattr(env, "reset_from_uniform")
+    )
 
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
@@ -144,14 +149,15 @@ def counter_uniforms(key, step, index) -> tuple[jax.Array, jax.Array]:
     return bits_to_uniform(y0), bits_to_uniform(y1)
 
 
-def _make_bulk_batch_rollout(env, policy: Policy, num: int, horizon: int,
-                             use_table: bool | None = None) -> Callable:
+def _make_bulk_batch_rollout(
+    env, policy: Policy, num: int, horizon: int, use_table: bool | None = None
+) -> Callable:
     """rollout(key, params, env_params, start_key=None) -> Trajectory, leaves [num, H]: the
     bulk-uniform path of the module doc. ``start_key`` (when given) draws the start states.
     ``use_table`` (default: S <= num) reads actions from per-(h, s) tables instead of evaluating
     the policy per rollout; both give the same trajectories for the same key."""
     check_compatible(policy, env)
-    if use_table is None:    # one logits table per batch beats per-rollout logits when S <= num
+    if use_table is None:  # one logits table per batch beats per-rollout logits when S <= num
         use_table = env.num_states <= num
 
     def rollout(key, params, env_params, start_key=None) -> Trajectory:
@@ -159,30 +165,33 @@ def _make_bulk_batch_rollout(env, policy: Policy, num: int, horizon: int,
         # counters (n, h): h < H for the steps, h = H for the start states
         u_start = counter_uniforms(key if start_key is None else start_key, horizon, index)[0]
         s0 = env.reset_from_uniform(u_start, env_params)
-        if use_table:   # log pi_h(a | s) and its cumulative sums, once per batch: [H, S, A]
+        if use_table:  # log pi_h(a | s) and its cumulative sums, once per batch: [H, S, A]
             observations = env.observations(env_params)
-            logits = jax.vmap(lambda h: jax.vmap(lambda o: policy.logits(params, o, h))(
-                observations))(jnp.arange(horizon))
+            logits = jax.vmap(
+                lambda h: jax.vmap(lambda o: policy.logits(params, o, h))(observations)
+            )(jnp.arange(horizon))
             log_probs = jax.nn.log_softmax(logits, axis=-1)
             cdf = jnp.cumsum(jnp.exp(log_probs), axis=-1)[..., :-1]
 
         def step(s, h):
             u_policy, u_env = counter_uniforms(key, h, index)
-            if use_table:     # the inverse CDF of ``sample_from_uniform``, read from the tables
+            if use_table:  # the inverse CDF of ``sample_from_uniform``, read from the tables
                 action = jnp.sum(cdf[h][s] <= u_policy[:, None], axis=-1).astype(jnp.int32)
                 log_prob = log_probs[h][s, action]
             else:
-                step_logits = jax.vmap(lambda o: policy.logits(params, o, h))(s)   # [num, A]
+                step_logits = jax.vmap(lambda o: policy.logits(params, o, h))(s)  # [num, A]
                 action, log_prob = sample_from_uniform(step_logits, u_policy)
             s_next, reward = env.step_from_uniform(u_env, s, action, env_params)
             return s_next, (s, action, log_prob, reward)
 
         _, (obs, action, log_prob, reward) = jax.lax.scan(
-            step, s0, jnp.arange(horizon), unroll=horizon <= _UNROLL_HORIZON)
+            step, s0, jnp.arange(horizon), unroll=horizon <= _UNROLL_HORIZON
+        )
         batch_first = lambda x: jnp.swapaxes(x, 0, 1)
         valid = jnp.ones((num, horizon), jnp.float32)
-        return Trajectory(batch_first(obs), batch_first(action), batch_first(log_prob), valid,
-                          batch_first(reward))
+        return Trajectory(
+            batch_first(obs), batch_first(action), batch_first(log_prob), valid, batch_first(reward)
+        )
 
     return rollout
 
@@ -198,8 +207,14 @@ def make_batch_rollout(env, policy: Policy, num: int, horizon: int | None = None
     return lambda key, params, env_params: single(jax.random.split(key, num), params, env_params)
 
 
-def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None = None,
-                        common_random_numbers: bool = False, shared_start: bool = False) -> Callable:
+def make_paired_rollout(
+    env,
+    policy: Policy,
+    num_pairs: int,
+    horizon: int | None = None,
+    common_random_numbers: bool = False,
+    shared_start: bool = False,
+) -> Callable:
     """paired(key, params_0, params_1, env_params) -> (traj_0, traj_1), leaves [N, H, ...].
 
     tau_{n,0} ~ pi_{params_0}, tau_{n,1} ~ pi_{params_1}. Couplings of the two members of pair n:
@@ -218,8 +233,10 @@ def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None
             if common_random_numbers:
                 k_1 = k_0
             start = k_start if shared_start and not common_random_numbers else None
-            return (batch(k_0, params_0, env_params, start),
-                    batch(k_1, params_1, env_params, start))
+            return (
+                batch(k_0, params_0, env_params, start),
+                batch(k_1, params_1, env_params, start),
+            )
 
         return paired_bulk
 
@@ -232,8 +249,10 @@ def make_paired_rollout(env, policy: Policy, num_pairs: int, horizon: int | None
             k_pairs, k_starts = jax.random.split(key)
             keys = jax.random.split(k_pairs, (num_pairs, 2))
             starts = jax.random.split(k_starts, num_pairs)
-            return (from_starts(keys[:, 0], params_0, env_params, starts),
-                    from_starts(keys[:, 1], params_1, env_params, starts))
+            return (
+                from_starts(keys[:, 0], params_0, env_params, starts),
+                from_starts(keys[:, 1], params_1, env_params, starts),
+            )
         keys = jax.random.split(key, (num_pairs, 2))
         keys_1 = keys[:, 0] if common_random_numbers else keys[:, 1]
         return single(keys[:, 0], params_0, env_params), single(keys_1, params_1, env_params)

@@ -129,7 +129,8 @@ def soft_value_iteration(mdp: KLRegularisedMDP, horizon: int) -> SoftValues:
         return v, (log_pi, q, v)
 
     _, (log_pi, q, v) = jax.lax.scan(
-        backward, _terminal_value(mdp, dtype), (reward.astype(dtype), log_reference), reverse=True)
+        backward, _terminal_value(mdp, dtype), (reward.astype(dtype), log_reference), reverse=True
+    )
     return SoftValues(jnp.exp(log_pi), log_pi, q, v)
 
 
@@ -157,16 +158,21 @@ def _regularised_value(mdp: KLRegularisedMDP, policy, log_policy) -> jax.Array:
     reward, reference = per_step(mdp.reward, horizon), per_step(mdp.reference, horizon)
     dtype = floating_dtype(mdp.transition, reward, reference, mdp.kl_coef, policy)
     c = jnp.asarray(mdp.kl_coef, dtype)
-    kl = kl_per_state(policy.astype(dtype), log_policy.astype(dtype),
-                      jnp.log(reference.astype(dtype)))                       # [H, S]
+    kl = kl_per_state(
+        policy.astype(dtype), log_policy.astype(dtype), jnp.log(reference.astype(dtype))
+    )  # [H, S]
 
     def backward(v_next, step):
         r_h, pi_h, kl_h = step
         q = r_h + expected_next_value(mdp.transition, v_next)
         return jnp.sum(jnp.where(pi_h > 0, pi_h * q, 0.0), axis=-1) - c * kl_h, None
 
-    v1, _ = jax.lax.scan(backward, _terminal_value(mdp, dtype),
-                         (reward.astype(dtype), policy.astype(dtype), kl), reverse=True)
+    v1, _ = jax.lax.scan(
+        backward,
+        _terminal_value(mdp, dtype),
+        (reward.astype(dtype), policy.astype(dtype), kl),
+        reverse=True,
+    )
     return expected_next_value(mdp.start.astype(dtype), v1)
 
 
@@ -182,8 +188,9 @@ def regularised_logits_value(mdp: KLRegularisedMDP, logits: jax.Array) -> jax.Ar
     """J_c(softmax(logits)) for time-dependent logits [H, S, A]; the KL uses log_softmax, so it
     stays accurate (and its gradient finite) where probabilities underflow."""
     chex.assert_rank(logits, 3)
-    return _regularised_value(mdp, jax.nn.softmax(logits, axis=-1),
-                              jax.nn.log_softmax(logits, axis=-1))
+    return _regularised_value(
+        mdp, jax.nn.softmax(logits, axis=-1), jax.nn.log_softmax(logits, axis=-1)
+    )
 
 
 def occupancy_measures(transition: jax.Array, start: jax.Array, policy: jax.Array) -> jax.Array:
@@ -210,6 +217,16 @@ def occupancy_measures(transition: jax.Array, start: jax.Array, policy: jax.Arra
     return occupancy
 
 
-__all__ = ["KLRegularisedMDP", "SoftValues", "expected_next_value", "floating_dtype",
-           "kl_per_state", "occupancy_measures", "per_step", "regularised_logits_value",
-           "regularised_policy_value", "soft_optimal_value", "soft_value_iteration"]
+__all__ = [
+    "KLRegularisedMDP",
+    "SoftValues",
+    "expected_next_value",
+    "floating_dtype",
+    "kl_per_state",
+    "occupancy_measures",
+    "per_step",
+    "regularised_logits_value",
+    "regularised_policy_value",
+    "soft_optimal_value",
+    "soft_value_iteration",
+]

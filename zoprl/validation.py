@@ -42,8 +42,9 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_in_range(name: str, value, low: float, high: float, *, low_open: bool = False,
-                   high_open: bool = False) -> None:
+def check_in_range(
+    name: str, value, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
     """Every entry of ``value`` lies in the interval from ``low`` to ``high`` (NaN always fails)."""
     if not is_concrete(value):
         return
@@ -85,8 +86,7 @@ def check_choice(kind: str, name, valid) -> None:
     if not isinstance(name, str) or name not in valid:
         match = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.5)
         hint = f" (did you mean {match[0]!r}?)" if match else ""
-        raise ValueError(f"unknown {kind} {name!r}{hint}; valid names: "
-                         f"{', '.join(sorted(valid))}")
+        raise ValueError(f"unknown {kind} {name!r}{hint}; valid names: {', '.join(sorted(valid))}")
 
 
 def check_distribution(name: str, table, axis: int = -1, atol: float = 1e-5) -> None:
@@ -98,8 +98,10 @@ def check_distribution(name: str, table, axis: int = -1, atol: float = 1e-5) -> 
     worst = int(np.argmax(np.abs(sums - 1.0)))
     if abs(sums.flat[worst] - 1.0) > atol:
         row = np.unravel_index(worst, sums.shape)
-        raise ValueError(f"{name} must sum to 1 along axis {axis}; entry {tuple(int(i) for i in row)}"
-                         f" sums to {sums.flat[worst]:.6g}")
+        raise ValueError(
+            f"{name} must sum to 1 along axis {axis}; entry {tuple(int(i) for i in row)}"
+            f" sums to {sums.flat[worst]:.6g}"
+        )
 
 
 def check_shape(name: str, value, shape: tuple) -> None:
@@ -117,7 +119,7 @@ def make_hparams(cls, *, positive=None, unit=(), nonnegative=(), prefix: str = "
     if positive is None:
         positive = [f for f in cls._fields if f not in unit and f not in nonnegative]
     # validate the float32 values the program will see (1e-46 > 0 becomes 0 in float32)
-    with np.errstate(over="ignore"):   # an overflow to inf is reported by the checks below
+    with np.errstate(over="ignore"):  # an overflow to inf is reported by the checks below
         values = {f: np.asarray(values[f], np.float32) for f in cls._fields}
     for name in positive:
         check_positive(prefix + name, values[name])
@@ -129,6 +131,15 @@ def make_hparams(cls, *, positive=None, unit=(), nonnegative=(), prefix: str = "
     return cls(*(jnp.asarray(a) for a in arrays))
 
 
-__all__ = ["check_choice", "check_distribution", "check_in_range", "check_int",
-           "check_nonnegative", "check_positive", "check_probability", "check_shape",
-           "is_concrete", "make_hparams"]
+__all__ = [
+    "check_choice",
+    "check_distribution",
+    "check_in_range",
+    "check_int",
+    "check_nonnegative",
+    "check_positive",
+    "check_probability",
+    "check_shape",
+    "is_concrete",
+    "make_hparams",
+]

@@ -2,14 +2,11 @@
 covers the goal poorly, query and trajectory accounting, the online schedule under vmap, the
 reward-free guarantee, and bad input."""
 
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import zoprl
 from zoprl.algorithms import make_chunked_run, make_run, vmap_runs
 from zoprl.algorithms.rlhf import RLHFHparams, RLHFState, rlhf
 from zoprl.envs import Bandit
@@ -22,7 +19,7 @@ from zoprl.policies import tabular_softmax
 # trajectories.
 T, K, N, M, ENVS = 100, 10, 64, 4, 64
 COLLECTIONS = 1 + (T - 1) // K
-BIAS = 3.0   # behaviour logits: +3 on "up" and "left", 0 on "right" and "down"
+BIAS = 3.0  # behaviour logits: +3 on "up" and "left", 0 on "right" and "down"
 
 
 def biased_behaviour(env):
@@ -41,16 +38,30 @@ def test_online_beats_offline_when_the_behaviour_policy_misses_the_goal(gridworl
     offline J + 1.5 and online J >= 0.85 J*."""
     env, env_params, policy = gridworld
     oracle = make_oracle("logistic", M)
-    common = dict(num_envs=ENVS, fit_steps=100, initial_fit_steps=500, batch_size=64,
-                  behaviour_params=biased_behaviour(env))
+    common = dict(
+        num_envs=ENVS,
+        fit_steps=100,
+        initial_fit_steps=500,
+        batch_size=64,
+        behaviour_params=biased_behaviour(env),
+    )
     offline = rlhf(env, policy, oracle, num_pairs=N * COLLECTIONS, **common)
-    online = rlhf(env, policy, oracle, num_pairs=N, online=True, refit_every=K,
-                  buffer_capacity=N * COLLECTIONS, **common)
+    online = rlhf(
+        env,
+        policy,
+        oracle,
+        num_pairs=N,
+        online=True,
+        refit_every=K,
+        buffer_capacity=N * COLLECTIONS,
+        **common,
+    )
     results = {}
     for algo in (offline, online):
         hp = algo.hparams(step_size=0.02, reward_step_size=0.05)
-        _, metrics = jax.jit(make_run(algo, T))(jax.random.key(0), hp, env_params,
-                                                oracle_params("noisy"))
+        _, metrics = jax.jit(make_run(algo, T))(
+            jax.random.key(0), hp, env_params, oracle_params("noisy")
+        )
         results[algo.name] = {k: np.asarray(v) for k, v in metrics.items()}
     off, on = results["rlhf_ppo_offline"], results["rlhf_ppo_online"]
     j_star = on["value"][-1] + on["value_gap"][-1]
@@ -73,20 +84,33 @@ def test_online_schedule_accounting_and_vmap_over_seeds(bandit):
     collection 2 N trajectories and N M queries, plus PPO's rollouts; the buffer fills and wraps.
     vmap over two seeds equals the runs one by one; diagnostics are NaN at iteration 0."""
     env, env_params, policy = bandit
-    algo = rlhf(env, policy, make_oracle("logistic", 3), num_pairs=5, num_envs=8, online=True,
-                refit_every=3, buffer_capacity=12, fit_steps=5, batch_size=4, num_minibatches=2,
-                num_epochs=1)
+    algo = rlhf(
+        env,
+        policy,
+        make_oracle("logistic", 3),
+        num_pairs=5,
+        num_envs=8,
+        online=True,
+        refit_every=3,
+        buffer_capacity=12,
+        fit_steps=5,
+        batch_size=4,
+        num_minibatches=2,
+        num_epochs=1,
+    )
     assert algo.name == "rlhf_ppo_online" and not algo.reads_latent_reward
     run = make_run(algo, 7)
     hp = algo.hparams()
     keys = jax.random.split(jax.random.key(0), 2)
-    final, metrics = jax.jit(jax.vmap(run, (0, None, None, None)))(keys, hp, env_params,
-                                                                   oracle_params("noisy"))
+    final, metrics = jax.jit(jax.vmap(run, (0, None, None, None)))(
+        keys, hp, env_params, oracle_params("noisy")
+    )
     assert {"reward_loss", "policy_loss", "clip_fraction", "mean_return"} <= set(metrics)
     pairs = np.array([5, 5, 5, 5, 10, 10, 10, 15])
     np.testing.assert_array_equal(metrics["queries"], np.tile(3 * pairs, (2, 1)))
-    np.testing.assert_array_equal(metrics["trajectories"],
-                                  np.tile(2 * pairs + 8 * np.arange(8), (2, 1)))
+    np.testing.assert_array_equal(
+        metrics["trajectories"], np.tile(2 * pairs + 8 * np.arange(8), (2, 1))
+    )
     assert np.isnan(metrics["pairs_collected"][:, 0]).all()
     np.testing.assert_array_equal(metrics["pairs_collected"][0, 1:], [0, 0, 0, 5, 0, 0, 5])
     np.testing.assert_array_equal(metrics["buffer_size"][0, 1:], [5, 5, 5, 10, 10, 10, 12])
@@ -94,16 +118,28 @@ def test_online_schedule_accounting_and_vmap_over_seeds(bandit):
     jax.tree.map(np.testing.assert_array_equal, final.params, final.ppo_state.params)
     one, single = jax.jit(run)(keys[1], hp, env_params, oracle_params("noisy"))
     np.testing.assert_allclose(single["value"], metrics["value"][1], atol=1e-5)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b[1], atol=1e-5),
-                 one.reward_params, final.reward_params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b[1], atol=1e-5),
+        one.reward_params,
+        final.reward_params,
+    )
 
 
 def test_offline_collects_once_and_sweeps_reward_hparams(bandit):
     """Offline: D pairs charged in init, none after; the reward model stays frozen. A grid of two
     reward step sizes runs in one program and broadcasts PPO's scalars to the grid."""
     env, env_params, policy = bandit
-    algo = rlhf(env, policy, make_oracle("logistic", 2), num_pairs=16, num_envs=8,
-                reward_model="linear", fit_steps=20, batch_size=8, num_minibatches=2)
+    algo = rlhf(
+        env,
+        policy,
+        make_oracle("logistic", 2),
+        num_pairs=16,
+        num_envs=8,
+        reward_model="linear",
+        fit_steps=20,
+        batch_size=8,
+        num_minibatches=2,
+    )
     assert algo.name == "rlhf_ppo_offline" and not algo.reads_latent_reward
     hp = algo.hparams(reward_step_size=[0.01, 0.1], reward_l2=0.01)
     assert isinstance(hp, RLHFHparams) and hp.reward_l2.shape == (2,)
@@ -119,15 +155,18 @@ def test_offline_collects_once_and_sweeps_reward_hparams(bandit):
     assert norms[1] > norms[0] > 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(reward_model="quadratic"), "'quadratic'.*tabular, linear, mlp"),
-    (dict(buffer_capacity=8, batch_size=16), "buffer_capacity 8 is smaller than batch_size 16"),
-    (dict(buffer_capacity=8, num_pairs=10), "buffer_capacity 8 is smaller than num_pairs 10"),
-    (dict(num_pairs=0), "num_pairs must be >= 1, got 0"),
-    (dict(refit_every=0), "refit_every must be >= 1, got 0"),
-    (dict(fit_steps=-1), "fit_steps must be >= 1, got -1"),
-    (dict(batch_size=2.5), "batch_size must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(reward_model="quadratic"), "'quadratic'.*tabular, linear, mlp"),
+        (dict(buffer_capacity=8, batch_size=16), "buffer_capacity 8 is smaller than batch_size 16"),
+        (dict(buffer_capacity=8, num_pairs=10), "buffer_capacity 8 is smaller than num_pairs 10"),
+        (dict(num_pairs=0), "num_pairs must be >= 1, got 0"),
+        (dict(refit_every=0), "refit_every must be >= 1, got 0"),
+        (dict(fit_steps=-1), "fit_steps must be >= 1, got -1"),
+        (dict(batch_size=2.5), "batch_size must be an integer"),
+    ],
+)
 def test_bad_construction_raises(kwargs, message, bandit):
     env, _, policy = bandit
     settings = dict(num_pairs=8, num_envs=4, batch_size=4, online=True)
@@ -160,8 +199,19 @@ def test_refresh_runs_only_on_refresh_iterations_under_a_vmapped_sweep(bandit):
         return base.query(key, traj_a, traj_b, params)
 
     oracle = base._replace(query=counting_query)
-    algo = rlhf(env, policy, oracle, num_pairs=4, num_envs=4, online=True, refit_every=3,
-                fit_steps=2, batch_size=4, num_minibatches=2, num_epochs=1)
+    algo = rlhf(
+        env,
+        policy,
+        oracle,
+        num_pairs=4,
+        num_envs=4,
+        online=True,
+        refit_every=3,
+        fit_steps=2,
+        batch_size=4,
+        num_minibatches=2,
+        num_epochs=1,
+    )
     start, advance = vmap_runs(make_chunked_run(algo, records_per_chunk=9))
     runs = 4
     grow = lambda tree: jax.tree.map(lambda x: jnp.broadcast_to(x, (runs,) + jnp.shape(x)), tree)

@@ -22,9 +22,11 @@ batched_implicit = jax.jit(jax.vmap(problem.hypergradient_implicit))
 @partial(jax.jit, static_argnames=("num", "branching"))
 def _instances(key, num, branching, reference_scale, kl_coef):
     k_params, k_nu = jax.random.split(key)
-    params = jax.vmap(lambda k: random_bilevel_params(
-        k, S, A, H, branching=branching, reference_scale=reference_scale, kl_coef=kl_coef))(
-        jax.random.split(k_params, num))
+    params = jax.vmap(
+        lambda k: random_bilevel_params(
+            k, S, A, H, branching=branching, reference_scale=reference_scale, kl_coef=kl_coef
+        )
+    )(jax.random.split(k_params, num))
     return params, jax.random.normal(k_nu, (num, S, A))
 
 

@@ -37,7 +37,8 @@ def test_soft_optimal_logits_maximise_lower_level(instance):
     theta_star = optimal_logits(tabular_reward, params, nu)
     best = objective(tabular_reward, params, nu, theta_star)
     grad = jax.jit(jax.grad(lower_level_objective, argnums=3), static_argnums=0)(
-        tabular_reward, params, nu, theta_star)
+        tabular_reward, params, nu, theta_star
+    )
     assert float(jnp.max(jnp.abs(grad))) < 1e-12
     random = 2.0 * jax.random.normal(jax.random.key(1), (50, H, S, A))
     others = jax.vmap(objective, (None, None, None, 0))(tabular_reward, params, nu, random)
@@ -51,8 +52,9 @@ def test_minimal_parametrisation_round_trip():
     theta = jax.random.normal(jax.random.key(2), (H, S, A))
     eta = minimal_from_logits(theta)
     assert eta.shape == (H, S, A - 1)
-    np.testing.assert_allclose(jax.nn.softmax(logits_from_minimal(eta)),
-                               jax.nn.softmax(theta), rtol=1e-14)
+    np.testing.assert_allclose(
+        jax.nn.softmax(logits_from_minimal(eta)), jax.nn.softmax(theta), rtol=1e-14
+    )
     np.testing.assert_allclose(minimal_from_logits(logits_from_minimal(eta)), eta, rtol=1e-14)
 
 
@@ -62,17 +64,22 @@ def test_lower_level_hessian_is_block_diagonal_fisher(instance):
     params, nu = instance
     theta_star = optimal_logits(tabular_reward, params, nu)
     eta_star = minimal_from_logits(theta_star)
-    hessian = jax.jit(jax.hessian(lambda eta: lower_level_objective(
-        tabular_reward, params, nu, logits_from_minimal(eta))))(eta_star)
+    hessian = jax.jit(
+        jax.hessian(
+            lambda eta: lower_level_objective(tabular_reward, params, nu, logits_from_minimal(eta))
+        )
+    )(eta_star)
     pi = jax.nn.softmax(theta_star)
     state_occupancy = jax.jit(occupancy_measures)(params.transition, params.start, pi).sum(-1)
     p = pi[..., :-1]
     fisher = jax.vmap(jnp.diag)(p.reshape(-1, A - 1)).reshape(H, S, A - 1, A - 1) - (
-        p[..., :, None] * p[..., None, :])
+        p[..., :, None] * p[..., None, :]
+    )
     expected = jnp.zeros((H, S, A - 1, H, S, A - 1))
     hs = np.indices((H, S)).reshape(2, -1)
     expected = expected.at[hs[0], hs[1], :, hs[0], hs[1], :].set(
-        (-params.kl_coef * state_occupancy[..., None, None] * fisher)[hs[0], hs[1]])
+        (-params.kl_coef * state_occupancy[..., None, None] * fisher)[hs[0], hs[1]]
+    )
     np.testing.assert_allclose(hessian, expected, atol=1e-13)
 
 
@@ -107,23 +114,28 @@ def test_instances_are_valid_and_vmappable():
     built = make_bilevel_params(one.transition, one.start, one.true_reward, one.reference[0], H)
     np.testing.assert_allclose(built.reference, one.reference)
     with pytest.raises(ValueError, match="kl_coef"):
-        make_bilevel_params(one.transition, one.start, one.true_reward, one.reference[0], H,
-                            kl_coef=0.0)
+        make_bilevel_params(
+            one.transition, one.start, one.true_reward, one.reference[0], H, kl_coef=0.0
+        )
 
 
 def test_jit_and_vmap_over_instances():
     params, nu = instances(7, 3)
     theta = jax.jit(jax.vmap(soft_optimal_logits, (None, 0, 0)), static_argnums=0)(
-        tabular_reward, params, nu)
+        tabular_reward, params, nu
+    )
     values = jax.jit(jax.vmap(lower_level_objective, (None, 0, 0, 0)), static_argnums=0)(
-        tabular_reward, params, nu, theta)
+        tabular_reward, params, nu, theta
+    )
     reach = jax.jit(jax.vmap(reachable_states))(params, theta)
     for i in range(3):
         one, nu_i = unbatch(params, i), nu[i]
-        np.testing.assert_allclose(theta[i], optimal_logits(tabular_reward, one, nu_i),
-                                   rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(values[i], objective(tabular_reward, one, nu_i, theta[i]),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            theta[i], optimal_logits(tabular_reward, one, nu_i), rtol=1e-12, atol=1e-14
+        )
+        np.testing.assert_allclose(
+            values[i], objective(tabular_reward, one, nu_i, theta[i]), rtol=1e-12
+        )
         np.testing.assert_array_equal(reach[i], reachable_states(one, theta[i]))
 
 
@@ -136,8 +148,10 @@ def test_results_follow_input_dtype(instance):
         "soft_optimal_logits": (problem.soft_optimal_logits, (params, nu)),
         "lower_level_objective": (problem.lower_level_objective, (params, nu, policy)),
         "upper_objective": (problem.upper_objective, (params, nu, policy)),
-        "upper_objective_monte_carlo": (problem.upper_objective_monte_carlo,
-                                        (jax.random.key(0), params, nu, policy)),
+        "upper_objective_monte_carlo": (
+            problem.upper_objective_monte_carlo,
+            (jax.random.key(0), params, nu, policy),
+        ),
         "hyperobjective": (problem.hyperobjective, (params, nu)),
         "hypergradient_unrolled": (problem.hypergradient_unrolled, (params, nu)),
         "hypergradient_implicit": (problem.hypergradient_implicit, (params, nu)),

@@ -22,7 +22,7 @@ from bilevel_testing import (
 LAMBDAS = np.geomspace(1e2, 1e4, 9)
 SMALL_LAMBDAS = np.array([1e-2, 1e-1, 1.0, 10.0])
 STEP = 1e-5
-BATCH = 1 + 2 * S * A      # every call below has this batch size: one compilation
+BATCH = 1 + 2 * S * A  # every call below has this batch size: one compilation
 
 # one compiled program: nu and lambda both batched
 batched_penalty = jax.jit(jax.vmap(problem.penalty_solution, (None, 0, 0)))
@@ -47,9 +47,8 @@ def test_penalty_bias_falls_like_one_over_lambda(seed, sparse_start):
     solution = solve(params, nu, lambdas)
     assert bool(jnp.all(solution.converged)), solution.inner_grad_norm
     hyper_value, hyper_grad = hyperobjective(params, nu), unrolled(params, nu)
-    assert bool(jnp.all(solution.value <= hyper_value + 1e-12))       # Phi_lambda <= F
-    bias = np.linalg.norm(np.asarray(solution.grad - hyper_grad).reshape(len(lambdas), -1),
-                          axis=-1)
+    assert bool(jnp.all(solution.value <= hyper_value + 1e-12))  # Phi_lambda <= F
+    bias = np.linalg.norm(np.asarray(solution.grad - hyper_grad).reshape(len(lambdas), -1), axis=-1)
     large = slice(len(SMALL_LAMBDAS), None)
     slope = np.polyfit(np.log(LAMBDAS), np.log(bias[large]), 1)[0]
     assert abs(slope + 1.0) < 0.02, (slope, bias)
@@ -67,9 +66,8 @@ def test_penalty_gradient_matches_finite_differences(penalty_weight):
     assert bool(jnp.all(solution.converged))
     values = solution.value[1:].reshape(2, S, A)
     finite_difference = (values[0] - values[1]) / (2 * STEP)
-    error = np.linalg.norm(solution.grad[0] - finite_difference) / np.linalg.norm(
-        finite_difference)
-    assert error < 1e-6, error                  # measured 2e-10 (lambda = 1), 4e-9 (10)
+    error = np.linalg.norm(solution.grad[0] - finite_difference) / np.linalg.norm(finite_difference)
+    assert error < 1e-6, error  # measured 2e-10 (lambda = 1), 4e-9 (10)
 
 
 def test_jit_matches_vmap():
@@ -77,6 +75,7 @@ def test_jit_matches_vmap():
     lambdas = np.geomspace(0.1, 1e3, BATCH)
     batched = solve(params, nu, lambdas)
     single = penalty(params, nu, lambdas[7])
-    for got, want in zip(jax.tree.leaves(unbatch(batched, 7)), jax.tree.leaves(single),
-                         strict=True):
+    for got, want in zip(
+        jax.tree.leaves(unbatch(batched, 7)), jax.tree.leaves(single), strict=True
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

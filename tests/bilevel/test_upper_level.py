@@ -32,20 +32,25 @@ def instance():
 def test_preference_loss_hand_values():
     np.testing.assert_allclose(preference_loss(0.0, 3.0, 2.0), np.log(2.0), rtol=1e-15)
     # beta = 0: an uninformative teacher, the loss is symmetric in the model gap
-    np.testing.assert_allclose(preference_loss(1.5, 3.0, 0.0),
-                               0.5 * (np.log1p(np.exp(-1.5)) + np.log1p(np.exp(1.5))),
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        preference_loss(1.5, 3.0, 0.0),
+        0.5 * (np.log1p(np.exp(-1.5)) + np.log1p(np.exp(1.5))),
+        rtol=1e-15,
+    )
     p = 1.0 / (1.0 + np.exp(-0.5 * 2.0))
-    np.testing.assert_allclose(preference_loss(1.0, 2.0, 0.5),
-                               p * np.log1p(np.exp(-1.0)) + (1 - p) * np.log1p(np.exp(1.0)),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        preference_loss(1.0, 2.0, 0.5),
+        p * np.log1p(np.exp(-1.0)) + (1 - p) * np.log1p(np.exp(1.0)),
+        rtol=1e-14,
+    )
 
 
 def test_exact_objective_matches_brute_force():
     """S = A = H = 2: f by explicit loops over every pair of trajectories."""
     s, a, h = 2, 2, 2
     params = jax.jit(random_bilevel_params, static_argnums=(1, 2, 3))(
-        jax.random.key(12), s, a, h, ridge=0.1)
+        jax.random.key(12), s, a, h, ridge=0.1
+    )
     nu = np.asarray(jax.random.normal(jax.random.key(13), (s, a)))
     pi = np.asarray(jax.nn.softmax(jax.random.normal(jax.random.key(14), (h, s, a))))
     P, rho, r = (np.asarray(x) for x in (params.transition, params.start, params.true_reward))
@@ -58,10 +63,11 @@ def test_exact_objective_matches_brute_force():
     for (p0, m0, t0), (p1, m1, t1) in itertools.product(trajectories, repeat=2):
         q = 1.0 / (1.0 + np.exp(-beta * (t1 - t0)))
         total += p0 * p1 * (q * np.log1p(np.exp(-(m1 - m0))) + (1 - q) * np.log1p(np.exp(m1 - m0)))
-    total += 0.05 * np.sum(nu ** 2)
+    total += 0.05 * np.sum(nu**2)
     f = jax.jit(upper_objective, static_argnums=0)
-    np.testing.assert_allclose(f(tabular_reward, params, jnp.asarray(nu), jnp.asarray(pi)), total,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        f(tabular_reward, params, jnp.asarray(nu), jnp.asarray(pi)), total, rtol=1e-13
+    )
 
 
 def test_trajectory_enumeration(instance):
@@ -102,7 +108,8 @@ def test_jit_and_vmap_over_instances():
     policy = jax.nn.softmax(jax.random.normal(jax.random.key(18), (3, H, S, A)), axis=-1)
     values = jax.jit(jax.vmap(problem.upper_objective))(params, nu, policy)
     estimates, stderrs = jax.jit(jax.vmap(problem.upper_objective_monte_carlo, (None, 0, 0, 0)))(
-        jax.random.key(19), params, nu, policy)
+        jax.random.key(19), params, nu, policy
+    )
     for i in range(3):
         one = unbatch(params, i)
         np.testing.assert_allclose(values[i], exact(one, nu[i], policy[i]), rtol=1e-13)

@@ -2,7 +2,6 @@
 
 import copy
 
-
 TINY = {
     "name": "tiny",
     "seeds": 2,
@@ -12,9 +11,15 @@ TINY = {
     "environment": {"name": "GridWorld", "size": 3, "horizon": 4},
     "oracle": {"link": "logistic", "num_queries": 3, "preset": "noisy"},
     "grid": {"env.slip": [0.0, 0.2]},
-    "algorithms": [{"name": "zpg", "label": "ZPG", "static": {"num_pairs": 4},
-                    "hparams": {"step_size": 0.5, "clip_range": 3.0},
-                    "grid": {"mu": [0.5, 1.0]}}],
+    "algorithms": [
+        {
+            "name": "zpg",
+            "label": "ZPG",
+            "static": {"num_pairs": 4},
+            "hparams": {"step_size": 0.5, "clip_range": 3.0},
+            "grid": {"mu": [0.5, 1.0]},
+        }
+    ],
 }
 
 

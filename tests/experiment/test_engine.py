@@ -40,8 +40,11 @@ def assert_tables_equal(a, b, atol=0.0):
 def test_chunked_run_draws_the_numbers_of_the_uncut_run(gridworld):
     env, env_params, policy = gridworld
     algo = zpg(env, policy, make_oracle("logistic", 5), num_pairs=4)
-    hp, teacher, key = algo.hparams(step_size=0.3, mu=1.0), oracle_params("noisy"), \
-        jax.random.key(3)
+    hp, teacher, key = (
+        algo.hparams(step_size=0.3, mu=1.0),
+        oracle_params("noisy"),
+        jax.random.key(3),
+    )
     _, whole = jax.jit(make_run(algo, 6))(key, hp, env_params, teacher)
     chunked = make_chunked_run(algo, records_per_chunk=1, eval_every=2)
     carry, first = chunked.start(key, hp, env_params, teacher)
@@ -50,9 +53,10 @@ def test_chunked_run_draws_the_numbers_of_the_uncut_run(gridworld):
     for _ in range(3):
         carry, metrics = advance(carry, hp, env_params, teacher)
         records.append({k: v[0] for k, v in metrics.items()})
-    for name in ("value", "grad_norm_sq", "queries", "trajectories"):   # float32: rtol 1e-6
-        np.testing.assert_allclose(np.asarray(whole[name])[::2],
-                                   np.asarray([r[name] for r in records]), rtol=1e-6)
+    for name in ("value", "grad_norm_sq", "queries", "trajectories"):  # float32: rtol 1e-6
+        np.testing.assert_allclose(
+            np.asarray(whole[name])[::2], np.asarray([r[name] for r in records]), rtol=1e-6
+        )
     assert int(carry.iteration) == 6
 
 
@@ -60,12 +64,33 @@ def test_the_tidy_table_holds_every_run_metric_and_count(tiny_sweep):
     spec, result, folder = tiny_sweep
     table = read_table(str(folder))
     assert_tables_equal(table, result.table)
-    assert table.run_id.nunique() == 2 * 2 * 2          # slip x mu x seeds
-    assert set(table.metric) == {"value", "value_gap", "grad_norm_sq", "value_difference_estimate",
-                                 "gradient_norm", "clip_range"}
-    for column in ("run_id", "cell", "algorithm", "environment", "oracle", "hp.step_size",
-                   "hp.mu", "env.slip", "oracle.beta", "static.num_pairs", "seed", "iteration",
-                   "trajectories", "queries", "metric", "value"):
+    assert table.run_id.nunique() == 2 * 2 * 2  # slip x mu x seeds
+    assert set(table.metric) == {
+        "value",
+        "value_gap",
+        "grad_norm_sq",
+        "value_difference_estimate",
+        "gradient_norm",
+        "clip_range",
+    }
+    for column in (
+        "run_id",
+        "cell",
+        "algorithm",
+        "environment",
+        "oracle",
+        "hp.step_size",
+        "hp.mu",
+        "env.slip",
+        "oracle.beta",
+        "static.num_pairs",
+        "seed",
+        "iteration",
+        "trajectories",
+        "queries",
+        "metric",
+        "value",
+    ):
         assert column in table.columns, column
     value = table[table.metric == "value"]
     assert sorted(set(value.iteration)) == [0, 2, 4]
@@ -94,8 +119,7 @@ def test_the_manifest_records_versions_device_spec_and_times(tiny_sweep):
 
 def test_a_16_by_16_sweep_compiles_once_per_cell(tmp_path):
     raw = tiny_raw(seeds=16, iterations=2, eval_every=2, chunk_size=2, grid={})
-    raw["algorithms"][0]["grid"] = {"mu": [0.5, 1.0, 1.5, 2.0],
-                                    "step_size": [0.1, 0.2, 0.3, 0.4]}
+    raw["algorithms"][0]["grid"] = {"mu": [0.5, 1.0, 1.5, 2.0], "step_size": [0.1, 0.2, 0.3, 0.4]}
     result = run_sweep(spec_from_dict(raw), str(tmp_path), progress=False)
     cell = result.manifest["cells"][0]
     assert cell["runs"] == 256 and cell["batches"] == 1
@@ -117,13 +141,16 @@ KILL_AFTER_TWO_CHUNKS = textwrap.dedent("""
 """)
 
 
-def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_table(tmp_path,
-                                                                                    tiny_sweep):
+def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_table(
+    tmp_path, tiny_sweep
+):
     spec, uninterrupted, _ = tiny_sweep
     folder = tmp_path / "killed"
-    child = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_CHUNKS,
-                            json.dumps(spec.to_dict()), str(folder)], cwd=ROOT)
-    assert child.returncode == -9                          # SIGKILL after chunks 0 and 1
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_TWO_CHUNKS, json.dumps(spec.to_dict()), str(folder)],
+        cwd=ROOT,
+    )
+    assert child.returncode == -9  # SIGKILL after chunks 0 and 1
     batch = folder / "chunks" / "cell-000" / "batch-0000"
     finished = {p: os.stat(batch / p).st_mtime_ns for p in ("chunk-0000.npz", "chunk-0001.npz")}
     assert not (batch / "chunk-0002.npz").exists() and not (folder / "results.parquet").exists()
@@ -132,7 +159,7 @@ def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_table
     cell = result.manifest["cells"][0]
     assert cell["chunks_resumed"] == 2 and cell["chunks_computed"] == 1
     assert_tables_equal(result.table, uninterrupted.table)
-    again = run_sweep(spec, str(folder), progress=False)     # everything finished: no work
+    again = run_sweep(spec, str(folder), progress=False)  # everything finished: no work
     assert again.manifest["cells"][0]["chunks_computed"] == 0
     assert again.manifest["cells"][0]["compilations"] == {"start": 0, "advance": 0}
     assert_tables_equal(again.table, uninterrupted.table)
@@ -167,10 +194,17 @@ EIGHT_DEVICES = textwrap.dedent("""
 
 def test_eight_simulated_devices_give_the_table_of_one(tmp_path, tiny_sweep):
     spec, one_device, _ = tiny_sweep
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu"}
-    subprocess.run([sys.executable, "-c", EIGHT_DEVICES, json.dumps(spec.to_dict()),
-                    str(tmp_path)], cwd=ROOT, env=env, check=True)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    subprocess.run(
+        [sys.executable, "-c", EIGHT_DEVICES, json.dumps(spec.to_dict()), str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     with open(tmp_path / "manifest.json") as f:
         assert json.load(f)["device"]["count"] == 8
     assert_tables_equal(read_table(str(tmp_path)), one_device.table, atol=1e-5)
@@ -178,13 +212,19 @@ def test_eight_simulated_devices_give_the_table_of_one(tmp_path, tiny_sweep):
 
 def test_counts_that_wrapped_past_int32_are_restored():
     true = np.array([[0, 2**31 - 10, 2**31 + 5, 2**32 + 7]], np.int64)
-    wrapped = true.astype(np.uint32).astype(np.int32)          # what int32 counters hold
+    wrapped = true.astype(np.uint32).astype(np.int32)  # what int32 counters hold
     assert (unwrap_counts(wrapped) == true).all()
 
 
 def test_a_non_finite_environment_records_monte_carlo_values(tmp_path):
-    raw = tiny_raw(environment={"name": "CartPole-v1", "horizon": 8}, grid={},
-                   evaluation={"eval_episodes": 4}, iterations=2, eval_every=1, chunk_size=1)
+    raw = tiny_raw(
+        environment={"name": "CartPole-v1", "horizon": 8},
+        grid={},
+        evaluation={"eval_episodes": 4},
+        iterations=2,
+        eval_every=1,
+        chunk_size=1,
+    )
     raw["algorithms"][0]["hparams"] = {"step_size": 0.1}
     raw["algorithms"][0]["grid"] = {}
     table = run_sweep(spec_from_dict(raw), str(tmp_path), progress=False).table

@@ -20,7 +20,7 @@ def test_plain_lines_when_not_a_terminal():
     lines = out.getvalue().splitlines()
     assert lines[0] == "zoprl: cell 1/2 ZPG"
     assert "1 finished chunks found, resuming" in lines[1]
-    assert "2/4 chunks" in lines[2] and "ETA 0:00:04" in lines[2]   # 2 s per chunk, 2 left
+    assert "2/4 chunks" in lines[2] and "ETA 0:00:04" in lines[2]  # 2 s per chunk, 2 left
     assert "\r" not in out.getvalue()
 
 

@@ -18,7 +18,7 @@ SPEC_NAMES = [n for n in EXPERIMENTS if os.path.exists(os.path.join(SPECS, f"{n}
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_every_reproduction_spec_builds_in_every_profile(name, profile):
     spec = load_profile(os.path.join(SPECS, f"{name}.toml"), profile)
-    cells = build_cells(spec)                          # validates everything, compiles nothing
+    cells = build_cells(spec)  # validates everything, compiles nothing
     assert cells and spec.name == name
     if profile == "quick":
         assert spec.seeds >= 8
@@ -44,7 +44,7 @@ def test_summaries_and_figures_come_from_the_table(tiny_sweep, tmp_path):
         assert all(os.path.getsize(p) > 0 for p in paths)
         assert any(str(p).endswith(".png") for p in paths)
         assert not pd.read_csv(out / "summary.csv").empty
-    budget = figures.value_at_budget(table, "value_gap", 4 * 4 * 3)   # after 4 iterations
+    budget = figures.value_at_budget(table, "value_gap", 4 * 4 * 3)  # after 4 iterations
     assert budget.run_id.nunique() == 8 and (budget.iteration == 4).all()
     ratio = figures.normalised_value(table)
     assert ((ratio.value > 0) & (ratio.value <= 1)).all()

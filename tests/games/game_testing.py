@@ -34,5 +34,4 @@ def kl_np(pi, ref):
 
 def payoff_np(pi1, pi2, P, pi0, eta):
     """J_x(pi1, pi2) for one context, broadcasting over leading axes of pi1 and pi2."""
-    return (np.einsum("...a,ab,...b->...", pi1, P, pi2)
-            + (kl_np(pi2, pi0) - kl_np(pi1, pi0)) / eta)
+    return np.einsum("...a,ab,...b->...", pi1, P, pi2) + (kl_np(pi2, pi0) - kl_np(pi1, pi0)) / eta

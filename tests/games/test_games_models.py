@@ -49,8 +49,7 @@ def test_tabular_estimate_recovers_P_within_five_standard_errors(votes):
     off_diagonal = ~np.eye(K, dtype=bool)[None].repeat(X, 0)
     se = np.sqrt(P * (1 - P) / np.maximum(counts, 1))
     assert np.all(np.abs(np.asarray(estimate.P_hat) - P)[off_diagonal] < 5 * se[off_diagonal])
-    np.testing.assert_allclose(estimate.P_hat + np.swapaxes(estimate.P_hat, 1, 2), 1.0,
-                               atol=1e-6)
+    np.testing.assert_allclose(estimate.P_hat + np.swapaxes(estimate.P_hat, 1, 2), 1.0, atol=1e-6)
 
 
 def test_maximum_likelihood_fits_match_the_closed_form(votes):
@@ -75,16 +74,22 @@ def test_maximum_likelihood_fits_match_the_closed_form(votes):
 
 def test_soft_labels_with_weights_equal_repeated_votes():
     contexts, first, second = np.array([0, 1]), np.array([0, 2]), np.array([1, 0])
-    soft = tabular_estimate(X, K, contexts, first, second, np.array([0.75, 0.2]),
-                            np.array([4.0, 5.0]))
-    hard = tabular_estimate(X, K, np.repeat(contexts, [4, 5]), np.repeat(first, [4, 5]),
-                            np.repeat(second, [4, 5]),
-                            np.array([1, 1, 1, 0, 1, 0, 0, 0, 0], np.float32))
+    soft = tabular_estimate(
+        X, K, contexts, first, second, np.array([0.75, 0.2]), np.array([4.0, 5.0])
+    )
+    hard = tabular_estimate(
+        X,
+        K,
+        np.repeat(contexts, [4, 5]),
+        np.repeat(first, [4, 5]),
+        np.repeat(second, [4, 5]),
+        np.array([1, 1, 1, 0, 1, 0, 0, 0, 0], np.float32),
+    )
     np.testing.assert_allclose(soft.P_hat, hard.P_hat, rtol=1e-6)
     np.testing.assert_allclose(soft.counts, hard.counts)
     np.testing.assert_allclose(soft.P_hat[0, 0, 1], 0.75, rtol=1e-6)
     np.testing.assert_allclose(soft.P_hat[1, 0, 2], 0.8, rtol=1e-6)
-    np.testing.assert_allclose(soft.P_hat[1, 0, 1], 0.5)   # no data: 1/2
+    np.testing.assert_allclose(soft.P_hat[1, 0, 1], 0.5)  # no data: 1/2
 
 
 def test_every_model_is_skew_symmetric():
@@ -104,10 +109,13 @@ def test_linear_model_recovers_its_weights_and_fits_vmap(x64):
     rows, cols = np.nonzero(~np.eye(K, dtype=bool))
     contexts = np.repeat(np.arange(X), len(rows))
     first, second = np.tile(rows, X), np.tile(cols, X)
-    fit = jax.jit(jax.vmap(make_fit(model, 10, "newton"), in_axes=(None, None, None, None, 0, None)))
+    fit = jax.jit(
+        jax.vmap(make_fit(model, 10, "newton"), in_axes=(None, None, None, None, 0, None))
+    )
     true_weights = np.array([[0.7, -1.2], [-0.3, 0.4]])
-    labels = np.stack([np.asarray(jax.nn.sigmoid(features @ w))[contexts, first, second]
-                       for w in true_weights])
+    labels = np.stack(
+        [np.asarray(jax.nn.sigmoid(features @ w))[contexts, first, second] for w in true_weights]
+    )
     fitted, _ = fit(model.init(None), contexts, first, second, labels, np.ones(len(contexts)))
     np.testing.assert_allclose(fitted, true_weights, atol=1e-8)
 
@@ -119,9 +127,9 @@ def test_bradley_terry_fit_ranks_condorcet_winner_first():
     rows, cols = np.nonzero(~np.eye(3, dtype=bool))
     contexts = np.zeros(len(rows), np.int32)
     model = bradley_terry_model(1, 3)
-    rewards, _ = jax.jit(make_fit(model, 10, "newton"))(model.init(None), contexts, rows, cols,
-                                                         P[0, rows, cols], np.ones(len(rows)),
-                                                         1e-6)
+    rewards, _ = jax.jit(make_fit(model, 10, "newton"))(
+        model.init(None), contexts, rows, cols, P[0, rows, cols], np.ones(len(rows)), 1e-6
+    )
     assert int(jnp.argmax(rewards[0])) == 0
     assert float(P[0, 2, 0]) > 0.5
     pi0 = np.full((1, 3), 1.0 / 3.0)

@@ -83,7 +83,8 @@ def test_solvers_agree(x64):
     np.testing.assert_allclose(mmd.policy, star, atol=1e-4)
     # the brief's default step min(0.05, 0.5 / eta) is slower but reaches the same point
     slow = jax.jit(jax.vmap(lambda P, q: mirror_descent(P, q, eta, 1e-10, 100_000, step=0.05)))(
-        P, pi0)
+        P, pi0
+    )
     assert np.all(np.asarray(slow.num_iterations) > np.asarray(mmd.num_iterations))
     np.testing.assert_allclose(slow.policy, star, atol=1e-4)
     newton = jax.vmap(newton_equilibrium, in_axes=(0, 0, None, None))(P, pi0, eta, 1e-12)
@@ -100,11 +101,12 @@ def test_mirror_descent_default_step_meets_its_guarantee(x64):
     for eta in (0.5, 4.0):
         star = equilibrium(P, pi0, eta)
         runs = jax.jit(jax.vmap(mirror_descent, in_axes=(None, None, None, None, 0)))(
-            P, pi0, eta, 0.0, steps)
+            P, pi0, eta, 0.0, steps
+        )
         np.testing.assert_array_equal(runs.num_iterations, steps)
         rate = 1.0 / (1.0 + 1.0 / (eta * np.abs(P - 0.5).max()) ** 2)
         kl = jax.vmap(kl_divergence, in_axes=(None, 0))(star, runs.policy)
-        assert np.all(np.asarray(kl) <= kl_divergence(star, pi0) * rate ** steps + 1e-15)
+        assert np.all(np.asarray(kl) <= kl_divergence(star, pi0) * rate**steps + 1e-15)
 
 
 def test_nash_md_agrees_and_has_the_predicted_bias(x64):
@@ -116,7 +118,7 @@ def test_nash_md_agrees_and_has_the_predicted_bias(x64):
     np.testing.assert_allclose(result.policy, mmd.policy, atol=2e-3)
     shifted = equilibrium(P, pi0, eta - step)
     np.testing.assert_allclose(result.policy, best_response(shifted, P, pi0, eta), atol=1e-12)
-    assert int(result.num_iterations) == 3000 and float(result.gap) > 1e-10   # the gap stalls
+    assert int(result.num_iterations) == 3000 and float(result.gap) > 1e-10  # the gap stalls
     np.testing.assert_allclose(result.gap, context_gap(result.policy, P, pi0, eta), rtol=1e-12)
 
 
@@ -135,9 +137,9 @@ def test_bradley_terry_equilibrium_agrees_to_first_order(x64):
         return np.abs(centred).max(), np.abs(bt - np.log(pi0) - (bt - np.log(pi0)).mean()).max()
 
     (small, move_small), (large, _) = discrepancy(0.1), discrepancy(0.2)
-    assert small > 1e-7                    # not equal ...
-    assert small < 1e-2 * move_small       # ... but close relative to the move away from pi0
-    np.testing.assert_allclose(large / small, 8.0, rtol=0.05)   # third order in the reward scale
+    assert small > 1e-7  # not equal ...
+    assert small < 1e-2 * move_small  # ... but close relative to the move away from pi0
+    np.testing.assert_allclose(large / small, 8.0, rtol=0.05)  # third order in the reward scale
 
 
 def test_best_response_iteration_cycles_on_condorcet(x64):
@@ -147,8 +149,8 @@ def test_best_response_iteration_cycles_on_condorcet(x64):
     assert trajectory.shape == (61, 3)
     tail = trajectory[-30:]
     gaps = jax.vmap(context_gap, in_axes=(0, None, None, None))(tail, P, pi0, 20.0)
-    assert np.all(np.asarray(gaps) > 0.05)                         # never near the equilibrium
-    np.testing.assert_allclose(tail[3:], tail[:-3], atol=1e-8)    # a 3-cycle
+    assert np.all(np.asarray(gaps) > 0.05)  # never near the equilibrium
+    np.testing.assert_allclose(tail[3:], tail[:-3], atol=1e-8)  # a 3-cycle
     assert np.abs(tail[1:] - tail[:-1]).max() > 0.5
     mmd = jax.jit(mirror_descent)(P, pi0, 20.0, 1e-10, 10_000)
     assert float(mmd.gap) < 1e-10
@@ -172,13 +174,16 @@ def test_equilibrium_keeps_the_support_of_the_reference(x64):
     assert float(gap(star, P[0], pi0, 5.0)) < 1e-20
 
 
-@pytest.mark.parametrize("args, message", [
-    ({"eta": -1.0}, "eta must be > 0"),
-    ({"pi0": np.full(6, 1 / 6)}, "pi0 has shape"),
-    ({"pi0": np.full((3, 6), 1 / 6)}, "number of contexts X differs"),
-    ({"pi0": np.full((4, 5), 1 / 5)}, "pi0 must have shape"),
-    ({"P": np.full((4, 6, 6), 0.7)}, r"must equal 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"eta": -1.0}, "eta must be > 0"),
+        ({"pi0": np.full(6, 1 / 6)}, "pi0 has shape"),
+        ({"pi0": np.full((3, 6), 1 / 6)}, "number of contexts X differs"),
+        ({"pi0": np.full((4, 5), 1 / 5)}, "pi0 must have shape"),
+        ({"P": np.full((4, 6, 6), 0.7)}, r"must equal 1"),
+    ],
+)
 def test_equilibrium_validation(args, message):
     inputs = {"P": np.full((4, 6, 6), 0.5), "pi0": np.full((4, 6), 1 / 6), "eta": 1.0}
     inputs.update(args)

@@ -16,9 +16,13 @@ def make_traj(rewards, valid=None) -> Trajectory:
     """
     rewards = jnp.asarray(rewards, jnp.float32)
     valid = jnp.ones_like(rewards) if valid is None else jnp.asarray(valid, jnp.float32)
-    return Trajectory(obs=jnp.zeros(rewards.shape), action=jnp.zeros(rewards.shape, jnp.int32),
-                      log_prob=jnp.zeros(rewards.shape), valid=valid,
-                      latent_reward=rewards * valid)
+    return Trajectory(
+        obs=jnp.zeros(rewards.shape),
+        action=jnp.zeros(rewards.shape, jnp.int32),
+        log_prob=jnp.zeros(rewards.shape),
+        valid=valid,
+        latent_reward=rewards * valid,
+    )
 
 
 def pairs_with_gaps(gaps, horizon: int = 3):
@@ -38,5 +42,7 @@ def assert_within_se(observed, expected, se, n_se: float = 5.0, what: str = "") 
     """|observed - expected| <= n_se * se elementwise (se = 0 demands equality up to 1e-6)."""
     observed, expected, se = (np.asarray(v, np.float64) for v in (observed, expected, se))
     z = np.abs(observed - expected) - n_se * se
-    assert np.all(z <= 1e-6), (f"{what}: observed {observed} expected {expected} "
-                               f"(5 SE = {n_se * se}); worst excess {z.max():.3g}")
+    assert np.all(z <= 1e-6), (
+        f"{what}: observed {observed} expected {expected} "
+        f"(5 SE = {n_se * se}); worst excess {z.max():.3g}"
+    )

@@ -3,8 +3,8 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from oracle_testing import pairs_with_gaps
+
 from zoprl.oracles import Counts, Feedback, cumulative, feedback_queries, make_oracle, oracle_params
 
 

@@ -22,11 +22,19 @@ def _apply(name, field, x, shape):
 
 @pytest.mark.parametrize(
     "name, shape, x, expected",
-    [("logistic", 1.0, math.log(3.0), 0.75), ("logistic", 7.0, 0.0, 0.5),
-     ("probit", 1.0, 1.0, 0.8413447460685429), ("probit", 1.0, -1.0, 0.15865525393145707),
-     ("linear", 2.0, 1.0, 0.75), ("linear", 2.0, -5.0, 0.0), ("linear", 2.0, 5.0, 1.0),
-     ("extreme_value", 1.0, -math.log(2.0), 0.25), ("extreme_value", 2.0, 2 * math.log(2.0),
-                                                    2.0 ** -0.5), ("extreme_value", 3.0, 0.0, 0.5)])
+    [
+        ("logistic", 1.0, math.log(3.0), 0.75),
+        ("logistic", 7.0, 0.0, 0.5),
+        ("probit", 1.0, 1.0, 0.8413447460685429),
+        ("probit", 1.0, -1.0, 0.15865525393145707),
+        ("linear", 2.0, 1.0, 0.75),
+        ("linear", 2.0, -5.0, 0.0),
+        ("linear", 2.0, 5.0, 1.0),
+        ("extreme_value", 1.0, -math.log(2.0), 0.25),
+        ("extreme_value", 2.0, 2 * math.log(2.0), 2.0**-0.5),
+        ("extreme_value", 3.0, 0.0, 0.5),
+    ],
+)
 def test_prob_hand_values(name, shape, x, expected):
     np.testing.assert_allclose(_apply(name, "prob", jnp.float32(x), shape), expected, rtol=1e-6)
 
@@ -101,9 +109,13 @@ def test_unknown_link_lists_names():
 
 
 def _cauchy_link(name="cauchy_test", centre=0.5):
-    return Link(name, lambda x, shape=1.0: centre + jnp.arctan(x / shape) / jnp.pi,
-                lambda p, shape=1.0: shape * jnp.tan(jnp.pi * (jnp.clip(p, EPS, 1 - EPS) - 0.5)),
-                lambda x, shape=1.0: shape / (jnp.pi * (shape ** 2 + x ** 2)), True)
+    return Link(
+        name,
+        lambda x, shape=1.0: centre + jnp.arctan(x / shape) / jnp.pi,
+        lambda p, shape=1.0: shape * jnp.tan(jnp.pi * (jnp.clip(p, EPS, 1 - EPS) - 0.5)),
+        lambda x, shape=1.0: shape / (jnp.pi * (shape**2 + x**2)),
+        True,
+    )
 
 
 def test_register_custom_link():

@@ -5,8 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoprl.oracles import (LINK_NAMES, bradley_terry_consistency, cyclic_preference, get_link,
-                           low_rank_preference, reward_induced_preference, validate_preference)
+from zoprl.oracles import (
+    LINK_NAMES,
+    bradley_terry_consistency,
+    cyclic_preference,
+    get_link,
+    low_rank_preference,
+    reward_induced_preference,
+    validate_preference,
+)
 from zoprl.oracles.preferences import cyclic_tournament
 
 REWARDS = jnp.array([[0.0, 1.0, -0.5, 2.0], [0.3, 0.3, -1.0, 0.1]])  # [X = 2, A = 4]

@@ -8,11 +8,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from oracle_testing import assert_within_se, make_traj, pairs_with_gaps
+
+from zoprl.oracles import (
+    LINK_NAMES,
+    PRESET_NAMES,
+    make_oracle,
+    oracle_params,
+    total_return,
+    vote_frequency,
+)
 from zoprl.oracles.teachers import BERNOULLI_SUM_MAX
-from zoprl.oracles import (LINK_NAMES, PRESET_NAMES, make_oracle, oracle_params, total_return,
-                           vote_frequency)
 
 M = 10
 REPEATS = 10_000  # 1e5 votes per (link, preset, gap)
@@ -27,7 +33,7 @@ def _stack(params_list):
 PRESET_GRID = _stack([oracle_params(name) for name in PRESET_NAMES])  # leaves [6]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sweep(link_names, num_queries=M):
     """jit of: for each link, vmap over parameter settings of (query, prob) on a batch of pairs.
 
@@ -37,13 +43,18 @@ def _sweep(link_names, num_queries=M):
 
     def run(key, traj_a, traj_b, grid):
         keys = jax.random.split(key, grid.model.beta.shape[0])
-        return [(jax.vmap(o.query, in_axes=(0, None, None, 0))(keys, traj_a, traj_b, grid),
-                 jax.vmap(o.prob, in_axes=(None, None, 0))(traj_a, traj_b, grid)) for o in oracles]
+        return [
+            (
+                jax.vmap(o.query, in_axes=(0, None, None, 0))(keys, traj_a, traj_b, grid),
+                jax.vmap(o.prob, in_axes=(None, None, 0))(traj_a, traj_b, grid),
+            )
+            for o in oracles
+        ]
 
     return jax.jit(run)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _preset_results(seed):
     """{link: (Feedback [6 presets, N pairs], prob [6, N])} on the GAPS design, as numpy."""
     out = _sweep(tuple(LINK_NAMES))(jax.random.key(seed), TRAJ_A, TRAJ_B, PRESET_GRID)
@@ -86,7 +97,9 @@ def test_prob_by_hand():
     f = 0.2 / (1.0 - 0.2)
     np.testing.assert_allclose(jax.jit(oracle.prob)(a, b, params), p + f * (1 - 2 * p), rtol=1e-6)
     # ties look at the undiscounted return gap (0 here), not at the myopic utilities
-    np.testing.assert_allclose(oracle.prob(a, b, params._replace(teacher=params.teacher._replace(equal_margin=0.01))), 0.5)
+    np.testing.assert_allclose(
+        oracle.prob(a, b, params._replace(teacher=params.teacher._replace(equal_margin=0.01))), 0.5
+    )
     # the asymmetric link depends on the order of presentation; symmetric links do not
     for name, symmetric in (("logistic", True), ("extreme_value", False)):
         o, noisy = make_oracle(name), oracle_params("noisy", gamma=0.5)
@@ -109,11 +122,16 @@ def test_teacher_rates():
     n = 20_000
     gaps = np.random.default_rng(0).uniform(-1.0, 1.0, n).astype(np.float32)
     traj_a, traj_b = pairs_with_gaps(gaps)
-    settings = [dict(mistake=0.1, skip=0.0), dict(mistake=0.0, skip=0.1),
-                dict(mistake=0.1, skip=0.1), dict(mistake=0.3, skip=0.2)]
+    settings = [
+        dict(mistake=0.1, skip=0.0),
+        dict(mistake=0.0, skip=0.1),
+        dict(mistake=0.1, skip=0.1),
+        dict(mistake=0.3, skip=0.2),
+    ]
     grid = _stack([oracle_params("oracle", equal_margin=0.1, **s) for s in settings])
-    [(feedback, _)] = jax.tree.map(np.asarray, _sweep(("logistic",))(jax.random.key(3), traj_a,
-                                                                      traj_b, grid))
+    [(feedback, _)] = jax.tree.map(
+        np.asarray, _sweep(("logistic",))(jax.random.key(3), traj_a, traj_b, grid)
+    )
     return_gap = np.asarray(total_return(traj_b) - total_return(traj_a))
     is_tie = np.abs(return_gap) < 0.1
     for i, s in enumerate(settings):
@@ -132,8 +150,12 @@ def test_teacher_rates():
         flipped = (M * answered - correct)[live]
         f = mistake / (1 - skip)
         var_pair = (1 - skip) * M * f * (1 - f) + skip * (1 - skip) * (M * f) ** 2
-        assert_within_se(flipped.sum() / (M * live.sum()), mistake,
-                         math.sqrt(var_pair / live.sum()) / M, what=f"mistake {s}")
+        assert_within_se(
+            flipped.sum() / (M * live.sum()),
+            mistake,
+            math.sqrt(var_pair / live.sum()) / M,
+            what=f"mistake {s}",
+        )
         skipped = answered == 0
         assert np.all(feedback.votes[i][skipped] == 0) and not feedback.tie[i][skipped].any()
 
@@ -183,8 +205,13 @@ def test_mistake_plus_skip_equal_to_one_gives_no_nan():
     from zoprl.trajectory import Trajectory
 
     def traj(r):
-        return Trajectory(jnp.zeros((200, 1)), jnp.zeros((200, 1), jnp.int32), jnp.zeros((200, 1)),
-                          jnp.ones((200, 1)), jnp.full((200, 1), r))
+        return Trajectory(
+            jnp.zeros((200, 1)),
+            jnp.zeros((200, 1), jnp.int32),
+            jnp.zeros((200, 1)),
+            jnp.ones((200, 1)),
+            jnp.full((200, 1), r),
+        )
 
     oracle = make_oracle("logistic", 64)
     params = oracle_params("oracle", mistake=0.2, skip=0.8)

@@ -5,8 +5,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from oracle_testing import make_traj
+
 from zoprl.oracles import myopic_utility, oracle_params, scaled_utility, total_return, utility
 from zoprl.oracles.utilities import myopic_weights
 
@@ -23,7 +23,7 @@ def test_total_and_scaled():
 def test_myopic_hand_values():
     g = 0.5
     # weights g^(valid steps after h): the last *valid* step has weight 1
-    expected = [g ** 3 * 1 + g ** 2 * 2 + g * 3 + 4, g * 1 + 2, -(g ** 3)]
+    expected = [g**3 * 1 + g**2 * 2 + g * 3 + 4, g * 1 + 2, -(g**3)]
     np.testing.assert_allclose(jax.jit(myopic_utility)(TRAJ, g), expected, rtol=1e-6)
     np.testing.assert_allclose(myopic_weights(jnp.ones(3), 0.9), [0.81, 0.9, 1.0], rtol=1e-6)
     np.testing.assert_allclose(myopic_utility(TRAJ, 1.0), total_return(TRAJ))

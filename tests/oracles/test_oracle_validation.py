@@ -7,8 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoprl.oracles import (clipped_inverse, get_link, make_oracle, oracle_params, preset_values,
-                           validate_oracle_params)
+from zoprl.oracles import (
+    clipped_inverse,
+    get_link,
+    make_oracle,
+    oracle_params,
+    preset_values,
+    validate_oracle_params,
+)
 from zoprl.oracles.presets import PRESET_NAMES
 
 BAD_CALLS = [
@@ -60,8 +66,14 @@ def test_presets_are_valid_and_use_b_pref_values(name):
     params = oracle_params(name)
     validate_oracle_params(params)
     changed = {k: v for k, v in preset_values(name).items() if v != preset_values("oracle")[k]}
-    expected = {"oracle": {}, "noisy": {"beta": 1.0}, "mistake": {"mistake": 0.1},
-                "skip": {"skip": 0.1}, "myopic": {"gamma": 0.9}, "equal": {"equal_margin": 0.1}}
+    expected = {
+        "oracle": {},
+        "noisy": {"beta": 1.0},
+        "mistake": {"mistake": 0.1},
+        "skip": {"skip": 0.1},
+        "myopic": {"gamma": 0.9},
+        "equal": {"equal_margin": 0.1},
+    }
     assert changed == expected[name]
     assert math.isinf(float(oracle_params("oracle").model.beta))
 

@@ -13,15 +13,20 @@ from zoprl.envs import Bandit
 from zoprl.oracles import Feedback, get_link, make_oracle, oracle_params
 from zoprl.policies import tabular_softmax
 from zoprl.preference_data import PreferenceBatch, buffer_add, buffer_init
-from zoprl.reward_models import (fit_reward_model, init_reward_optimizer, make_reward_model,
-                                 preference_loss, reward_fit_hparams)
+from zoprl.reward_models import (
+    fit_reward_model,
+    init_reward_optimizer,
+    make_reward_model,
+    preference_loss,
+    reward_fit_hparams,
+)
 from zoprl.rollout import make_paired_rollout
 from zoprl.trajectory import Trajectory
 
 ARMS = 10
 # true arm rewards: a shuffled even grid on [-1.5, 1.5] (gaps of 1/3 between neighbours)
 TRUE = np.linspace(-1.5, 1.5, ARMS)[np.random.default_rng(0).permutation(ARMS)]
-NUM_PAIRS, NUM_QUERIES = 1000, 10   # 10k Bradley-Terry (beta = 1) votes from a uniform behaviour
+NUM_PAIRS, NUM_QUERIES = 1000, 10  # 10k Bradley-Terry (beta = 1) votes from a uniform behaviour
 FIT_STEPS, BATCH = 500, 256
 
 
@@ -44,11 +49,13 @@ def bandit_fit():
         uniform = policy.init(k_policy)
         t0, t1 = paired(k_roll, uniform, uniform, env_params)
         feedback = jax.vmap(oracle.query, (0, 0, 0, None))(
-            jax.random.split(k_query, NUM_PAIRS), t0, t1, oracle_params("noisy"))
+            jax.random.split(k_query, NUM_PAIRS), t0, t1, oracle_params("noisy")
+        )
         buf = buffer_add(buffer_init(NUM_PAIRS, t0), t0, t1, feedback)
         phi = model.init(k_model)
-        phi, _, loss = fit_reward_model(k_fit, model, phi, init_reward_optimizer(phi), buf, hp,
-                                        FIT_STEPS, BATCH)
+        phi, _, loss = fit_reward_model(
+            k_fit, model, phi, init_reward_optimizer(phi), buf, hp, FIT_STEPS, BATCH
+        )
         return phi[0], loss
 
     return env, jax.jit(fit)
@@ -93,14 +100,15 @@ def test_preference_loss_against_hand_values():
     model = make_reward_model("tabular", env)
     phi = jnp.array([[0.0, 1.0, -2.0]])
     traj = lambda a: jax.tree.map(jnp.asarray, make_batch(a))
-    batch = PreferenceBatch(traj([0, 1, 2]), traj([1, 2, 2]), jnp.array([0.8, 0.1, 0.5]),
-                            jnp.array([1.0, 1.0, 0.0]))
+    batch = PreferenceBatch(
+        traj([0, 1, 2]), traj([1, 2, 2]), jnp.array([0.8, 0.1, 0.5]), jnp.array([1.0, 1.0, 0.0])
+    )
     d = np.array([1.0, -3.0])
     p = np.array([0.8, 0.1])
     for name in ("logistic", "probit", "extreme_value"):
         s = np.asarray(get_link(name).prob(jnp.asarray(d)), np.float64)
         expected = -np.mean(p * np.log(s) + (1 - p) * np.log(1 - s))
-        got = jax.jit(lambda ph: preference_loss(model, ph, batch, name))(phi)
+        got = jax.jit(lambda ph, name=name: preference_loss(model, ph, batch, name))(phi)
         np.testing.assert_allclose(got, expected, rtol=1e-5)
     # saturated differences stay finite for the logistic link: log sigma(-100) = -100
     far = jnp.array([[0.0, 100.0, 0.0]])
@@ -111,9 +119,13 @@ def test_preference_loss_against_hand_values():
 def make_batch(actions):
     """Horizon-1 trajectories in context 0 taking ``actions``."""
     n = len(actions)
-    return Trajectory(np.zeros((n, 1), np.int32), np.asarray(actions, np.int32)[:, None],
-                      np.zeros((n, 1), np.float32), np.ones((n, 1), np.float32),
-                      np.zeros((n, 1), np.float32))
+    return Trajectory(
+        np.zeros((n, 1), np.int32),
+        np.asarray(actions, np.int32)[:, None],
+        np.zeros((n, 1), np.float32),
+        np.ones((n, 1), np.float32),
+        np.zeros((n, 1), np.float32),
+    )
 
 
 def test_bad_input_raises_before_compilation():
@@ -124,8 +136,9 @@ def test_bad_input_raises_before_compilation():
     env = Bandit(3)
     model = make_reward_model("tabular", env)
     t = make_batch([0, 1])
-    buf = buffer_add(buffer_init(4, t), t, t, Feedback(jnp.ones(2), jnp.ones(2), jnp.ones(2),
-                                                       jnp.zeros(2, bool)))
+    buf = buffer_add(
+        buffer_init(4, t), t, t, Feedback(jnp.ones(2), jnp.ones(2), jnp.ones(2), jnp.zeros(2, bool))
+    )
     phi = model.init(jax.random.key(0))
     args = (jax.random.key(0), model, phi, init_reward_optimizer(phi), buf, reward_fit_hparams())
     with pytest.raises(ValueError, match="batch_size 8 exceeds the buffer capacity 4"):

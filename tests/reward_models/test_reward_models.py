@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 
 from zoprl.envs import GridWorld, make
-from zoprl.reward_models import (REWARD_MODEL_KINDS, make_reward_model, step_rewards,
-                                 trajectory_reward)
+from zoprl.reward_models import (
+    REWARD_MODEL_KINDS,
+    make_reward_model,
+    step_rewards,
+    trajectory_reward,
+)
 from zoprl.trajectory import Trajectory
 
 
@@ -19,8 +23,13 @@ def grid():
 
 def traj_of(obs, action, valid):
     h = len(valid)
-    return Trajectory(jnp.asarray(obs), jnp.asarray(action), jnp.zeros(h), jnp.asarray(valid, jnp.float32),
-                      jnp.zeros(h))
+    return Trajectory(
+        jnp.asarray(obs),
+        jnp.asarray(action),
+        jnp.zeros(h),
+        jnp.asarray(valid, jnp.float32),
+        jnp.zeros(h),
+    )
 
 
 @pytest.mark.parametrize("kind", REWARD_MODEL_KINDS)
@@ -46,8 +55,9 @@ def test_tabular_and_linear_against_hand_values(grid):
     default = make_reward_model("linear", grid)
     np.testing.assert_allclose(default.apply(table, 5, 3), 23.0, rtol=1e-6)
     # a joint feature function psi(s, a) = [s, a, s a]
-    joint = make_reward_model("linear", grid,
-                              joint_features=lambda o, a: jnp.stack([o, a, o * a]).astype(jnp.float32))
+    joint = make_reward_model(
+        "linear", grid, joint_features=lambda o, a: jnp.stack([o, a, o * a]).astype(jnp.float32)
+    )
     np.testing.assert_allclose(joint.apply(jnp.array([1.0, 2.0, 3.0]), 2, 3), 2 + 6 + 18, rtol=1e-6)
 
 
@@ -55,11 +65,11 @@ def test_mlp_on_a_gymnax_environment():
     env, env_params = make("CartPole-v1")
     model = make_reward_model("mlp", env, env_params, hidden=(16, 16))
     phi = model.init(jax.random.key(1))
-    phi = jax.tree.map(lambda x: x + 0.1, phi)   # away from the zero output layer
+    phi = jax.tree.map(lambda x: x + 0.1, phi)  # away from the zero output layer
     obs = jnp.array([0.1, -0.2, 0.3, 0.0])
     r0, r1 = model.apply(phi, obs, 0), model.apply(phi, obs, 1)
     assert r0.shape == () and np.isfinite(float(r0)) and float(r0) != float(r1)
-    linear = make_reward_model("linear", env, env_params)     # flattened observation features
+    linear = make_reward_model("linear", env, env_params)  # flattened observation features
     assert linear.init(jax.random.key(0)).shape == (4, 2)
 
 
@@ -71,8 +81,9 @@ def test_trajectory_reward_masks_invalid_steps_under_jit_and_vmap(grid):
     np.testing.assert_allclose(per_step, [0.0, 5.0, 10.0, 0.0], rtol=1e-6)
     np.testing.assert_allclose(trajectory_reward(model, table, traj), 15.0, rtol=1e-6)
     # a batch [2, H] directly and through an outer vmap agree with the per-trajectory values
-    batch = jax.tree.map(lambda a, b: jnp.stack([a, b]), traj,
-                         traj_of([8, 8, 8, 8], [3, 3, 3, 3], [1, 1, 1, 1]))
+    batch = jax.tree.map(
+        lambda a, b: jnp.stack([a, b]), traj, traj_of([8, 8, 8, 8], [3, 3, 3, 3], [1, 1, 1, 1])
+    )
     expected = [15.0, 4 * 35.0]
     np.testing.assert_allclose(trajectory_reward(model, table, batch), expected, rtol=1e-6)
     vmapped = jax.vmap(lambda t: trajectory_reward(model, table, t))(batch)

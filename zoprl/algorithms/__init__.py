@@ -9,29 +9,86 @@ Ceilings that read the true reward (``reads_latent_reward``): ``ppo``, ``reinfor
 from zoprl.algorithms.base import Algorithm, PolicyState, hparam_fields
 from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, dpo
 from zoprl.algorithms.evolution import ESHparams, ESInfo, ESState, evolution_strategies
-from zoprl.algorithms.policy_gradient import (Critic, discounted_returns, generalized_advantages,
-                                              make_critic, mlp_critic, tabular_critic)
+from zoprl.algorithms.optimizers import OPTIMIZERS, resolve_optimizer
+from zoprl.algorithms.policy_gradient import (
+    Critic,
+    discounted_returns,
+    generalized_advantages,
+    make_critic,
+    mlp_critic,
+    tabular_critic,
+)
 from zoprl.algorithms.ppo import PPOHparams, PPOInfo, PPOState, PPOUpdate, make_ppo_update, ppo
 from zoprl.algorithms.preference_losses import PREFERENCE_LOSSES, dpo_loss, ipo_loss
-from zoprl.algorithms.reinforce import (ReinforceHparams, ReinforceInfo, ReinforceState,
-                                        make_reinforce_update, reinforce)
+from zoprl.algorithms.reinforce import (
+    ReinforceHparams,
+    ReinforceInfo,
+    ReinforceState,
+    make_reinforce_update,
+    reinforce,
+)
 from zoprl.algorithms.rlhf import RLHFHparams, RLHFInfo, RLHFState, rlhf
-from zoprl.algorithms.optimizers import OPTIMIZERS, resolve_optimizer
-from zoprl.algorithms.run import (RUN_AXES, ChunkedRun, RunCarry, make_chunked_run, make_run,
-                                  vmap_runs)
+from zoprl.algorithms.run import (
+    RUN_AXES,
+    ChunkedRun,
+    RunCarry,
+    make_chunked_run,
+    make_run,
+    vmap_runs,
+)
 from zoprl.algorithms.zbcpg import zbcpg
 from zoprl.algorithms.zeroth_order import SignInfo, ZerothOrderHparams, ZerothOrderInfo
 from zoprl.algorithms.zpg import zpg
 from zoprl.algorithms.zspo import zspo
 
 __all__ = [
-    "OPTIMIZERS", "RUN_AXES", "SignInfo", "hparam_fields", "resolve_optimizer", "vmap_runs",
-    "Algorithm", "ChunkedRun", "Critic", "DPOHparams", "DPOInfo", "DPOState", "ESHparams",
-    "ESInfo", "ESState", "PPOHparams", "PPOInfo", "PPOState", "PPOUpdate", "PREFERENCE_LOSSES",
-    "PolicyState", "RLHFHparams", "RLHFInfo", "RLHFState", "ReinforceHparams", "ReinforceInfo",
-    "ReinforceState", "RunCarry", "ZerothOrderHparams", "ZerothOrderInfo", "discounted_returns",
-    "dpo", "dpo_loss", "evolution_strategies", "generalized_advantages", "ipo_loss",
-    "make_chunked_run", "make_critic", "make_ppo_update",
-    "make_reinforce_update", "make_run", "mlp_critic", "ppo", "reinforce", "rlhf",
-    "tabular_critic", "zbcpg", "zpg", "zspo",
+    "OPTIMIZERS",
+    "RUN_AXES",
+    "SignInfo",
+    "hparam_fields",
+    "resolve_optimizer",
+    "vmap_runs",
+    "Algorithm",
+    "ChunkedRun",
+    "Critic",
+    "DPOHparams",
+    "DPOInfo",
+    "DPOState",
+    "ESHparams",
+    "ESInfo",
+    "ESState",
+    "PPOHparams",
+    "PPOInfo",
+    "PPOState",
+    "PPOUpdate",
+    "PREFERENCE_LOSSES",
+    "PolicyState",
+    "RLHFHparams",
+    "RLHFInfo",
+    "RLHFState",
+    "ReinforceHparams",
+    "ReinforceInfo",
+    "ReinforceState",
+    "RunCarry",
+    "ZerothOrderHparams",
+    "ZerothOrderInfo",
+    "discounted_returns",
+    "dpo",
+    "dpo_loss",
+    "evolution_strategies",
+    "generalized_advantages",
+    "ipo_loss",
+    "make_chunked_run",
+    "make_critic",
+    "make_ppo_update",
+    "make_reinforce_update",
+    "make_run",
+    "mlp_critic",
+    "ppo",
+    "reinforce",
+    "rlhf",
+    "tabular_critic",
+    "zbcpg",
+    "zpg",
+    "zspo",
 ]

@@ -26,7 +26,8 @@ itself; every learner from preferences (reward-free or with a learned reward mod
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -38,10 +39,10 @@ class Algorithm(NamedTuple):
     name: str
     init: Callable
     step: Callable
-    hparams: Callable            # (**values) -> validated hyperparameter pytree
+    hparams: Callable  # (**values) -> validated hyperparameter pytree
     env: Any
     policy: Any
-    reads_latent_reward: bool    # True: a ceiling on the environment's reward
+    reads_latent_reward: bool  # True: a ceiling on the environment's reward
 
 
 class PolicyState(NamedTuple):
@@ -61,8 +62,9 @@ def hparam_fields(hparams) -> dict[str, Any]:
         inner = hparam_fields(value) if hasattr(value, "_asdict") else {name: value}
         for key, leaf in inner.items():
             if key in out:
-                raise ValueError(f"hyperparameter name {key!r} appears twice in "
-                                 f"{type(hparams).__name__}")
+                raise ValueError(
+                    f"hyperparameter name {key!r} appears twice in {type(hparams).__name__}"
+                )
             out[key] = leaf
     return out
 

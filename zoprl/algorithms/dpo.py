@@ -42,15 +42,21 @@ iteration's update, so that their cost does not grow with the data set:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from zoprl.algorithms.base import Algorithm, ascent_update
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
-from zoprl.algorithms.preference_losses import (PREFERENCE_LOSSES, implicit_reward_accuracy,
-                                                trajectory_kl, trajectory_log_ratio, weighted_mean)
+from zoprl.algorithms.preference_losses import (
+    PREFERENCE_LOSSES,
+    implicit_reward_accuracy,
+    trajectory_kl,
+    trajectory_log_ratio,
+    weighted_mean,
+)
 from zoprl.oracles.accounting import Counts
 from zoprl.preference_data import PreferenceBatch, collect_preferences, labelled_batch
 from zoprl.rollout import make_paired_rollout
@@ -81,11 +87,11 @@ class DPOInfo(NamedTuple):
 class DPOSetup(NamedTuple):
     """The static pieces one DPO / IPO variant is wired from (built by ``dpo``)."""
 
-    paired: Callable             # paired rollouts of N pairs
+    paired: Callable  # paired rollouts of N pairs
     oracle: Any
-    pair_loss: Callable          # (h, p, beta) -> loss of one pair
-    log_ratio: Callable          # (params, reference, traj [B]) -> [B]
-    kl: Callable                 # (params, reference, traj [B]) -> [B]
+    pair_loss: Callable  # (h, p, beta) -> loss of one pair
+    log_ratio: Callable  # (params, reference, traj [B]) -> [B]
+    kl: Callable  # (params, reference, traj [B]) -> [B]
     optimizer: Any
     num_pairs: int
     batch_size: int
@@ -96,8 +102,9 @@ class DPOSetup(NamedTuple):
 
 def margins(setup: DPOSetup, params, reference_params, data: PreferenceBatch):
     """h = logratio(tau_1) - logratio(tau_0) for every pair of ``data``."""
-    return (setup.log_ratio(params, reference_params, data.traj_1)
-            - setup.log_ratio(params, reference_params, data.traj_0))
+    return setup.log_ratio(params, reference_params, data.traj_1) - setup.log_ratio(
+        params, reference_params, data.traj_0
+    )
 
 
 def data_loss(setup: DPOSetup, params, reference_params, data: PreferenceBatch, beta):
@@ -109,10 +116,17 @@ def data_loss(setup: DPOSetup, params, reference_params, data: PreferenceBatch, 
 def diagnostics(setup: DPOSetup, params, reference_params, data: PreferenceBatch, beta) -> DPOInfo:
     """Loss, implicit-reward accuracy and KL to the reference on ``data`` (module doc)."""
     h = margins(setup, params, reference_params, data)
-    kls = jnp.concatenate([setup.kl(params, reference_params, data.traj_0),
-                           setup.kl(params, reference_params, data.traj_1)])
-    return DPOInfo(weighted_mean(setup.pair_loss(h, data.label, beta), data.weight),
-                   implicit_reward_accuracy(h, data.label, data.weight), jnp.mean(kls))
+    kls = jnp.concatenate(
+        [
+            setup.kl(params, reference_params, data.traj_0),
+            setup.kl(params, reference_params, data.traj_1),
+        ]
+    )
+    return DPOInfo(
+        weighted_mean(setup.pair_loss(h, data.label, beta), data.weight),
+        implicit_reward_accuracy(h, data.label, data.weight),
+        jnp.mean(kls),
+    )
 
 
 def random_minibatch(setup: DPOSetup, key, data: PreferenceBatch) -> PreferenceBatch:
@@ -127,11 +141,13 @@ def random_minibatch(setup: DPOSetup, key, data: PreferenceBatch) -> PreferenceB
 
 def optimise(setup: DPOSetup, keys, params, opt_state, reference_params, data, hp: DPOHparams):
     """``gradient_steps`` optimiser steps on minibatches of ``data``, one per key."""
+
     def gradient_step(carry, key):
         params, opt_state = carry
         batch = random_minibatch(setup, key, data)
-        grad = jax.grad(functools.partial(data_loss, setup))(params, reference_params, batch,
-                                                             hp.beta)
+        grad = jax.grad(functools.partial(data_loss, setup))(
+            params, reference_params, batch, hp.beta
+        )
         descent = jax.tree.map(jnp.negative, grad)
         return ascent_update(setup.optimizer, descent, opt_state, params, hp.step_size), None
 
@@ -141,7 +157,8 @@ def optimise(setup: DPOSetup, keys, params, opt_state, reference_params, data, h
 def collect(setup: DPOSetup, key, params, env_params, oracle_params):
     """N fresh pairs from pi_params (both members), labelled: (PreferenceBatch, Counts)."""
     traj_0, traj_1, feedback, counts = collect_preferences(
-        key, setup.paired, setup.oracle, params, params, env_params, oracle_params)
+        key, setup.paired, setup.oracle, params, params, env_params, oracle_params
+    )
     return labelled_batch(traj_0, traj_1, feedback), counts
 
 
@@ -149,13 +166,17 @@ def dpo_init(setup: DPOSetup, policy, key, hp, env_params, oracle_params=None) -
     """pi_theta = pi_ref = the initial policy; offline, the data set is collected from it."""
     k_policy, k_data = jax.random.split(key)
     params = policy.init(k_policy)
-    data, counts = (None, Counts.zero()) if setup.online else collect(
-        setup, k_data, params, env_params, oracle_params)
+    data, counts = (
+        (None, Counts.zero())
+        if setup.online
+        else collect(setup, k_data, params, env_params, oracle_params)
+    )
     return DPOState(params, params, setup.optimizer.init(params), data, counts)
 
 
-def dpo_step(setup: DPOSetup, key, state: DPOState, hp: DPOHparams, env_params, oracle_params,
-             iteration):
+def dpo_step(
+    setup: DPOSetup, key, state: DPOState, hp: DPOHparams, env_params, oracle_params, iteration
+):
     """One iteration (module doc); the reference is refreshed after every k-th iteration."""
     k_data, k_opt = jax.random.split(key)
     data, counts = state.data, state.counts
@@ -164,10 +185,12 @@ def dpo_step(setup: DPOSetup, key, state: DPOState, hp: DPOHparams, env_params, 
         counts = counts.add(new.trajectories, new.queries)
     keys = jax.random.split(k_opt, setup.gradient_steps)
     # diagnostics on the first optimiser step's minibatch: O(minibatch), not O(data set)
-    info = diagnostics(setup, state.params, state.reference_params,
-                       random_minibatch(setup, keys[0], data), hp.beta)
-    params, opt_state = optimise(setup, keys, state.params, state.opt_state,
-                                 state.reference_params, data, hp)
+    info = diagnostics(
+        setup, state.params, state.reference_params, random_minibatch(setup, keys[0], data), hp.beta
+    )
+    params, opt_state = optimise(
+        setup, keys, state.params, state.opt_state, state.reference_params, data, hp
+    )
     reference = state.reference_params
     if setup.reference_update_every is not None:
         refresh = (iteration + 1) % setup.reference_update_every == 0
@@ -180,10 +203,20 @@ def dpo_hparams(step_size=0.01, beta=0.1) -> DPOHparams:
     return make_hparams(DPOHparams, step_size=step_size, beta=beta)
 
 
-def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str = "dpo",
-        minibatch_size: int | None = None, gradient_steps: int = 1,
-        reference_update_every: int | None = None, shared_start: bool = True,
-        optimizer: Optimizer = None) -> Algorithm:
+def dpo(
+    env,
+    policy,
+    oracle,
+    *,
+    num_pairs: int,
+    online: bool = True,
+    loss: str = "dpo",
+    minibatch_size: int | None = None,
+    gradient_steps: int = 1,
+    reference_update_every: int | None = None,
+    shared_start: bool = True,
+    optimizer: Optimizer = None,
+) -> Algorithm:
     """DPO / IPO as an Algorithm named "{loss}_{online|offline}" (see the module doc).
 
     num_pairs: D (offline data set) or N (fresh pairs per iteration); loss: "dpo" or "ipo";
@@ -196,21 +229,41 @@ def dpo(env, policy, oracle, *, num_pairs: int, online: bool = True, loss: str =
     if loss not in PREFERENCE_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(PREFERENCE_LOSSES)}")
     num_pairs = check_int("num_pairs", num_pairs)
-    batch_size = num_pairs if minibatch_size is None else check_int(
-        "minibatch_size", minibatch_size)
+    batch_size = (
+        num_pairs if minibatch_size is None else check_int("minibatch_size", minibatch_size)
+    )
     if batch_size > num_pairs:
-        raise ValueError(f"minibatch_size must be <= the data set size {num_pairs}, "
-                         f"got {batch_size}")
+        raise ValueError(
+            f"minibatch_size must be <= the data set size {num_pairs}, got {batch_size}"
+        )
     if reference_update_every is not None:
         reference_update_every = check_int("reference_update_every", reference_update_every)
     log_ratio = jax.vmap(functools.partial(trajectory_log_ratio, policy), (None, None, 0))
-    kl = log_ratio if policy.logits is None else jax.vmap(
-        functools.partial(trajectory_kl, policy), (None, None, 0))
-    setup = DPOSetup(make_paired_rollout(env, policy, num_pairs, shared_start=shared_start),
-                     oracle, PREFERENCE_LOSSES[loss], log_ratio, kl,
-                     resolve_optimizer(optimizer, "adam"), num_pairs, batch_size,
-                     check_int("gradient_steps", gradient_steps), online, reference_update_every)
+    kl = (
+        log_ratio
+        if policy.logits is None
+        else jax.vmap(functools.partial(trajectory_kl, policy), (None, None, 0))
+    )
+    setup = DPOSetup(
+        make_paired_rollout(env, policy, num_pairs, shared_start=shared_start),
+        oracle,
+        PREFERENCE_LOSSES[loss],
+        log_ratio,
+        kl,
+        resolve_optimizer(optimizer, "adam"),
+        num_pairs,
+        batch_size,
+        check_int("gradient_steps", gradient_steps),
+        online,
+        reference_update_every,
+    )
     name = f"{loss}_{'online' if online else 'offline'}"
-    return Algorithm(name, functools.partial(dpo_init, setup, policy),
-                     functools.partial(dpo_step, setup), dpo_hparams, env, policy,
-                     reads_latent_reward=False)
+    return Algorithm(
+        name,
+        functools.partial(dpo_init, setup, policy),
+        functools.partial(dpo_step, setup),
+        dpo_hparams,
+        env,
+        policy,
+        reads_latent_reward=False,
+    )

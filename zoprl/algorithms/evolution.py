@@ -44,20 +44,26 @@ class ESHparams(NamedTuple):
 
 
 class ESState(NamedTuple):
-    params: Any          # the search mean theta, as policy parameters
-    es_state: Any        # evosax's Open_ES state (mean flattened)
+    params: Any  # the search mean theta, as policy parameters
+    es_state: Any  # evosax's Open_ES state (mean flattened)
     counts: Counts
 
 
 class ESInfo(NamedTuple):
-    mean_return: jax.Array   # mean fitness over the population
-    best_return: jax.Array   # best member's fitness
-    return_std: jax.Array    # spread of the fitness across the population
+    mean_return: jax.Array  # mean fitness over the population
+    best_return: jax.Array  # best member's fitness
+    return_std: jax.Array  # spread of the fitness across the population
 
 
-def evolution_strategies(env, policy, *, population_size: int, rollouts_per_member: int = 1,
-                         antithetic: bool = True,
-                         common_random_numbers: bool = False) -> Algorithm:
+def evolution_strategies(
+    env,
+    policy,
+    *,
+    population_size: int,
+    rollouts_per_member: int = 1,
+    antithetic: bool = True,
+    common_random_numbers: bool = False,
+) -> Algorithm:
     """The OpenAI-ES ceiling "es_true_reward" (module doc); population_size >= 2 (even when
     ``antithetic``). All checks raise ValueError before any compilation."""
     check_compatible(policy, env)
@@ -65,13 +71,19 @@ def evolution_strategies(env, policy, *, population_size: int, rollouts_per_memb
     if antithetic and population % 2:
         raise ValueError(f"population_size must be even with antithetic sampling, got {population}")
     rollouts = check_int("rollouts_per_member", rollouts_per_member)
-    monte_carlo = make_monte_carlo_value(env, policy, rollouts)    # (mean, stderr) of r(tau)
-    fitness_of = jax.vmap(lambda key, params, env_params: monte_carlo(key, params, env_params)[0],
-                          (None if common_random_numbers else 0, 0, None))
+    monte_carlo = make_monte_carlo_value(env, policy, rollouts)  # (mean, stderr) of r(tau)
+    fitness_of = jax.vmap(
+        lambda key, params, env_params: monte_carlo(key, params, env_params)[0],
+        (None if common_random_numbers else 0, 0, None),
+    )
     solution = jax.eval_shape(policy.init, jax.random.key(0))
     solution = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), solution)
-    strategy = Open_ES(population, solution, use_antithetic_sampling=antithetic,
-                       optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=1.0))
+    strategy = Open_ES(
+        population,
+        solution,
+        use_antithetic_sampling=antithetic,
+        optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=1.0),
+    )
 
     default = ESHparams(0.2, 1.0) if getattr(env, "is_finite", False) else ESHparams(0.03, 0.1)
 
@@ -81,7 +93,8 @@ def evolution_strategies(env, policy, *, population_size: int, rollouts_per_memb
         return make_hparams(
             ESHparams,
             learning_rate=default.learning_rate if learning_rate is None else learning_rate,
-            sigma=default.sigma if sigma is None else sigma)
+            sigma=default.sigma if sigma is None else sigma,
+        )
 
     def with_hparams(es_state, hp: ESHparams):
         opt_state = es_state.opt_state
@@ -99,12 +112,11 @@ def evolution_strategies(env, policy, *, population_size: int, rollouts_per_memb
         es_state = with_hparams(state.es_state, hp)
         members, es_state = strategy.ask(k_ask, es_state, strategy.default_params)
         keys = k_eval if common_random_numbers else jax.random.split(k_eval, population)
-        fitness = fitness_of(keys, members, env_params)                          # [P]
+        fitness = fitness_of(keys, members, env_params)  # [P]
         es_state, _ = strategy.tell(k_tell, members, -fitness, es_state, strategy.default_params)
         es_state = with_hparams(es_state, hp)
         counts = state.counts.add(trajectories=population * rollouts)
         info = ESInfo(jnp.mean(fitness), jnp.max(fitness), jnp.std(fitness))
         return ESState(strategy.get_mean(es_state), es_state, counts), info
 
-    return Algorithm("es_true_reward", init, step, hparams, env, policy,
-                     reads_latent_reward=True)
+    return Algorithm("es_true_reward", init, step, hparams, env, policy, reads_latent_reward=True)

@@ -6,7 +6,8 @@ A factory's ``optimizer`` setting may be one of these names (what a spec gives) 
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 import optax
 
@@ -16,7 +17,7 @@ OPTIMIZERS: dict[str, Callable[[], optax.GradientTransformation]] = {
     "adam": lambda: optax.adam(1.0),
 }
 
-Optimizer = Union[str, optax.GradientTransformation, None]
+Optimizer = Union[str, optax.GradientTransformation, None]  # noqa: UP007 (a runtime alias)
 
 
 def resolve_optimizer(optimizer: Optimizer, default: str) -> optax.GradientTransformation:
@@ -27,8 +28,10 @@ def resolve_optimizer(optimizer: Optimizer, default: str) -> optax.GradientTrans
             raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
         return OPTIMIZERS[name]()
     if not isinstance(name, optax.GradientTransformation):
-        raise ValueError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an optax "
-                         f"GradientTransformation, got {name!r}")
+        raise ValueError(
+            f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an optax "
+            f"GradientTransformation, got {name!r}"
+        )
     return name
 
 

@@ -25,7 +25,8 @@ depends on the steps left: a table [H, S] for finite environments (obs = state i
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import chex
 import jax
@@ -56,8 +57,10 @@ def make_collect(env, policy, num_envs: int, reward_fn: Callable | None) -> Call
         traj = rollout(key, params, env_params)
         rewards = reward_fn(reward_params, traj)
         if rewards.shape != traj.valid.shape:
-            raise ValueError(f"reward_fn must return per-step rewards of shape "
-                             f"{traj.valid.shape}, got {rewards.shape}")
+            raise ValueError(
+                f"reward_fn must return per-step rewards of shape "
+                f"{traj.valid.shape}, got {rewards.shape}"
+            )
         return traj, rewards * traj.valid
 
     return collect
@@ -68,13 +71,15 @@ def discounted_returns(rewards: jax.Array, valid: jax.Array, discount) -> jax.Ar
     """G_h = sum_{k >= h} gamma^{k-h} valid_k r_k for one trajectory, [H] -> [H] (0 once ended)."""
     chex.assert_rank([rewards, valid], 1)
     chex.assert_equal_shape([rewards, valid])
+
     def backward(g_next, x):
         r, v = x
         g = v * (r + discount * g_next)
         return g, g
 
-    _, returns = jax.lax.scan(backward, jnp.zeros((), rewards.dtype), (rewards, valid),
-                              reverse=True)
+    _, returns = jax.lax.scan(
+        backward, jnp.zeros((), rewards.dtype), (rewards, valid), reverse=True
+    )
     return returns
 
 
@@ -91,8 +96,9 @@ def generalized_advantages(rewards, values, valid, discount, gae_lambda):
         a = v * (delta + discount * gae_lambda * nv * a_next)
         return a, a
 
-    _, advantages = jax.lax.scan(backward, jnp.zeros((), rewards.dtype),
-                                 (deltas, valid, next_valid), reverse=True)
+    _, advantages = jax.lax.scan(
+        backward, jnp.zeros((), rewards.dtype), (deltas, valid, next_valid), reverse=True
+    )
     return advantages, (advantages + values) * valid
 
 
@@ -134,12 +140,14 @@ def tabular_critic(num_states: int, horizon: int) -> Critic:
     """V(s, h) = table[h, s], table in R^{H x S}, initialised at 0."""
     s = check_int("num_states", num_states)
     h = check_int("horizon", horizon)
-    return Critic(lambda key: jnp.zeros((h, s)), lambda table, obs, t: table[t, obs],
-                  "tabular_critic")
+    return Critic(
+        lambda key: jnp.zeros((h, s)), lambda table, obs, t: table[t, obs], "tabular_critic"
+    )
 
 
-def mlp_critic(obs_dim: int, horizon: int, hidden: Sequence[int] = (64, 64),
-               features: Callable | None = None) -> Critic:
+def mlp_critic(
+    obs_dim: int, horizon: int, hidden: Sequence[int] = (64, 64), features: Callable | None = None
+) -> Critic:
     """V(o, h) = f([phi(o), h / H]), f a tanh MLP (flax.linen, zero output layer so V starts at 0);
     phi flattens the observation unless ``features`` maps it (e.g. one-hot of a state index)."""
     d = check_int("obs_dim", obs_dim)
@@ -157,7 +165,7 @@ def mlp_critic(obs_dim: int, horizon: int, hidden: Sequence[int] = (64, 64),
 CRITIC_KINDS = ("tabular", "mlp")
 
 
-def make_critic(env, critic: Union[str, Critic, None] = None, env_params=None) -> Critic:
+def make_critic(env, critic: str | Critic | None = None, env_params=None) -> Critic:
     """The critic for ``env``: a Critic as given, a kind ("tabular", "mlp"), or None for the
     default (tabular when ``env.is_finite``, else an MLP on the observations)."""
     if isinstance(critic, Critic):
@@ -171,8 +179,9 @@ def make_critic(env, critic: Union[str, Critic, None] = None, env_params=None) -
             raise ValueError(f"a tabular critic needs a finite environment; {env.name!r} is not")
         return tabular_critic(env.num_states, env.horizon)
     if finite:
-        return mlp_critic(env.num_states, env.horizon,
-                          features=lambda obs: jax.nn.one_hot(obs, env.num_states))
+        return mlp_critic(
+            env.num_states, env.horizon, features=lambda obs: jax.nn.one_hot(obs, env.num_states)
+        )
     params = env.default_params if env_params is None else env_params
     obs_dim = int(math.prod(env.observation_space(params).shape))
     return mlp_critic(obs_dim, env.horizon)

@@ -25,18 +25,28 @@ ceiling, named "ppo_true_reward" and not reward-free.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
 
 from zoprl.algorithms.base import Algorithm
-from zoprl.algorithms.policy_gradient import (Critic, critic_values, descent_step,
-                                              generalized_advantages, init_actor_critic,
-                                              log_probs_and_entropy,
-                                              make_collect, make_critic, make_optimizer,
-                                              masked_mean, updater_algorithm)
+from zoprl.algorithms.policy_gradient import (
+    Critic,
+    critic_values,
+    descent_step,
+    generalized_advantages,
+    init_actor_critic,
+    log_probs_and_entropy,
+    make_collect,
+    make_critic,
+    make_optimizer,
+    masked_mean,
+    updater_algorithm,
+)
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
 from zoprl.validation import check_int, make_hparams
@@ -55,9 +65,9 @@ class PPOHparams(NamedTuple):
 
 
 class PPOState(NamedTuple):
-    params: Any          # the policy's
+    params: Any  # the policy's
     critic_params: Any
-    opt_state: Any       # Adam's, over (params, critic_params)
+    opt_state: Any  # Adam's, over (params, critic_params)
     counts: Counts
 
 
@@ -68,15 +78,15 @@ class PPOInfo(NamedTuple):
     policy_loss: jax.Array
     value_loss: jax.Array
     entropy: jax.Array
-    approx_kl: jax.Array      # mean of (rho - 1) - log rho, an estimate of KL(pi_old || pi_theta)
+    approx_kl: jax.Array  # mean of (rho - 1) - log rho, an estimate of KL(pi_old || pi_theta)
     clip_fraction: jax.Array  # fraction of valid steps with |rho - 1| > eps
     mean_return: jax.Array
 
 
 class PPOUpdate(NamedTuple):
-    init: Callable       # (key, policy_params=None) -> PPOState
-    update: Callable     # (key, state, hp, env_params, reward_params) -> (PPOState, PPOInfo)
-    hparams: Callable    # (**overrides) -> PPOHparams
+    init: Callable  # (key, policy_params=None) -> PPOState
+    update: Callable  # (key, state, hp, env_params, reward_params) -> (PPOState, PPOInfo)
+    hparams: Callable  # (**overrides) -> PPOHparams
 
 
 def clipped_surrogate_loss(log_ratio, advantages, valid, clip_eps):
@@ -102,10 +112,12 @@ def ppo_loss(policy, critic: Critic, normalize: Callable, joint, batch, hp: PPOH
     valid = traj.valid
     log_prob, entropy = log_probs_and_entropy(policy, params, traj)
     log_ratio = (log_prob - traj.log_prob) * valid
-    policy_loss = clipped_surrogate_loss(log_ratio, normalize(advantages, valid), valid,
-                                         hp.clip_eps)
-    value_loss = 0.5 * masked_mean((critic_values(critic, critic_params, traj) - targets) ** 2,
-                                   valid)
+    policy_loss = clipped_surrogate_loss(
+        log_ratio, normalize(advantages, valid), valid, hp.clip_eps
+    )
+    value_loss = 0.5 * masked_mean(
+        (critic_values(critic, critic_params, traj) - targets) ** 2, valid
+    )
     entropy = masked_mean(entropy, valid)
     total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
     ratio = jnp.exp(log_ratio)
@@ -114,83 +126,154 @@ def ppo_loss(policy, critic: Critic, normalize: Callable, joint, batch, hp: PPOH
     return total, (policy_loss, value_loss, entropy, approx_kl, clip_fraction)
 
 
-def make_ppo_update(env, policy, *, num_envs: int, num_epochs: int = 4, num_minibatches: int = 4,
-                    reward_fn: Callable | None = None, critic: Union[str, Critic, None] = None,
-                    max_grad_norm: float | None = 0.5,
-                    normalize_advantages: bool = True) -> PPOUpdate:
+class PPOSetup(NamedTuple):
+    """The static pieces one PPO variant is wired from (built by ``make_ppo_update``)."""
+
+    policy: Any
+    critic: Critic
+    optimizer: Any
+    collect: Callable
+    normalize: Callable
+    num_envs: int
+    num_epochs: int
+    num_minibatches: int
+
+
+def ppo_hparams(
+    default_step: float,
+    step_size=None,
+    clip_eps=0.2,
+    gae_lambda=0.95,
+    discount=1.0,
+    value_coef=0.5,
+    entropy_coef=0.0,
+) -> PPOHparams:
+    """Validated hyperparameters; scalars or grids, broadcast to one common shape (step size:
+    ``default_step`` unless given)."""
+    return make_hparams(
+        PPOHparams,
+        positive=("step_size", "clip_eps"),
+        unit=("gae_lambda", "discount"),
+        nonnegative=("value_coef", "entropy_coef"),
+        step_size=default_step if step_size is None else step_size,
+        clip_eps=clip_eps,
+        gae_lambda=gae_lambda,
+        discount=discount,
+        value_coef=value_coef,
+        entropy_coef=entropy_coef,
+    )
+
+
+def ppo_init(setup: PPOSetup, key, policy_params=None) -> PPOState:
+    params, critic_params, opt_state = init_actor_critic(
+        key, setup.policy, setup.critic, setup.optimizer, policy_params
+    )
+    return PPOState(params, critic_params, opt_state, Counts.zero())
+
+
+def ppo_update(setup: PPOSetup, key, state: PPOState, hp: PPOHparams, env_params, reward_params):
+    """One PPO iteration (module doc): collect, GAE, epochs x minibatches of Adam steps."""
+    k_collect, k_shuffle = jax.random.split(key)
+    traj, rewards = setup.collect(k_collect, state.params, env_params, reward_params)
+    values = critic_values(setup.critic, state.critic_params, traj)
+    gae = jax.vmap(generalized_advantages, (0, 0, 0, None, None))
+    advantages, targets = gae(rewards, values, traj.valid, hp.discount, hp.gae_lambda)
+    batch = (traj, advantages, targets)
+
+    def minibatch_step(carry, minibatch):
+        joint, opt_state = carry
+        grads, stats = jax.grad(ppo_loss, argnums=3, has_aux=True)(
+            setup.policy, setup.critic, setup.normalize, joint, minibatch, hp
+        )
+        joint, opt_state = descent_step(setup.optimizer, grads, opt_state, joint, hp.step_size)
+        return (joint, opt_state), stats
+
+    def epoch(carry, k):
+        order = jax.random.permutation(k, setup.num_envs)
+        split = lambda x: x[order].reshape(setup.num_minibatches, -1, *x.shape[1:])
+        return jax.lax.scan(minibatch_step, carry, jax.tree.map(split, batch))
+
+    carry = ((state.params, state.critic_params), state.opt_state)
+    ((params, critic_params), opt_state), stats = jax.lax.scan(
+        epoch, carry, jax.random.split(k_shuffle, setup.num_epochs)
+    )
+    info = PPOInfo(*(jnp.mean(s) for s in stats), jnp.mean(jnp.sum(rewards, axis=-1)))
+    counts = state.counts.add(trajectories=setup.num_envs)
+    return PPOState(params, critic_params, opt_state, counts), info
+
+
+def make_ppo_update(
+    env,
+    policy,
+    *,
+    num_envs: int,
+    num_epochs: int = 4,
+    num_minibatches: int = 4,
+    reward_fn: Callable | None = None,
+    critic: str | Critic | None = None,
+    max_grad_norm: float | None = 0.5,
+    normalize_advantages: bool = True,
+) -> PPOUpdate:
     """PPO's (init, update, hparams) for a static setting (module doc).
 
     reward_fn: (reward_params, traj) -> per-step rewards [num_envs, H]; None: the true reward.
     critic: a Critic, "tabular", "mlp", or None (tabular on finite environments, else MLP).
     max_grad_norm: global-norm clip of the joint gradient (None: no clipping).
     num_minibatches must divide num_envs (minibatches are sets of whole trajectories).
+    Default step size: 0.03 on finite environments (tabular policies), 3e-4 otherwise.
     """
     check_compatible(policy, env)
     num_envs = check_int("num_envs", num_envs)
-    num_epochs = check_int("num_epochs", num_epochs)
     num_minibatches = check_int("num_minibatches", num_minibatches)
     if num_envs % num_minibatches:
         raise ValueError(f"num_minibatches {num_minibatches} must divide num_envs {num_envs}")
-    critic = make_critic(env, critic)
-    optimizer = make_optimizer(max_grad_norm)
-    collect = make_collect(env, policy, num_envs, reward_fn)
-    gae = jax.vmap(generalized_advantages, (0, 0, 0, None, None))
-    normalize = standardize_advantages if normalize_advantages else (lambda a, v: a)
+    setup = PPOSetup(
+        policy,
+        make_critic(env, critic),
+        make_optimizer(max_grad_norm),
+        make_collect(env, policy, num_envs, reward_fn),
+        standardize_advantages if normalize_advantages else (lambda a, v: a),
+        num_envs,
+        check_int("num_epochs", num_epochs),
+        num_minibatches,
+    )
     default_step = 0.03 if getattr(env, "is_finite", False) else 3e-4
-
-    def hparams(step_size=None, clip_eps=0.2, gae_lambda=0.95, discount=1.0, value_coef=0.5,
-                entropy_coef=0.0) -> PPOHparams:
-        """Validated hyperparameters; scalars or grids, broadcast to one common shape. Default
-        step size: 0.03 on finite environments (tabular policies), 3e-4 otherwise."""
-        return make_hparams(
-            PPOHparams, positive=("step_size", "clip_eps"), unit=("gae_lambda", "discount"),
-            nonnegative=("value_coef", "entropy_coef"),
-            step_size=default_step if step_size is None else step_size, clip_eps=clip_eps,
-            gae_lambda=gae_lambda, discount=discount, value_coef=value_coef,
-            entropy_coef=entropy_coef)
-
-    def init(key, policy_params=None) -> PPOState:
-        params, critic_params, opt_state = init_actor_critic(key, policy, critic, optimizer,
-                                                             policy_params)
-        return PPOState(params, critic_params, opt_state, Counts.zero())
-
-    def update(key, state: PPOState, hp: PPOHparams, env_params, reward_params):
-        k_collect, k_shuffle = jax.random.split(key)
-        traj, rewards = collect(k_collect, state.params, env_params, reward_params)
-        values = critic_values(critic, state.critic_params, traj)
-        advantages, targets = gae(rewards, values, traj.valid, hp.discount, hp.gae_lambda)
-        batch = (traj, advantages, targets)
-
-        def minibatch_step(carry, minibatch):
-            joint, opt_state = carry
-            grads, stats = jax.grad(ppo_loss, argnums=3, has_aux=True)(
-                policy, critic, normalize, joint, minibatch, hp)
-            joint, opt_state = descent_step(optimizer, grads, opt_state, joint, hp.step_size)
-            return (joint, opt_state), stats
-
-        def epoch(carry, k):
-            order = jax.random.permutation(k, num_envs)
-            split = lambda x: x[order].reshape(num_minibatches, -1, *x.shape[1:])
-            return jax.lax.scan(minibatch_step, carry, jax.tree.map(split, batch))
-
-        carry = ((state.params, state.critic_params), state.opt_state)
-        ((params, critic_params), opt_state), stats = jax.lax.scan(
-            epoch, carry, jax.random.split(k_shuffle, num_epochs))
-        info = PPOInfo(*(jnp.mean(s) for s in stats), jnp.mean(jnp.sum(rewards, axis=-1)))
-        counts = state.counts.add(trajectories=num_envs)
-        return PPOState(params, critic_params, opt_state, counts), info
-
-    return PPOUpdate(init, update, hparams)
+    return PPOUpdate(
+        functools.partial(ppo_init, setup),
+        functools.partial(ppo_update, setup),
+        functools.partial(ppo_hparams, default_step),
+    )
 
 
-def ppo(env, policy, reward_fn: Callable | None = None, *, num_envs: int, num_epochs: int = 4,
-        num_minibatches: int = 4, critic: Union[str, Critic, None] = None,
-        max_grad_norm: float | None = 0.5, normalize_advantages: bool = True) -> Algorithm:
+def ppo(
+    env,
+    policy,
+    reward_fn: Callable | None = None,
+    *,
+    num_envs: int,
+    num_epochs: int = 4,
+    num_minibatches: int = 4,
+    critic: str | Critic | None = None,
+    max_grad_norm: float | None = 0.5,
+    normalize_advantages: bool = True,
+) -> Algorithm:
     """PPO as an Algorithm: "ppo_true_reward" (a ceiling) when ``reward_fn`` is None, else "ppo"
     on ``reward_fn(None, traj)`` (Python only). The rest: see ``make_ppo_update``."""
-    updater = make_ppo_update(env, policy, num_envs=num_envs, num_epochs=num_epochs,
-                              num_minibatches=num_minibatches, reward_fn=reward_fn, critic=critic,
-                              max_grad_norm=max_grad_norm,
-                              normalize_advantages=normalize_advantages)
-    return updater_algorithm("ppo_true_reward" if reward_fn is None else "ppo", env, policy,
-                             updater, reads_latent_reward=reward_fn is None)
+    updater = make_ppo_update(
+        env,
+        policy,
+        num_envs=num_envs,
+        num_epochs=num_epochs,
+        num_minibatches=num_minibatches,
+        reward_fn=reward_fn,
+        critic=critic,
+        max_grad_norm=max_grad_norm,
+        normalize_advantages=normalize_advantages,
+    )
+    return updater_algorithm(
+        "ppo_true_reward" if reward_fn is None else "ppo",
+        env,
+        policy,
+        updater,
+        reads_latent_reward=reward_fn is None,
+    )

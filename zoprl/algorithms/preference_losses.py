@@ -64,9 +64,10 @@ def per_step_log_probs(policy: Policy, params, traj: Trajectory) -> jax.Array:
 
 def trajectory_log_ratio(policy: Policy, params, reference_params, traj: Trajectory) -> jax.Array:
     """sum_h valid_h (log pi_params - log pi_ref)(a_h | s_h, h) for one trajectory (leaves [H])."""
-    chex.assert_rank(traj.valid, 1)   # one trajectory: vmap over batch axes
-    diff = (per_step_log_probs(policy, params, traj)
-            - per_step_log_probs(policy, reference_params, traj))
+    chex.assert_rank(traj.valid, 1)  # one trajectory: vmap over batch axes
+    diff = per_step_log_probs(policy, params, traj) - per_step_log_probs(
+        policy, reference_params, traj
+    )
     return jnp.sum(traj.valid * diff)
 
 
@@ -76,7 +77,7 @@ def trajectory_kl(policy: Policy, params, reference_params, traj: Trajectory) ->
     By the chain rule of KL its mean over tau ~ pi_params is KL(pi_params(tau) || pi_ref(tau)),
     with less variance than the mean log-ratio. Categorical policies only (``policy.logits``).
     """
-    chex.assert_rank(traj.valid, 1)   # one trajectory: vmap over batch axes
+    chex.assert_rank(traj.valid, 1)  # one trajectory: vmap over batch axes
     steps = jnp.arange(traj.horizon)
 
     def step_kl(obs, h):

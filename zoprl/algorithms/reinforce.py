@@ -22,17 +22,26 @@ latent reward: it is a ceiling, named "reinforce_true_reward" and not reward-fre
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from zoprl.algorithms.base import Algorithm
-from zoprl.algorithms.policy_gradient import (Critic, critic_values, descent_step,
-                                              discounted_returns, init_actor_critic,
-                                              log_probs_and_entropy,
-                                              make_collect, make_critic, make_optimizer,
-                                              masked_mean, updater_algorithm)
+from zoprl.algorithms.policy_gradient import (
+    Critic,
+    critic_values,
+    descent_step,
+    discounted_returns,
+    init_actor_critic,
+    log_probs_and_entropy,
+    make_collect,
+    make_critic,
+    make_optimizer,
+    masked_mean,
+    updater_algorithm,
+)
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
 from zoprl.validation import check_int, make_hparams
@@ -49,23 +58,23 @@ class ReinforceHparams(NamedTuple):
 
 
 class ReinforceState(NamedTuple):
-    params: Any          # the policy's
-    critic_params: Any   # None with the "mean" baseline
-    opt_state: Any       # Adam's, over (params, critic_params)
+    params: Any  # the policy's
+    critic_params: Any  # None with the "mean" baseline
+    opt_state: Any  # Adam's, over (params, critic_params)
     counts: Counts
 
 
 class ReinforceInfo(NamedTuple):
-    policy_loss: jax.Array   # the surrogate's value (its gradient is the estimate)
-    value_loss: jax.Array    # 0 with the "mean" baseline
-    entropy: jax.Array       # mean policy entropy over valid steps
-    mean_return: jax.Array   # of the reward_fn rewards
+    policy_loss: jax.Array  # the surrogate's value (its gradient is the estimate)
+    value_loss: jax.Array  # 0 with the "mean" baseline
+    entropy: jax.Array  # mean policy entropy over valid steps
+    mean_return: jax.Array  # of the reward_fn rewards
 
 
 class ReinforceUpdate(NamedTuple):
-    init: Callable       # (key, policy_params=None) -> ReinforceState
-    update: Callable     # (key, state, hp, env_params, reward_params) -> (state, ReinforceInfo)
-    hparams: Callable    # (**overrides) -> ReinforceHparams
+    init: Callable  # (key, policy_params=None) -> ReinforceState
+    update: Callable  # (key, state, hp, env_params, reward_params) -> (state, ReinforceInfo)
+    hparams: Callable  # (**overrides) -> ReinforceHparams
 
 
 def leave_one_out_mean(returns: jax.Array) -> jax.Array:
@@ -74,9 +83,16 @@ def leave_one_out_mean(returns: jax.Array) -> jax.Array:
     return (total - returns) / (returns.shape[0] - 1)
 
 
-def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | None = None,
-                          baseline: str = "critic", critic: Union[str, Critic, None] = None,
-                          max_grad_norm: float | None = None) -> ReinforceUpdate:
+def make_reinforce_update(
+    env,
+    policy,
+    *,
+    num_envs: int,
+    reward_fn: Callable | None = None,
+    baseline: str = "critic",
+    critic: str | Critic | None = None,
+    max_grad_norm: float | None = None,
+) -> ReinforceUpdate:
     """REINFORCE's (init, update, hparams) for a static setting (module doc).
 
     reward_fn: (reward_params, traj) -> per-step rewards [num_envs, H]; None: the true reward.
@@ -97,14 +113,19 @@ def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | N
         """Validated hyperparameters; scalars or grids, broadcast to one common shape. Default
         step size: 0.1 on finite environments (tabular policies), 1e-3 otherwise."""
         return make_hparams(
-            ReinforceHparams, positive=("step_size",), unit=("discount",),
+            ReinforceHparams,
+            positive=("step_size",),
+            unit=("discount",),
             nonnegative=("value_coef",),
-            step_size=default_step if step_size is None else step_size, discount=discount,
-            value_coef=value_coef)
+            step_size=default_step if step_size is None else step_size,
+            discount=discount,
+            value_coef=value_coef,
+        )
 
     def init(key, policy_params=None) -> ReinforceState:
-        params, critic_params, opt_state = init_actor_critic(key, policy, critic, optimizer,
-                                                             policy_params)
+        params, critic_params, opt_state = init_actor_critic(
+            key, policy, critic, optimizer, policy_params
+        )
         return ReinforceState(params, critic_params, opt_state, Counts.zero())
 
     def loss(joint, traj, returns, hp: ReinforceHparams):
@@ -127,8 +148,9 @@ def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | N
         returns = returns_to_go(rewards, traj.valid, hp.discount)
         joint = (state.params, state.critic_params)
         grads, stats = jax.grad(loss, has_aux=True)(joint, traj, returns, hp)
-        (params, critic_params), opt_state = descent_step(optimizer, grads, state.opt_state, joint,
-                                                          hp.step_size)
+        (params, critic_params), opt_state = descent_step(
+            optimizer, grads, state.opt_state, joint, hp.step_size
+        )
         info = ReinforceInfo(*stats, jnp.mean(jnp.sum(rewards, axis=-1)))
         counts = state.counts.add(trajectories=num_envs)
         return ReinforceState(params, critic_params, opt_state, counts), info
@@ -136,12 +158,31 @@ def make_reinforce_update(env, policy, *, num_envs: int, reward_fn: Callable | N
     return ReinforceUpdate(init, update, hparams)
 
 
-def reinforce(env, policy, reward_fn: Callable | None = None, *, num_envs: int,
-              baseline: str = "critic", critic: Union[str, Critic, None] = None,
-              max_grad_norm: float | None = None) -> Algorithm:
+def reinforce(
+    env,
+    policy,
+    reward_fn: Callable | None = None,
+    *,
+    num_envs: int,
+    baseline: str = "critic",
+    critic: str | Critic | None = None,
+    max_grad_norm: float | None = None,
+) -> Algorithm:
     """REINFORCE as an Algorithm: "reinforce_true_reward" (a ceiling) when ``reward_fn`` is None,
     else "reinforce" on ``reward_fn(None, traj)``."""
-    updater = make_reinforce_update(env, policy, num_envs=num_envs, reward_fn=reward_fn,
-                                    baseline=baseline, critic=critic, max_grad_norm=max_grad_norm)
-    return updater_algorithm("reinforce_true_reward" if reward_fn is None else "reinforce", env,
-                             policy, updater, reads_latent_reward=reward_fn is None)
+    updater = make_reinforce_update(
+        env,
+        policy,
+        num_envs=num_envs,
+        reward_fn=reward_fn,
+        baseline=baseline,
+        critic=critic,
+        max_grad_norm=max_grad_norm,
+    )
+    return updater_algorithm(
+        "reinforce_true_reward" if reward_fn is None else "reinforce",
+        env,
+        policy,
+        updater,
+        reads_latent_reward=reward_fn is None,
+    )

@@ -25,7 +25,8 @@ unbatched and schedules on it stay real branches.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,14 +39,14 @@ from zoprl.validation import check_int
 class RunCarry(NamedTuple):
     """What a chunked run carries between chunks (a pytree; the sweep engine checkpoints it)."""
 
-    state: Any            # the algorithm's state
-    step_key: jax.Array   # iteration t steps with fold_in(step_key, t)
-    eval_key: jax.Array   # and is recorded with fold_in(eval_key, t)
-    aux: Any              # the evaluator's per-run constants (e.g. J*)
+    state: Any  # the algorithm's state
+    step_key: jax.Array  # iteration t steps with fold_in(step_key, t)
+    eval_key: jax.Array  # and is recorded with fold_in(eval_key, t)
+    aux: Any  # the evaluator's per-run constants (e.g. J*)
     iteration: jax.Array  # int32: iterations done so far, the same for every run of a batch
 
 
-AUX_KEY_DATA = 0xFFFFFFFF   # fold_in data of the evaluator's init key (records use t <= T)
+AUX_KEY_DATA = 0xFFFFFFFF  # fold_in data of the evaluator's init key (records use t <= T)
 
 RUN_AXES = RunCarry(state=0, step_key=0, eval_key=0, aux=0, iteration=None)
 """vmap axes of a carry over runs: everything batched but the shared iteration counter."""
@@ -74,8 +75,13 @@ def vmap_runs(chunked: ChunkedRun, env_batched: bool = False) -> tuple[Callable,
     return start, advance
 
 
-def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every: int = 1,
-                     evaluator: Evaluator | None = None) -> ChunkedRun:
+def make_chunked_run(
+    algorithm: Algorithm,
+    *,
+    records_per_chunk: int,
+    eval_every: int = 1,
+    evaluator: Evaluator | None = None,
+) -> ChunkedRun:
     """The run of ``make_run`` cut into chunks of ``records_per_chunk * eval_every`` iterations,
     recording the metrics (module doc) after every ``eval_every``-th iteration, together with the
     diagnostics of that iteration. Iteration 0's record (from ``start``) has no diagnostics."""
@@ -86,8 +92,9 @@ def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every
 
     def record(carry: RunCarry, hparams, env_params, oracle_params):
         key = jax.random.fold_in(carry.eval_key, carry.iteration)
-        out = dict(evaluator.metrics(key, carry.state, hparams, env_params, oracle_params,
-                                     carry.aux))
+        out = dict(
+            evaluator.metrics(key, carry.state, hparams, env_params, oracle_params, carry.aux)
+        )
         out["trajectories"] = carry.state.counts.trajectories
         out["queries"] = carry.state.counts.queries
         return out
@@ -103,17 +110,26 @@ def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every
 
     def one_iteration(carry: RunCarry, hparams, env_params, oracle_params):
         index = carry.iteration
-        state, info = algorithm.step(jax.random.fold_in(carry.step_key, index + 1), carry.state,
-                                     hparams, env_params, oracle_params, index)
+        state, info = algorithm.step(
+            jax.random.fold_in(carry.step_key, index + 1),
+            carry.state,
+            hparams,
+            env_params,
+            oracle_params,
+            index,
+        )
         return carry._replace(state=state, iteration=index + 1), info._asdict()
 
     def advance(carry: RunCarry, hparams, env_params, oracle_params):
         def interval(carry, _):
             carry, info = jax.lax.scan(
-                lambda c, _: one_iteration(c, hparams, env_params, oracle_params), carry, None,
-                length=eval_every)
+                lambda c, _: one_iteration(c, hparams, env_params, oracle_params),
+                carry,
+                None,
+                length=eval_every,
+            )
             metrics = record(carry, hparams, env_params, oracle_params)
-            metrics.update(jax.tree.map(lambda x: x[-1], info))   # the recorded iteration's
+            metrics.update(jax.tree.map(lambda x: x[-1], info))  # the recorded iteration's
             return carry, metrics
 
         return jax.lax.scan(interval, carry, None, length=records_per_chunk)
@@ -121,8 +137,9 @@ def make_chunked_run(algorithm: Algorithm, *, records_per_chunk: int, eval_every
     return ChunkedRun(start, advance, eval_every, records_per_chunk)
 
 
-def make_run(algorithm: Algorithm, num_iterations: int, *,
-             evaluator: Evaluator | None = None) -> Callable:
+def make_run(
+    algorithm: Algorithm, num_iterations: int, *, evaluator: Evaluator | None = None
+) -> Callable:
     """run(key, hparams, env_params, oracle_params) -> (final state, metrics with leaves [T+1]);
     diagnostics are NaN at iteration 0 (module doc)."""
     num_iterations = check_int("num_iterations", num_iterations)
@@ -135,7 +152,7 @@ def make_run(algorithm: Algorithm, num_iterations: int, *,
         for name, series in metrics.items():
             if name in first:
                 out[name] = jnp.concatenate([first[name][None], series])
-            else:   # a diagnostic: none before the first step
+            else:  # a diagnostic: none before the first step
                 series = series.astype(jnp.result_type(series.dtype, jnp.float32))
                 out[name] = jnp.concatenate([jnp.full_like(series[:1], jnp.nan), series])
         return carry.state, out

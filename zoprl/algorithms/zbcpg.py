@@ -19,10 +19,21 @@ from zoprl.policies.base import policy_dimension
 from zoprl.validation import check_int
 
 
-def zbcpg(env, policy, oracle, *, num_pairs: int, block_size: int, num_blocks: int = 1,
-          block_law: str = "subset", two_sided: bool = False,
-          common_random_numbers: bool = False, shared_start: bool = False,
-          assumed_link: str = "logistic", optimizer: Optimizer = None):
+def zbcpg(
+    env,
+    policy,
+    oracle,
+    *,
+    num_pairs: int,
+    block_size: int,
+    num_blocks: int = 1,
+    block_law: str = "subset",
+    two_sided: bool = False,
+    common_random_numbers: bool = False,
+    shared_start: bool = False,
+    assumed_link: str = "logistic",
+    optimizer: Optimizer = None,
+):
     """ZBCPG as an Algorithm; ``num_blocks`` (K) blocks of ``block_size`` (b) per iteration."""
     dim = policy_dimension(policy)
     block_size = check_int("block_size", block_size)
@@ -34,7 +45,18 @@ def zbcpg(env, policy, oracle, *, num_pairs: int, block_size: int, num_blocks: i
         raise ValueError(f"block_size {block_size} must divide d = {dim} for the partition law")
     direction = functools.partial(sample_block_direction, block_size=block_size, law=block_law)
     return make_zeroth_order(
-        "zbcpg", env, policy, oracle, direction=direction, scale=direction_scale("block", dim),
-        update="gradient", num_pairs=num_pairs, num_directions=num_blocks, two_sided=two_sided,
-        common_random_numbers=common_random_numbers, shared_start=shared_start,
-        assumed_link=assumed_link, optimizer=optimizer)
+        "zbcpg",
+        env,
+        policy,
+        oracle,
+        direction=direction,
+        scale=direction_scale("block", dim),
+        update="gradient",
+        num_pairs=num_pairs,
+        num_directions=num_blocks,
+        two_sided=two_sided,
+        common_random_numbers=common_random_numbers,
+        shared_start=shared_start,
+        assumed_link=assumed_link,
+        optimizer=optimizer,
+    )

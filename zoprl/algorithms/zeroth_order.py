@@ -24,7 +24,8 @@ The learner sees trajectories only through the oracle: nothing here reads the la
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,8 +33,11 @@ from jax.flatten_util import ravel_pytree
 
 from zoprl.algorithms.base import Algorithm, PolicyState, ascent_update
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
-from zoprl.estimators.zeroth_order import (majority_sign, preference_value_difference,
-                                           zeroth_order_gradient)
+from zoprl.estimators.zeroth_order import (
+    majority_sign,
+    preference_value_difference,
+    zeroth_order_gradient,
+)
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.oracles.oracle import Feedback, resolve_assumed_link
 from zoprl.policies.base import check_compatible
@@ -56,8 +60,8 @@ class ZerothOrderHparams(NamedTuple):
 
 class ZerothOrderInfo(NamedTuple):
     value_difference_estimate: jax.Array  # mean_k D_k, estimates J(theta + mu v) - J(theta)
-    gradient_norm: jax.Array              # ||g||
-    clip_range: jax.Array                 # the R the inversion used
+    gradient_norm: jax.Array  # ||g||
+    clip_range: jax.Array  # the R the inversion used
 
 
 class PreferenceEstimate(NamedTuple):
@@ -71,14 +75,23 @@ class PreferenceEstimate(NamedTuple):
 
 
 class SignInfo(NamedTuple):
-    majority_sign: jax.Array   # mean_k s_k
-    gradient_norm: jax.Array   # ||g||
+    majority_sign: jax.Array  # mean_k s_k
+    gradient_norm: jax.Array  # ||g||
 
 
-def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: float,
-                             update: str = "gradient", two_sided: bool = False,
-                             common_random_numbers: bool = False, shared_start: bool = False,
-                             assumed_link="logistic") -> Callable:
+def make_preference_gradient(
+    env,
+    policy,
+    oracle,
+    *,
+    num_pairs: int,
+    scale: float,
+    update: str = "gradient",
+    two_sided: bool = False,
+    common_random_numbers: bool = False,
+    shared_start: bool = False,
+    assumed_link="logistic",
+) -> Callable:
     """estimate(key, params, directions [K, d], hparams, env_params, oracle_params)
     -> PreferenceEstimate (g, per-direction D_k or s_k, the Feedback, the clip range R).
 
@@ -89,8 +102,13 @@ def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: floa
     if update not in UPDATES:
         raise ValueError(f"unknown update {update!r}; valid: {', '.join(UPDATES)}")
     link = resolve_assumed_link(assumed_link, oracle)
-    paired = make_paired_rollout(env, policy, num_pairs, common_random_numbers=common_random_numbers,
-                                 shared_start=shared_start)
+    paired = make_paired_rollout(
+        env,
+        policy,
+        num_pairs,
+        common_random_numbers=common_random_numbers,
+        shared_start=shared_start,
+    )
     inverted_gaps = jax.vmap(preference_value_difference, (0, None, None, None))
 
     def clip_range(hp: ZerothOrderHparams, env_params, oracle_params):
@@ -100,11 +118,11 @@ def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: floa
     def estimate(key, params, v, hp: ZerothOrderHparams, env_params, oracle_params):
         k_roll, k_oracle = jax.random.split(key)
         theta, unflatten = ravel_pytree(params)
-        plus = theta + hp.mu * v                                              # [K, d]
+        plus = theta + hp.mu * v  # [K, d]
         base = theta - hp.mu * v if two_sided else jnp.broadcast_to(theta, v.shape)
         rollout = lambda k, a, b: paired(k, unflatten(a), unflatten(b), env_params)
         traj_0, traj_1 = jax.vmap(rollout)(jax.random.split(k_roll, v.shape[0]), base, plus)
-        feedback = oracle.query(k_oracle, traj_0, traj_1, oracle_params)     # leaves [K, N]
+        feedback = oracle.query(k_oracle, traj_0, traj_1, oracle_params)  # leaves [K, N]
         radius = clip_range(hp, env_params, oracle_params)
         if update == "gradient":
             gaps = inverted_gaps(feedback, link, radius, hp.link_shape)
@@ -117,43 +135,74 @@ def make_preference_gradient(env, policy, oracle, *, num_pairs: int, scale: floa
     return estimate
 
 
-def make_zeroth_order(name: str, env, policy, oracle, *, direction: Callable, scale: float,
-                      update: str, num_pairs: int, num_directions: int = 1,
-                      two_sided: bool = False, common_random_numbers: bool = False,
-                      shared_start: bool = False, assumed_link="logistic",
-                      optimizer: Optimizer = None) -> Algorithm:
+def make_zeroth_order(
+    name: str,
+    env,
+    policy,
+    oracle,
+    *,
+    direction: Callable,
+    scale: float,
+    update: str,
+    num_pairs: int,
+    num_directions: int = 1,
+    two_sided: bool = False,
+    common_random_numbers: bool = False,
+    shared_start: bool = False,
+    assumed_link="logistic",
+    optimizer: Optimizer = None,
+) -> Algorithm:
     """Build a zeroth-order algorithm; ``direction(key, dim) -> v`` is the direction law."""
     num_directions = check_int("num_directions (K)", num_directions)
     estimate = make_preference_gradient(
-        env, policy, oracle, num_pairs=num_pairs, scale=scale, update=update,
-        two_sided=two_sided, common_random_numbers=common_random_numbers,
-        shared_start=shared_start, assumed_link=assumed_link)
+        env,
+        policy,
+        oracle,
+        num_pairs=num_pairs,
+        scale=scale,
+        update=update,
+        two_sided=two_sided,
+        common_random_numbers=common_random_numbers,
+        shared_start=shared_start,
+        assumed_link=assumed_link,
+    )
     optimizer = resolve_optimizer(optimizer, "sgd")
 
     def hparams(step_size=0.1, mu=0.1, clip_range=0.0, link_shape=1.0) -> ZerothOrderHparams:
         """Validated hyperparameters; scalars or grids, broadcast to one common shape."""
-        return make_hparams(ZerothOrderHparams, nonnegative=("clip_range",), step_size=step_size,
-                            mu=mu, clip_range=clip_range, link_shape=link_shape)
+        return make_hparams(
+            ZerothOrderHparams,
+            nonnegative=("clip_range",),
+            step_size=step_size,
+            mu=mu,
+            clip_range=clip_range,
+            link_shape=link_shape,
+        )
 
     def init(key, hp, env_params, oracle_params=None) -> PolicyState:
         params = policy.init(key)
         return PolicyState(params, optimizer.init(params), Counts.zero())
 
-    def step(key, state: PolicyState, hp: ZerothOrderHparams, env_params, oracle_params,
-             iteration):
-        del iteration   # no schedule
+    def step(key, state: PolicyState, hp: ZerothOrderHparams, env_params, oracle_params, iteration):
+        del iteration  # no schedule
         k_dir, k_est = jax.random.split(key)
         theta, unflatten = ravel_pytree(state.params)
         v = jax.vmap(direction, (0, None))(jax.random.split(k_dir, num_directions), theta.size)
-        g, gaps, feedback, radius = estimate(k_est, state.params, v, hp, env_params,
-                                             oracle_params)   # a PreferenceEstimate
-        params, opt_state = ascent_update(optimizer, unflatten(g), state.opt_state, state.params,
-                                          hp.step_size)
-        counts = state.counts.add(trajectories=2 * num_directions * num_pairs,
-                                  queries=feedback_queries(feedback))
+        g, gaps, feedback, radius = estimate(
+            k_est, state.params, v, hp, env_params, oracle_params
+        )  # a PreferenceEstimate
+        params, opt_state = ascent_update(
+            optimizer, unflatten(g), state.opt_state, state.params, hp.step_size
+        )
+        counts = state.counts.add(
+            trajectories=2 * num_directions * num_pairs, queries=feedback_queries(feedback)
+        )
         norm = jnp.linalg.norm(g)
-        info = (ZerothOrderInfo(jnp.mean(gaps), norm, radius) if update == "gradient"
-                else SignInfo(jnp.mean(gaps), norm))
+        info = (
+            ZerothOrderInfo(jnp.mean(gaps), norm, radius)
+            if update == "gradient"
+            else SignInfo(jnp.mean(gaps), norm)
+        )
         return PolicyState(params, opt_state, counts), info
 
     return Algorithm(name, init, step, hparams, env, policy, reads_latent_reward=False)

@@ -17,10 +17,20 @@ from zoprl.estimators.directions import DIRECTION_LAWS, direction_scale, sample_
 from zoprl.policies.base import policy_dimension
 
 
-def zpg(env, policy, oracle, *, num_pairs: int, num_directions: int = 1,
-        direction: str = "sphere", two_sided: bool = False, common_random_numbers: bool = False,
-        shared_start: bool = False, assumed_link: str = "logistic",
-        optimizer: Optimizer = None):
+def zpg(
+    env,
+    policy,
+    oracle,
+    *,
+    num_pairs: int,
+    num_directions: int = 1,
+    direction: str = "sphere",
+    two_sided: bool = False,
+    common_random_numbers: bool = False,
+    shared_start: bool = False,
+    assumed_link: str = "logistic",
+    optimizer: Optimizer = None,
+):
     """ZPG as an Algorithm. ``direction``: "sphere" (the paper's), "gaussian" or "rademacher";
     ``assumed_link``: the link the learner inverts (a name, or "oracle": the oracle's own);
     ``shared_start``: the two members of a pair start from the same state (one context);
@@ -28,8 +38,18 @@ def zpg(env, policy, oracle, *, num_pairs: int, num_directions: int = 1,
     if direction not in DIRECTION_LAWS:
         raise ValueError(f"unknown direction law {direction!r}; valid: {', '.join(DIRECTION_LAWS)}")
     return make_zeroth_order(
-        "zpg", env, policy, oracle, direction=functools.partial(sample_direction, law=direction),
-        scale=direction_scale(direction, policy_dimension(policy)), update="gradient",
-        num_pairs=num_pairs, num_directions=num_directions, two_sided=two_sided,
-        common_random_numbers=common_random_numbers, shared_start=shared_start,
-        assumed_link=assumed_link, optimizer=optimizer)
+        "zpg",
+        env,
+        policy,
+        oracle,
+        direction=functools.partial(sample_direction, law=direction),
+        scale=direction_scale(direction, policy_dimension(policy)),
+        update="gradient",
+        num_pairs=num_pairs,
+        num_directions=num_directions,
+        two_sided=two_sided,
+        common_random_numbers=common_random_numbers,
+        shared_start=shared_start,
+        assumed_link=assumed_link,
+        optimizer=optimizer,
+    )

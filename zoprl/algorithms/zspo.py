@@ -16,12 +16,31 @@ from zoprl.algorithms.zeroth_order import make_zeroth_order
 from zoprl.estimators.directions import sample_direction
 
 
-def zspo(env, policy, oracle, *, num_pairs: int, num_directions: int = 1,
-         two_sided: bool = False, common_random_numbers: bool = False, shared_start: bool = False,
-         optimizer: Optimizer = None):
+def zspo(
+    env,
+    policy,
+    oracle,
+    *,
+    num_pairs: int,
+    num_directions: int = 1,
+    two_sided: bool = False,
+    common_random_numbers: bool = False,
+    shared_start: bool = False,
+    optimizer: Optimizer = None,
+):
     """ZSPO as an Algorithm (hyperparameters step_size and mu; clip_range is unused)."""
     return make_zeroth_order(
-        "zspo", env, policy, oracle, direction=functools.partial(sample_direction, law="sphere"),
-        scale=1.0, update="sign", num_pairs=num_pairs, num_directions=num_directions,
-        two_sided=two_sided, common_random_numbers=common_random_numbers, shared_start=shared_start,
-        optimizer=optimizer)
+        "zspo",
+        env,
+        policy,
+        oracle,
+        direction=functools.partial(sample_direction, law="sphere"),
+        scale=1.0,
+        update="sign",
+        num_pairs=num_pairs,
+        num_directions=num_directions,
+        two_sided=two_sided,
+        common_random_numbers=common_random_numbers,
+        shared_start=shared_start,
+        optimizer=optimizer,
+    )

@@ -28,7 +28,8 @@ Cases:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,34 +52,55 @@ class Sizes(NamedTuple):
     rollout_batches: tuple = (1024, 4096)
     sweep_pairs: tuple = (256,)
     sweep_seeds: int = 4
-    sweep_grid: int = 2          # G = sweep_grid ** 2 points (step_size x mu)
+    sweep_grid: int = 2  # G = sweep_grid ** 2 points (step_size x mu)
     sweep_iterations: int = 10
     repeats: int = 5
 
 
 QUICK = Sizes()
-FULL = Sizes(gridworld_pairs=(256, 1024, 4096, 16384, 65536), cartpole_pairs=(256, 1024, 4096),
-             rollout_batches=(1024, 4096, 16384), sweep_pairs=(256, 1024),
-             sweep_iterations=20, repeats=11)
+FULL = Sizes(
+    gridworld_pairs=(256, 1024, 4096, 16384, 65536),
+    cartpole_pairs=(256, 1024, 4096),
+    rollout_batches=(1024, 4096, 16384),
+    sweep_pairs=(256, 1024),
+    sweep_iterations=20,
+    repeats=11,
+)
 
 
-def _rows(case: str, batch: int, stats: dict, work: dict[str, tuple[int, int, int]],
-          reference: str | None, extra: dict | None = None) -> list[dict[str, Any]]:
+def _rows(
+    case: str,
+    batch: int,
+    stats: dict,
+    work: dict[str, tuple[int, int, int]],
+    reference: str | None,
+    extra: dict | None = None,
+) -> list[dict[str, Any]]:
     """Rows for one timed group; ``work[impl] = (env_steps, pairs, queries)`` per call."""
     rows = []
     for impl, s in stats.items():
         steps, pairs, queries = work[impl]
         t = s["median_s"]
-        row = dict(case=case, impl=impl, batch=batch, env_steps=steps, pairs=pairs,
-                   queries=queries, compile_s=s["compile_s"], median_s=t, min_s=s["min_s"],
-                   repeats=s["repeats"], env_steps_per_s=steps / t,
-                   pairs_per_s=pairs / t if pairs else None,
-                   queries_per_s=queries / t if queries else None)
+        row = dict(
+            case=case,
+            impl=impl,
+            batch=batch,
+            env_steps=steps,
+            pairs=pairs,
+            queries=queries,
+            compile_s=s["compile_s"],
+            median_s=t,
+            min_s=s["min_s"],
+            repeats=s["repeats"],
+            env_steps_per_s=steps / t,
+            pairs_per_s=pairs / t if pairs else None,
+            queries_per_s=queries / t if queries else None,
+        )
         if impl == "zoprl" and reference is not None:
             ref = stats[reference]
-            if work[reference][0] == steps:         # same env steps: paired ratio of times
+            if work[reference][0] == steps:  # same env steps: paired ratio of times
                 ratio = paired_ratio(ref, s)
-            else:                                   # different work: ratio of throughputs
+            else:  # different work: ratio of throughputs
                 ratio = (steps / t) / (work[reference][0] / ref["median_s"])
             row[RATIO_FIELDS[reference]] = ratio
             # the same ratio from the fastest calls: less sensitive to other processes
@@ -105,16 +127,25 @@ def gridworld_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
         state = algo.init(jax.random.key(0), hp, env_params)
         rng = np.random.default_rng(0)
         theta = np.zeros((env.num_states, env.num_actions))
-        numpy_step = lambda: numpy_zpg_iteration(rng, theta, num_pairs=n, num_queries=GRID_M,
-                                                 mu=GRID_MU, step_size=1e-3)
-        stats = time_interleaved({
-            "zoprl": (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle, 0)),
-            "numpy": (numpy_step, ()),
-        }, repeats=sizes.repeats)
+        numpy_step = lambda rng=rng, theta=theta, n=n: numpy_zpg_iteration(
+            rng, theta, num_pairs=n, num_queries=GRID_M, mu=GRID_MU, step_size=1e-3
+        )
+        stats = time_interleaved(
+            {
+                "zoprl": (
+                    jax.jit(algo.step),
+                    (jax.random.key(1), state, hp, env_params, oracle, 0),
+                ),
+                "numpy": (numpy_step, ()),
+            },
+            repeats=sizes.repeats,
+        )
         work = (2 * n * GRID_H, n, n * GRID_M)
         rows += _rows("gridworld_zpg", n, stats, {"zoprl": work, "numpy": work}, "numpy")
-        log(f"  gridworld_zpg N={n}: zoprl {stats['zoprl']['median_s'] * 1e3:.3f} ms, "
-            f"numpy {stats['numpy']['median_s'] * 1e3:.3f} ms")
+        log(
+            f"  gridworld_zpg N={n}: zoprl {stats['zoprl']['median_s'] * 1e3:.3f} ms, "
+            f"numpy {stats['numpy']['median_s'] * 1e3:.3f} ms"
+        )
     return rows
 
 
@@ -161,22 +192,36 @@ def cartpole_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
         hp = algo.hparams(step_size=1e-3, mu=0.05)
         state = algo.init(jax.random.key(0), hp, env_params)
         es_step, es_args = _evosax_generation(2 * n, horizon)
-        stats = time_interleaved({
-            "zoprl": (jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle, 0)),
-            "evosax": (es_step, es_args),
-        }, repeats=sizes.repeats)
+        stats = time_interleaved(
+            {
+                "zoprl": (
+                    jax.jit(algo.step),
+                    (jax.random.key(1), state, hp, env_params, oracle, 0),
+                ),
+                "evosax": (es_step, es_args),
+            },
+            repeats=sizes.repeats,
+        )
         steps = 2 * n * horizon
-        rows += _rows("cartpole_zpg", n, stats, {"zoprl": (steps, n, n * GRID_M),
-                                                 "evosax": (steps, 0, 0)}, "evosax")
+        rows += _rows(
+            "cartpole_zpg",
+            n,
+            stats,
+            {"zoprl": (steps, n, n * GRID_M), "evosax": (steps, 0, 0)},
+            "evosax",
+        )
         ms = {k: stats[k]["median_s"] * 1e3 for k in ("zoprl", "evosax")}
-        log(f"  cartpole_zpg N={n} (population {2 * n}, H={horizon}): zoprl "
-            f"{ms['zoprl']:.1f} ms, evosax {ms['evosax']:.1f} ms")
+        log(
+            f"  cartpole_zpg N={n} (population {2 * n}, H={horizon}): zoprl "
+            f"{ms['zoprl']:.1f} ms, evosax {ms['evosax']:.1f} ms"
+        )
     return rows
 
 
 def mlp_sampler(net) -> Callable:
     """select_action(key, params, obs) -> (action, log pi(action | obs)) of a categorical flax
     MLP ``net``: the action rule of the raw gymnax reference scans."""
+
     def select_action(k, params, obs):
         logits = net.apply(params, obs)
         action = jax.random.categorical(k, logits)
@@ -199,7 +244,8 @@ def gymnax_scan_rollout(env, horizon: int, num: int, select_action: Callable) ->
             key, k_act, k_step = jax.random.split(key, 3)
             action, log_prob = select_action(k_act, policy_params, obs)
             next_obs, state, reward, terminated, truncated, _ = env.step(
-                k_step, state, action, env_params)
+                k_step, state, action, env_params
+            )
             done = jnp.logical_or(terminated, truncated)
             return (next_obs, state, key), (obs, action, log_prob, reward, done)
 
@@ -208,15 +254,16 @@ def gymnax_scan_rollout(env, horizon: int, num: int, select_action: Callable) ->
 
     batched = jax.vmap(single, in_axes=(0, None, None))
     return lambda key, policy_params, env_params: batched(
-        jax.random.split(key, num), policy_params, env_params)
+        jax.random.split(key, num), policy_params, env_params
+    )
 
 
 def cartpole_rollout(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
     import gymnax
 
     from zoprl.envs import make
-    from zoprl.policies import mlp_categorical
     from zoprl.networks import MLP
+    from zoprl.policies import mlp_categorical
     from zoprl.rollout import make_batch_rollout
 
     horizon = sizes.cartpole_horizon
@@ -229,15 +276,22 @@ def cartpole_rollout(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]
     rows = []
     for b in sizes.rollout_batches:
         key = jax.random.key(0)
-        stats = time_interleaved({
-            "zoprl": (jax.jit(make_batch_rollout(env, policy, b)), (key, params, env_params)),
-            "gymnax": (jax.jit(gymnax_scan_rollout(raw, horizon, b, mlp_action)),
-                       (key, params, raw_params)),
-        }, repeats=sizes.repeats)
+        stats = time_interleaved(
+            {
+                "zoprl": (jax.jit(make_batch_rollout(env, policy, b)), (key, params, env_params)),
+                "gymnax": (
+                    jax.jit(gymnax_scan_rollout(raw, horizon, b, mlp_action)),
+                    (key, params, raw_params),
+                ),
+            },
+            repeats=sizes.repeats,
+        )
         work = (b * horizon, 0, 0)
         rows += _rows("cartpole_rollout", b, stats, {"zoprl": work, "gymnax": work}, "gymnax")
-        log(f"  cartpole_rollout B={b}: zoprl {stats['zoprl']['median_s'] * 1e3:.1f} ms, "
-            f"raw gymnax {stats['gymnax']['median_s'] * 1e3:.1f} ms")
+        log(
+            f"  cartpole_rollout B={b}: zoprl {stats['zoprl']['median_s'] * 1e3:.1f} ms, "
+            f"raw gymnax {stats['gymnax']['median_s'] * 1e3:.1f} ms"
+        )
     return rows
 
 
@@ -256,7 +310,7 @@ def sweep(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
     for n in sizes.sweep_pairs:
         algo = zpg(env, policy, make_oracle("logistic", GRID_M), num_pairs=n)
         step_sizes, mus = np.meshgrid(np.geomspace(0.05, 0.2, g), np.geomspace(0.5, 2.0, g))
-        hp = algo.hparams(step_size=step_sizes.ravel(), mu=mus.ravel())   # leaves [G]
+        hp = algo.hparams(step_size=step_sizes.ravel(), mu=mus.ravel())  # leaves [G]
         run = make_run(algo, num_iterations=iters)
         over_grid = jax.vmap(run, in_axes=(None, 0, None, None))
         over_seeds = jax.vmap(over_grid, in_axes=(0, None, None, None))
@@ -265,22 +319,38 @@ def sweep(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
         rng = np.random.default_rng(0)
         theta = np.zeros((env.num_states, env.num_actions))
 
-        def numpy_sweep():   # the same number of ZPG iterations, one after another
-            for _ in range(points * iters):
-                numpy_zpg_iteration(rng, theta, num_pairs=n, num_queries=GRID_M, mu=1.0,
-                                    step_size=0.1)
+        def numpy_sweep(rng=rng, theta=theta, n=n, points=points):
+            for _ in range(points * iters):  # the same number of ZPG iterations, in sequence
+                numpy_zpg_iteration(
+                    rng, theta, num_pairs=n, num_queries=GRID_M, mu=1.0, step_size=0.1
+                )
 
-        stats = time_interleaved({
-            "zoprl": (jax.jit(over_seeds), (keys, hp, env_params, oracle)),
-            "numpy": (numpy_sweep, ()),
-        }, repeats=max(3, sizes.repeats // 2))
+        stats = time_interleaved(
+            {
+                "zoprl": (jax.jit(over_seeds), (keys, hp, env_params, oracle)),
+                "numpy": (numpy_sweep, ()),
+            },
+            repeats=max(3, sizes.repeats // 2),
+        )
         work = (points * iters * 2 * n * GRID_H, points * iters * n, points * iters * n * GRID_M)
-        rows += _rows("sweep", n, stats, {"zoprl": work, "numpy": work}, "numpy",
-                      extra=dict(seeds=seeds, grid_points=g * g, iterations=iters))
-        log(f"  sweep N={n}, {seeds} seeds x {g * g} grid x T={iters}: zoprl "
-            f"{stats['zoprl']['median_s']:.3f} s, numpy {stats['numpy']['median_s']:.3f} s")
+        rows += _rows(
+            "sweep",
+            n,
+            stats,
+            {"zoprl": work, "numpy": work},
+            "numpy",
+            extra=dict(seeds=seeds, grid_points=g * g, iterations=iters),
+        )
+        log(
+            f"  sweep N={n}, {seeds} seeds x {g * g} grid x T={iters}: zoprl "
+            f"{stats['zoprl']['median_s']:.3f} s, numpy {stats['numpy']['median_s']:.3f} s"
+        )
     return rows
 
 
-CASES = {"gridworld_zpg": gridworld_zpg, "cartpole_zpg": cartpole_zpg,
-         "cartpole_rollout": cartpole_rollout, "sweep": sweep}
+CASES = {
+    "gridworld_zpg": gridworld_zpg,
+    "cartpole_zpg": cartpole_zpg,
+    "cartpole_rollout": cartpole_rollout,
+    "sweep": sweep,
+}

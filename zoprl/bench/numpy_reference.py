@@ -125,15 +125,16 @@ def numpy_gridworld_rollouts(
     stacked = theta.ndim == 3
     thetas = theta if stacked else theta[None]
     if thetas.shape[1:] != (num_states, NUM_ACTIONS):
-        raise ValueError(f"theta must be [S, A] = [{num_states}, {NUM_ACTIONS}] (or [K, S, A]); "
-                         f"got {theta.shape}")
+        raise ValueError(
+            f"theta must be [S, A] = [{num_states}, {NUM_ACTIONS}] (or [K, S, A]); "
+            f"got {theta.shape}"
+        )
     k = thetas.shape[0]
 
     # Per (policy, state) tables, flattened to K*S rows: row index = policy * S + state.
     cdf = numpy_effective_action_cdf(thetas, slip).reshape(k * num_states, NUM_ACTIONS)
     # float32 thresholds and uniforms (rounding error <= 6e-8 on a probability; ~15% faster).
-    cdf_cols = [np.ascontiguousarray(cdf[:, j], dtype=np.float32)
-                for j in range(NUM_ACTIONS - 1)]
+    cdf_cols = [np.ascontiguousarray(cdf[:, j], dtype=np.float32) for j in range(NUM_ACTIONS - 1)]
     offsets = np.arange(k, dtype=np.intp)[:, None] * num_states
     # Flat next-state table over (policy, state, action) -> flat (policy, state) row index.
     next_flat = (next_state[None, :, :] + offsets[:, :, None]).reshape(-1)
@@ -183,8 +184,14 @@ def numpy_preference_difference(
     v = np.asarray(direction, dtype=np.float64).reshape(theta.shape)
     big_r = float(horizon) if clip_range is None else float(clip_range)
     returns = numpy_gridworld_rollouts(
-        rng, np.stack([theta, theta + mu * v]), num_pairs,
-        n=n, slip=slip, horizon=horizon, tables=tables)
+        rng,
+        np.stack([theta, theta + mu * v]),
+        num_pairs,
+        n=n,
+        slip=slip,
+        horizon=horizon,
+        tables=tables,
+    )
     p_true = _sigmoid(returns[1] - returns[0])
     votes = rng.binomial(num_queries, p_true)
     p_hat = votes / num_queries
@@ -236,8 +243,17 @@ def numpy_zpg_iteration(
     else:
         v = np.asarray(direction, dtype=np.float64).reshape(theta.shape)
     big_d = numpy_preference_difference(
-        rng, theta, v, n=n, slip=slip, horizon=horizon, num_pairs=num_pairs,
-        num_queries=num_queries, mu=mu, clip_range=clip_range)
+        rng,
+        theta,
+        v,
+        n=n,
+        slip=slip,
+        horizon=horizon,
+        num_pairs=num_pairs,
+        num_queries=num_queries,
+        mu=mu,
+        clip_range=clip_range,
+    )
     g = (d / mu) * big_d * v
     new_theta = theta + step_size * g
     return ZPGIterationResult(new_theta, big_d, 2 * num_pairs * horizon, num_pairs * num_queries)

@@ -18,7 +18,8 @@ import os
 import platform
 import statistics
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import jax
 
@@ -44,8 +45,15 @@ def time_fn(fn: Callable, *args, repeats: int = 5, warmup: int = 1) -> dict[str,
         jax.block_until_ready(call(*args))
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return dict(compile_s=compile_s, median_s=statistics.median(times), min_s=min(times),
-                cpu_median_s=statistics.median(cpu), times_s=times, cpu_s=cpu, repeats=repeats)
+    return dict(
+        compile_s=compile_s,
+        median_s=statistics.median(times),
+        min_s=min(times),
+        cpu_median_s=statistics.median(cpu),
+        times_s=times,
+        cpu_s=cpu,
+        repeats=repeats,
+    )
 
 
 def compile_fn(fn: Callable, *args) -> tuple[Callable, float]:
@@ -58,8 +66,9 @@ def compile_fn(fn: Callable, *args) -> tuple[Callable, float]:
     return fn, time.perf_counter() - t0
 
 
-def time_interleaved(calls: Mapping[str, tuple[Callable, tuple]], repeats: int = 5,
-                     warmup: int = 1) -> dict[str, dict[str, Any]]:
+def time_interleaved(
+    calls: Mapping[str, tuple[Callable, tuple]], repeats: int = 5, warmup: int = 1
+) -> dict[str, dict[str, Any]]:
     """Time several functions in interleaved rounds: {name: (fn, args)} -> {name: stats}.
 
     Each round calls every function once (the order rotates from round to round), so that load
@@ -73,26 +82,35 @@ def time_interleaved(calls: Mapping[str, tuple[Callable, tuple]], repeats: int =
     for name, (fn, args) in calls.items():
         compiled[name] = compile_fn(fn, *args)
     for _ in range(max(0, warmup)):
-        for name, (fn, args) in calls.items():
+        for name, (_, args) in calls.items():
             jax.block_until_ready(compiled[name][0](*args))
     names = list(calls)
     times: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate the order
             args = calls[name][1]
             t0, c0 = time.perf_counter(), time.process_time()
             jax.block_until_ready(compiled[name][0](*args))
             times[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
-    return {name: dict(compile_s=compiled[name][1], median_s=statistics.median(times[name]),
-                       min_s=min(times[name]), cpu_median_s=statistics.median(cpu[name]),
-                       times_s=times[name], cpu_s=cpu[name], repeats=repeats)
-            for name in names}
+    return {
+        name: dict(
+            compile_s=compiled[name][1],
+            median_s=statistics.median(times[name]),
+            min_s=min(times[name]),
+            cpu_median_s=statistics.median(cpu[name]),
+            times_s=times[name],
+            cpu_s=cpu[name],
+            repeats=repeats,
+        )
+        for name in names
+    }
 
 
-def paired_ratio(stats_a: Mapping[str, Any], stats_b: Mapping[str, Any],
-                 key: str = "times_s") -> float:
+def paired_ratio(
+    stats_a: Mapping[str, Any], stats_b: Mapping[str, Any], key: str = "times_s"
+) -> float:
     """Median over rounds of time_a / time_b, for stats from one ``time_interleaved`` call
     (``key="cpu_s"`` for the CPU-time ratio)."""
     return statistics.median(a / b for a, b in zip(stats_a[key], stats_b[key]))
@@ -101,16 +119,23 @@ def paired_ratio(stats_a: Mapping[str, Any], stats_b: Mapping[str, Any],
 def device_description() -> dict[str, Any]:
     """What the numbers were measured on: device kind, platform, count, versions, CPUs."""
     devices = jax.devices()
-    return dict(device_kind=devices[0].device_kind, platform=devices[0].platform,
-                device_count=len(devices), jax_version=jax.__version__,
-                python_version=platform.python_version(), machine=platform.machine(),
-                cpu_count=os.cpu_count())
+    return dict(
+        device_kind=devices[0].device_kind,
+        platform=devices[0].platform,
+        device_count=len(devices),
+        jax_version=jax.__version__,
+        python_version=platform.python_version(),
+        machine=platform.machine(),
+        cpu_count=os.cpu_count(),
+    )
 
 
 def device_line() -> str:
     d = device_description()
-    return (f"{d['device_count']} x {d['device_kind']} ({d['platform']}), jax {d['jax_version']}, "
-            f"python {d['python_version']}, {d['machine']}, {d['cpu_count']} CPUs")
+    return (
+        f"{d['device_count']} x {d['device_kind']} ({d['platform']}), jax {d['jax_version']}, "
+        f"python {d['python_version']}, {d['machine']}, {d['cpu_count']} CPUs"
+    )
 
 
 def _format(value: Any) -> str:
@@ -123,8 +148,9 @@ def _format(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]],
-                file=None) -> None:
+def print_table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]], file=None
+) -> None:
     """Print rows (dicts) as an aligned text table.
 
     ``columns`` lists keys, or (key, header) pairs; missing values print as "-".

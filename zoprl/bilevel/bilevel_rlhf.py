@@ -43,8 +43,9 @@ class BilevelRLHF(NamedTuple):
     penalty_solution: Callable
 
 
-def bilevel_rlhf(reward_fn: RewardFn, *, num_pairs: int = 4096, tolerance=None,
-                 max_iterations: int = 100) -> BilevelRLHF:
+def bilevel_rlhf(
+    reward_fn: RewardFn, *, num_pairs: int = 4096, tolerance=None, max_iterations: int = 100
+) -> BilevelRLHF:
     """The bilevel functions for ``reward_fn`` (nu -> r_nu [S, A] or [H, S, A]); ``num_pairs``
     trajectory pairs for the Monte Carlo upper objective; ``tolerance`` and ``max_iterations``
     for the penalty's inner Newton solver."""

@@ -67,8 +67,10 @@ def masked_system(matrix: jax.Array, vector: jax.Array, mask: jax.Array):
     to the coordinates in ``mask``, the others pinned to 0."""
     both = mask[:, None] & mask[None, :]
     eye = jnp.eye(matrix.shape[0], dtype=matrix.dtype)
-    return (jnp.where(both, matrix, 0.0) + jnp.where(mask, 0.0, 1.0)[:, None] * eye,
-            jnp.where(mask, vector, 0.0))
+    return (
+        jnp.where(both, matrix, 0.0) + jnp.where(mask, 0.0, 1.0)[:, None] * eye,
+        jnp.where(mask, vector, 0.0),
+    )
 
 
 def hypergradient_implicit(reward_fn: RewardFn, params: BilevelParams, nu):
@@ -78,8 +80,9 @@ def hypergradient_implicit(reward_fn: RewardFn, params: BilevelParams, nu):
     eta_star = minimal_from_logits(theta_star).reshape(-1)
 
     def lower(nu_, eta):
-        return lower_level_objective(reward_fn, params, nu_,
-                                     logits_from_minimal(eta.reshape(eta_shape)))
+        return lower_level_objective(
+            reward_fn, params, nu_, logits_from_minimal(eta.reshape(eta_shape))
+        )
 
     def upper(nu_, eta):
         policy = jax.nn.softmax(logits_from_minimal(eta.reshape(eta_shape)), axis=-1)

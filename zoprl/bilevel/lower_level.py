@@ -57,13 +57,15 @@ def soft_optimal_logits(reward_fn: RewardFn, params: BilevelParams, nu) -> jax.A
     return soft_value_iteration(regularised_mdp(params, reward), params.horizon).log_policy
 
 
-def lower_level_objective(reward_fn: RewardFn, params: BilevelParams, nu,
-                          theta: jax.Array) -> jax.Array:
+def lower_level_objective(
+    reward_fn: RewardFn, params: BilevelParams, nu, theta: jax.Array
+) -> jax.Array:
     """J_c(nu, theta) for logits theta [H, S, A] or [S, A] (time-homogeneous), exact."""
     reward = model_reward(reward_fn, params, nu)
     chex.assert_shape(theta, (..., params.num_states, params.num_actions))
-    return regularised_logits_value(regularised_mdp(params, reward),
-                                    per_step(theta, params.horizon))
+    return regularised_logits_value(
+        regularised_mdp(params, reward), per_step(theta, params.horizon)
+    )
 
 
 def reachable_states(params: BilevelParams, theta: jax.Array) -> jax.Array:
@@ -76,5 +78,10 @@ def reachable_states(params: BilevelParams, theta: jax.Array) -> jax.Array:
     return state_occupancy > jnp.finfo(state_occupancy.dtype).eps
 
 
-__all__ = ["logits_from_minimal", "lower_level_objective", "minimal_from_logits",
-           "reachable_states", "soft_optimal_logits"]
+__all__ = [
+    "logits_from_minimal",
+    "lower_level_objective",
+    "minimal_from_logits",
+    "reachable_states",
+    "soft_optimal_logits",
+]

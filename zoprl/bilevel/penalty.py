@@ -71,8 +71,15 @@ class PenaltySolution(NamedTuple):
     converged: jax.Array
 
 
-def penalty_solution(reward_fn: RewardFn, params: BilevelParams, nu, penalty_weight, *,
-                     tolerance=None, max_iterations: int = 100) -> PenaltySolution:
+def penalty_solution(
+    reward_fn: RewardFn,
+    params: BilevelParams,
+    nu,
+    penalty_weight,
+    *,
+    tolerance=None,
+    max_iterations: int = 100,
+) -> PenaltySolution:
     """Phi_lambda(nu) and grad Phi_lambda(nu) for lambda = ``penalty_weight`` (module doc).
     Vmappable over params, nu and penalty_weight; ``max_iterations`` is static."""
     z_star = jax.lax.stop_gradient(soft_optimal_logits(reward_fn, params, nu))
@@ -92,8 +99,10 @@ def penalty_solution(reward_fn: RewardFn, params: BilevelParams, nu, penalty_wei
 
     def parts(nu_, eta):
         theta = logits(eta)
-        return (upper_objective(reward_fn, params, nu_, jax.nn.softmax(theta, axis=-1)),
-                lower_level_objective(reward_fn, params, nu_, theta))
+        return (
+            upper_objective(reward_fn, params, nu_, jax.nn.softmax(theta, axis=-1)),
+            lower_level_objective(reward_fn, params, nu_, theta),
+        )
 
     def inner(eta):
         f, j = parts(nu_fixed, eta)
@@ -104,16 +113,18 @@ def penalty_solution(reward_fn: RewardFn, params: BilevelParams, nu, penalty_wei
         return grad, grad
 
     # step sizes 0 (the current point) and 2^0, ..., 2^-(K-1) for the line search
-    step_sizes = jnp.concatenate([jnp.zeros(1, dtype),
-                                  2.0 ** -jnp.arange(NUM_LINE_SEARCH_STEPS, dtype=dtype)])
+    step_sizes = jnp.concatenate(
+        [jnp.zeros(1, dtype), 2.0 ** -jnp.arange(NUM_LINE_SEARCH_STEPS, dtype=dtype)]
+    )
 
     def newton_step(state):
         """Gradient and Hessian at eta; stop there if converged, else take a step."""
         eta, previous_norm, previous_was_newton, _, it = state
         hessian, grad = jax.jacfwd(masked_grad, has_aux=True)(eta)
         grad_norm = jnp.max(jnp.abs(grad))
-        stalled = previous_was_newton & (grad_norm > 0.5 * previous_norm) & (
-            grad_norm <= rounding_floor)
+        stalled = (
+            previous_was_newton & (grad_norm > 0.5 * previous_norm) & (grad_norm <= rounding_floor)
+        )
         done = (grad_norm <= tol) | stalled
         matrix, rhs = masked_system(0.5 * (hessian + hessian.T), grad, mask)
         eigval, eigvec = jnp.linalg.eigh(matrix)
@@ -137,7 +148,8 @@ def penalty_solution(reward_fn: RewardFn, params: BilevelParams, nu, penalty_wei
 
     inf, false = jnp.asarray(jnp.inf, dtype), jnp.bool_(False)
     eta_lam, _, _, converged, iterations = jax.lax.while_loop(
-        not_done, newton_step, (eta_star, inf, false, false, jnp.int32(0)))
+        not_done, newton_step, (eta_star, inf, false, false, jnp.int32(0))
+    )
     eta_lam = jax.lax.stop_gradient(eta_lam)
     inner_grad_norm = jnp.max(jnp.abs(masked_grad(eta_lam)[0]))
 
@@ -146,8 +158,9 @@ def penalty_solution(reward_fn: RewardFn, params: BilevelParams, nu, penalty_wei
         return f_lam + lam * (lower_level_objective(reward_fn, params, nu_, z_star) - j_lam)
 
     value, grad = jax.value_and_grad(penalty_objective)(nu)
-    return PenaltySolution(value, grad, logits(eta_lam), z_star, iterations, inner_grad_norm,
-                           converged)
+    return PenaltySolution(
+        value, grad, logits(eta_lam), z_star, iterations, inner_grad_norm, converged
+    )
 
 
 def penalty_gradient(reward_fn: RewardFn, params: BilevelParams, nu, penalty_weight, **kwargs):

@@ -74,8 +74,17 @@ def check_bilevel_params(params: BilevelParams) -> tuple[int, int, int]:
     return s, a, h
 
 
-def make_bilevel_params(transition, start, true_reward, reference, horizon: int, *,
-                        kl_coef=1.0, teacher_beta=1.0, ridge=1e-2) -> BilevelParams:
+def make_bilevel_params(
+    transition,
+    start,
+    true_reward,
+    reference,
+    horizon: int,
+    *,
+    kl_coef=1.0,
+    teacher_beta=1.0,
+    ridge=1e-2,
+) -> BilevelParams:
     """``BilevelParams`` from tables; ``reference`` [S, A] is repeated for every step. The
     scalars are checked in Python when concrete (c > 0, beta > 0, ridge >= 0); the dtype of the
     tables is kept."""
@@ -85,15 +94,29 @@ def make_bilevel_params(transition, start, true_reward, reference, horizon: int,
     check_nonnegative("ridge", ridge)
     transition = jnp.asarray(transition)
     dtype = transition.dtype
-    return BilevelParams(transition, jnp.asarray(start, dtype), jnp.asarray(true_reward, dtype),
-                         per_step(jnp.asarray(reference, dtype), horizon),
-                         jnp.asarray(kl_coef, dtype), jnp.asarray(teacher_beta, dtype),
-                         jnp.asarray(ridge, dtype))
+    return BilevelParams(
+        transition,
+        jnp.asarray(start, dtype),
+        jnp.asarray(true_reward, dtype),
+        per_step(jnp.asarray(reference, dtype), horizon),
+        jnp.asarray(kl_coef, dtype),
+        jnp.asarray(teacher_beta, dtype),
+        jnp.asarray(ridge, dtype),
+    )
 
 
-def random_bilevel_params(key, num_states: int, num_actions: int, horizon: int, *,
-                          branching: int | None = None, reference_scale=0.5, kl_coef=1.0,
-                          teacher_beta=1.0, ridge=1e-2) -> BilevelParams:
+def random_bilevel_params(
+    key,
+    num_states: int,
+    num_actions: int,
+    horizon: int,
+    *,
+    branching: int | None = None,
+    reference_scale=0.5,
+    kl_coef=1.0,
+    teacher_beta=1.0,
+    ridge=1e-2,
+) -> BilevelParams:
     """A random instance: a Garnet MDP from ``zoprl.envs.tabular.random_mdp_params`` (rewards
     uniform in [0, 1], uniform start, ``branching`` next states per (s, a), default all of them)
     and a time-homogeneous reference softmax(reference_scale * N(0, 1) logits) (uniform for
@@ -104,11 +127,19 @@ def random_bilevel_params(key, num_states: int, num_actions: int, horizon: int, 
     model = TabularModel(mdp.transition, mdp.reward, mdp.start)
     dtype = mdp.transition.dtype
     logits = reference_scale * jax.random.normal(k_ref, (num_states, num_actions), dtype)
-    reference = jnp.broadcast_to(jax.nn.softmax(logits, axis=-1),
-                                 (horizon, num_states, num_actions))
+    reference = jnp.broadcast_to(
+        jax.nn.softmax(logits, axis=-1), (horizon, num_states, num_actions)
+    )
     scalar = lambda x: jnp.asarray(x, dtype)
-    return BilevelParams(mdp.transition, mdp.start, model.expected_reward(), reference,
-                         scalar(kl_coef), scalar(teacher_beta), scalar(ridge))
+    return BilevelParams(
+        mdp.transition,
+        mdp.start,
+        model.expected_reward(),
+        reference,
+        scalar(kl_coef),
+        scalar(teacher_beta),
+        scalar(ridge),
+    )
 
 
 # reward parametrisations -------------------------------------------------------------------------
@@ -150,8 +181,9 @@ def model_reward(reward_fn: RewardFn, params: BilevelParams, nu) -> jax.Array:
 
 def regularised_mdp(params: BilevelParams, reward: jax.Array) -> KLRegularisedMDP:
     """The KL-regularised MDP of the lower level with per-step reward ``reward`` [H, S, A]."""
-    return KLRegularisedMDP(params.transition, params.start, reward, params.reference,
-                            params.kl_coef)
+    return KLRegularisedMDP(
+        params.transition, params.start, reward, params.reference, params.kl_coef
+    )
 
 
 def ridge_penalty(nu, ridge) -> jax.Array:
@@ -160,6 +192,16 @@ def ridge_penalty(nu, ridge) -> jax.Array:
     return 0.5 * ridge * sum(squares)
 
 
-__all__ = ["BilevelParams", "RewardFn", "check_bilevel_params", "linear_reward",
-           "make_bilevel_params", "model_reward", "random_bilevel_params", "regularised_mdp",
-           "reward_model_table", "ridge_penalty", "tabular_reward"]
+__all__ = [
+    "BilevelParams",
+    "RewardFn",
+    "check_bilevel_params",
+    "linear_reward",
+    "make_bilevel_params",
+    "model_reward",
+    "random_bilevel_params",
+    "regularised_mdp",
+    "reward_model_table",
+    "ridge_penalty",
+    "tabular_reward",
+]

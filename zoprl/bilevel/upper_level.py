@@ -48,9 +48,11 @@ def enumerate_trajectories(num_states: int, num_actions: int, horizon: int):
     Built from static sizes, so it is a constant of the traced program."""
     n = (num_states * num_actions) ** horizon
     if n > MAX_ENUMERATED_TRAJECTORIES:
-        raise ValueError(f"enumerating (S A)^H = {n} trajectories exceeds "
-                         f"{MAX_ENUMERATED_TRAJECTORIES} (their pairs would not fit): use "
-                         "upper_objective_monte_carlo for this MDP")
+        raise ValueError(
+            f"enumerating (S A)^H = {n} trajectories exceeds "
+            f"{MAX_ENUMERATED_TRAJECTORIES} (their pairs would not fit): use "
+            "upper_objective_monte_carlo for this MDP"
+        )
     digits = np.unravel_index(np.arange(n), (num_states, num_actions) * horizon)
     states = np.stack(digits[0::2], axis=-1).astype(np.int32)
     actions = np.stack(digits[1::2], axis=-1).astype(np.int32)
@@ -62,10 +64,11 @@ def trajectory_probabilities(transition, start, policy, states, actions) -> jax.
     [H, S, A]. Returns [N] (sums to 1 over a full enumeration)."""
     horizon = policy.shape[0]
     steps = jnp.arange(horizon)
-    action_probs = policy[steps, states, actions]                                  # [N, H]
+    action_probs = policy[steps, states, actions]  # [N, H]
     transition_probs = transition[states[:, :-1], actions[:, :-1], states[:, 1:]]  # [N, H - 1]
-    return (start[states[:, 0]] * jnp.prod(action_probs, axis=-1)
-            * jnp.prod(transition_probs, axis=-1))
+    return (
+        start[states[:, 0]] * jnp.prod(action_probs, axis=-1) * jnp.prod(transition_probs, axis=-1)
+    )
 
 
 def _returns(reward_table, states, actions) -> jax.Array:
@@ -85,16 +88,23 @@ def upper_objective(reward_fn: RewardFn, params: BilevelParams, nu, policy) -> j
     _check_policy(params, policy)
     model_table = model_reward(reward_fn, params, nu)
     dtype = floating_dtype(model_table, policy, params.transition)
-    states, actions = enumerate_trajectories(params.num_states, params.num_actions,
-                                             params.horizon)
-    prob = trajectory_probabilities(params.transition.astype(dtype), params.start.astype(dtype),
-                                    policy.astype(dtype), states, actions)          # [N]
-    model_return = _returns(model_table.astype(dtype), states, actions)          # [N]
+    states, actions = enumerate_trajectories(params.num_states, params.num_actions, params.horizon)
+    prob = trajectory_probabilities(
+        params.transition.astype(dtype),
+        params.start.astype(dtype),
+        policy.astype(dtype),
+        states,
+        actions,
+    )  # [N]
+    model_return = _returns(model_table.astype(dtype), states, actions)  # [N]
     true_table = jnp.broadcast_to(params.true_reward, model_table.shape).astype(dtype)
     true_return = _returns(true_table, states, actions)
     # losses[i, j]: tau_0 = trajectory i, tau_1 = trajectory j
-    losses = preference_loss(model_return[None, :] - model_return[:, None],
-                             true_return[None, :] - true_return[:, None], params.teacher_beta)
+    losses = preference_loss(
+        model_return[None, :] - model_return[:, None],
+        true_return[None, :] - true_return[:, None],
+        params.teacher_beta,
+    )
     return prob @ losses @ prob + ridge_penalty(nu, params.ridge).astype(dtype)
 
 
@@ -119,8 +129,9 @@ def sample_state_actions(uniforms, transition, start, policy):
     return states, actions
 
 
-def upper_objective_monte_carlo(key, reward_fn: RewardFn, params: BilevelParams, nu, policy,
-                                num_pairs: int):
+def upper_objective_monte_carlo(
+    key, reward_fn: RewardFn, params: BilevelParams, nu, policy, num_pairs: int
+):
     """(estimate, standard error) of f(nu, pi) from ``num_pairs`` i.i.d. trajectory pairs drawn
     with the uniforms of ``key`` (common random numbers: reuse the key to compare nu or pi).
     Unbiased for f: the teacher's vote is averaged in closed form per pair, the ridge term is
@@ -130,18 +141,26 @@ def upper_objective_monte_carlo(key, reward_fn: RewardFn, params: BilevelParams,
     model_table = model_reward(reward_fn, params, nu)
     dtype = floating_dtype(model_table, policy, params.transition)
     uniforms = jax.random.uniform(key, (num_pairs, 2, 2 * params.horizon), dtype)
-    sample = jax.vmap(jax.vmap(sample_state_actions, (0, None, None, None)),
-                      (0, None, None, None))
+    sample = jax.vmap(jax.vmap(sample_state_actions, (0, None, None, None)), (0, None, None, None))
     states, actions = sample(uniforms, params.transition, params.start, policy)  # [M, 2, H]
-    model_return = _returns(model_table.astype(dtype), states, actions)          # [M, 2]
+    model_return = _returns(model_table.astype(dtype), states, actions)  # [M, 2]
     true_table = jnp.broadcast_to(params.true_reward, model_table.shape).astype(dtype)
     true_return = _returns(true_table, states, actions)
-    losses = preference_loss(model_return[:, 1] - model_return[:, 0],
-                             true_return[:, 1] - true_return[:, 0], params.teacher_beta)
+    losses = preference_loss(
+        model_return[:, 1] - model_return[:, 0],
+        true_return[:, 1] - true_return[:, 0],
+        params.teacher_beta,
+    )
     estimate = jnp.mean(losses) + ridge_penalty(nu, params.ridge).astype(dtype)
     return estimate, jnp.std(losses, ddof=1) / jnp.sqrt(num_pairs)
 
 
-__all__ = ["MAX_ENUMERATED_TRAJECTORIES", "enumerate_trajectories", "preference_loss",
-           "sample_state_actions", "trajectory_probabilities", "upper_objective",
-           "upper_objective_monte_carlo"]
+__all__ = [
+    "MAX_ENUMERATED_TRAJECTORIES",
+    "enumerate_trajectories",
+    "preference_loss",
+    "sample_state_actions",
+    "trajectory_probabilities",
+    "upper_objective",
+    "upper_objective_monte_carlo",
+]

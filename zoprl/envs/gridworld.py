@@ -18,7 +18,7 @@ are vmappable ``GridWorldParams``; grid size, horizon and reward kind are static
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -37,9 +37,9 @@ REWARD_KINDS = ("distance", "sparse")
 @struct.dataclass(kw_only=True)
 class GridWorldParams(environment.EnvParams):
     slip: jax.Array
-    start: jax.Array        # int, cell index of the start
-    goal_mask: jax.Array    # [S] float, 1 for goal cells (absorbing)
-    trap_mask: jax.Array    # [S] float, 1 for trap cells
+    start: jax.Array  # int, cell index of the start
+    goal_mask: jax.Array  # [S] float, 1 for goal cells (absorbing)
+    trap_mask: jax.Array  # [S] float, 1 for trap cells
     trap_reward: jax.Array  # reward added when the reached cell is a trap
 
 
@@ -52,14 +52,16 @@ class GridWorld(FiniteMDP):
         self.size = check_int("grid size", size, minimum=2)
         self.horizon = check_int("horizon", horizon)
         if reward not in REWARD_KINDS:
-            raise ValueError(f"unknown GridWorld reward {reward!r}; valid: {', '.join(REWARD_KINDS)}")
+            raise ValueError(
+                f"unknown GridWorld reward {reward!r}; valid: {', '.join(REWARD_KINDS)}"
+            )
         self.reward_kind = reward
         self.num_states = self.size * self.size
         rows, cols = np.divmod(np.arange(self.num_states), self.size)
         coords = np.stack([rows, cols], axis=-1)
         nxt = np.clip(coords[:, None, :] + MOVES[None], 0, self.size - 1)
-        self._next_cell = nxt[..., 0] * self.size + nxt[..., 1]              # [S, A]
-        self._manhattan = np.abs(coords[:, None] - coords[None]).sum(-1)    # [S, S]
+        self._next_cell = nxt[..., 0] * self.size + nxt[..., 1]  # [S, A]
+        self._manhattan = np.abs(coords[:, None] - coords[None]).sum(-1)  # [S, S]
 
     @property
     def name(self) -> str:
@@ -68,7 +70,9 @@ class GridWorld(FiniteMDP):
     def cell(self, row: int, col: int) -> int:
         for v, what in ((row, "row"), (col, "column")):
             if not 0 <= int(v) < self.size:
-                raise ValueError(f"GridWorld {what} {v} is outside the {self.size}x{self.size} grid")
+                raise ValueError(
+                    f"GridWorld {what} {v} is outside the {self.size}x{self.size} grid"
+                )
         return int(row) * self.size + int(col)
 
     def _mask(self, cells: Iterable[Sequence[int]]) -> np.ndarray:
@@ -124,7 +128,7 @@ class GridWorld(FiniteMDP):
     def model(self, params: GridWorldParams) -> TabularModel:
         """The tables, in the floating dtype of the params (float64 params: float64 tables)."""
         dtype = jnp.result_type(params.slip, params.goal_mask)
-        nxt = jax.nn.one_hot(self._next_cell, self.num_states, dtype=dtype)    # [S, A, S]
+        nxt = jax.nn.one_hot(self._next_cell, self.num_states, dtype=dtype)  # [S, A, S]
         others = (jnp.sum(nxt, axis=1, keepdims=True) - nxt) / 3.0
         moved = (1.0 - params.slip) * nxt + params.slip * others
         stay = jnp.eye(self.num_states, dtype=dtype)[:, None, :]
@@ -138,7 +142,9 @@ class GridWorld(FiniteMDP):
         return state.state, state
 
     def step_env(self, key, state, action, params):
-        s_next, reward = self.step_from_uniform(jax.random.uniform(key), state.state, action, params)
+        s_next, reward = self.step_from_uniform(
+            jax.random.uniform(key), state.state, action, params
+        )
         return self._advance(state, s_next, reward)
 
     def reset_from_uniform(self, u, params):

@@ -22,8 +22,10 @@ class GymnaxEnv:
     def __init__(self, env, env_params=None, horizon: int | None = None):
         if isinstance(env, str):
             if env not in gymnax.registered_envs:
-                raise ValueError(f"unknown gymnax environment {env!r}; valid: "
-                                 f"{', '.join(gymnax.registered_envs)}")
+                raise ValueError(
+                    f"unknown gymnax environment {env!r}; valid: "
+                    f"{', '.join(gymnax.registered_envs)}"
+                )
             env, default = gymnax.make(env)
             env_params = default if env_params is None else env_params
         self.env = env

@@ -8,15 +8,14 @@ MNISTBandit-bsuite, which downloads a data set when built.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import gymnax
 import jax
 
 from zoprl.envs.gridworld import GridWorld
 from zoprl.envs.gymnax_adapter import GymnaxEnv
-from zoprl.envs.tabular import (ContextualBandit, TabularMDP, random_bandit_params,
-                                random_mdp_params)
+from zoprl.envs.tabular import ContextualBandit, TabularMDP, random_bandit_params, random_mdp_params
 
 _REGISTRY: dict[str, Callable] = {}
 
@@ -35,7 +34,9 @@ def registered_envs() -> list[str]:
 def make(name: str, **kwargs):
     """Build a registered environment and its default (validated) params."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown environment {name!r}; registered: {', '.join(registered_envs())}")
+        raise ValueError(
+            f"unknown environment {name!r}; registered: {', '.join(registered_envs())}"
+        )
     return _REGISTRY[name](**kwargs)
 
 
@@ -63,6 +64,7 @@ def _gymnax(gymnax_name):
         env, params = gymnax.make(gymnax_name, **env_kwargs)
         adapter = GymnaxEnv(env, params, horizon)
         return adapter, params
+
     return factory
 
 

@@ -26,8 +26,8 @@ from zoprl.validation import check_distribution, check_int, check_shape
 @struct.dataclass(kw_only=True)
 class TabularParams(environment.EnvParams):
     transition: jax.Array  # [S, A, S]
-    reward: jax.Array      # [S, A, S]
-    start: jax.Array       # [S]
+    reward: jax.Array  # [S, A, S]
+    start: jax.Array  # [S]
 
 
 class TabularMDP(FiniteMDP):
@@ -64,15 +64,21 @@ class TabularMDP(FiniteMDP):
 
     @property
     def default_params(self) -> TabularParams:
-        return random_mdp_params(jax.random.key(0), self.num_states, self.num_actions,
-                                 min(3, self.num_states), horizon=self.horizon)
+        return random_mdp_params(
+            jax.random.key(0),
+            self.num_states,
+            self.num_actions,
+            min(3, self.num_states),
+            horizon=self.horizon,
+        )
 
     def model(self, params: TabularParams) -> TabularModel:
         return TabularModel(params.transition, params.reward, params.start)
 
 
-def random_mdp_params(key, num_states: int, num_actions: int, branching: int,
-                      horizon: int = 1) -> TabularParams:
+def random_mdp_params(
+    key, num_states: int, num_actions: int, branching: int, horizon: int = 1
+) -> TabularParams:
     """A Garnet(S, A, branching) instance keyed by ``key`` (see module doc). Vmappable over keys
     (the sizes are static), so ``jax.vmap(lambda k: random_mdp_params(k, S, A, b))(keys)``
     gives a batch of MDP instances."""

@@ -1,10 +1,27 @@
 """Evaluators: the named, registered pieces that decide what a run records (see ``base``)."""
 
-from zoprl.evaluators.base import (EVALUATORS, Evaluator, evaluator_options, make_evaluator,
-                                   register_evaluator)
-from zoprl.evaluators.policy_value import (default_policy_evaluator, exact_policy_evaluator,
-                                           monte_carlo_policy_evaluator, supports_exact)
+from zoprl.evaluators.base import (
+    EVALUATORS,
+    Evaluator,
+    evaluator_options,
+    make_evaluator,
+    register_evaluator,
+)
+from zoprl.evaluators.policy_value import (
+    default_policy_evaluator,
+    exact_policy_evaluator,
+    monte_carlo_policy_evaluator,
+    supports_exact,
+)
 
-__all__ = ["EVALUATORS", "Evaluator", "default_policy_evaluator", "evaluator_options",
-           "exact_policy_evaluator", "make_evaluator", "monte_carlo_policy_evaluator",
-           "register_evaluator", "supports_exact"]
+__all__ = [
+    "EVALUATORS",
+    "Evaluator",
+    "default_policy_evaluator",
+    "evaluator_options",
+    "exact_policy_evaluator",
+    "make_evaluator",
+    "monte_carlo_policy_evaluator",
+    "register_evaluator",
+    "supports_exact",
+]

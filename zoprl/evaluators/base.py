@@ -21,23 +21,25 @@ exact evaluator on finite environments with a categorical policy and Monte Carlo
 from __future__ import annotations
 
 import inspect
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from zoprl.validation import check_choice
 
 
 class Evaluator(NamedTuple):
     name: str
-    init: Callable       # (key, hparams, env_params, oracle_params) -> aux (pytree, or None)
-    metrics: Callable    # (key, state, hparams, env_params, oracle_params, aux) -> dict
+    init: Callable  # (key, hparams, env_params, oracle_params) -> aux (pytree, or None)
+    metrics: Callable  # (key, state, hparams, env_params, oracle_params, aux) -> dict
 
 
 EVALUATORS: dict[str, Callable[..., Evaluator]] = {}
 """Evaluator factories ``(env, policy, oracle, *, <options>) -> Evaluator`` by name."""
 
 
-def register_evaluator(name: str, factory: Callable[..., Evaluator], *,
-                       overwrite: bool = False) -> Callable[..., Evaluator]:
+def register_evaluator(
+    name: str, factory: Callable[..., Evaluator], *, overwrite: bool = False
+) -> Callable[..., Evaluator]:
     """Add an evaluator factory ``(env, policy, oracle, *, <options>) -> Evaluator``; its
     keyword-only arguments are the options a spec's ``[evaluation]`` table may set."""
     if name in EVALUATORS and not overwrite:
@@ -49,8 +51,11 @@ def register_evaluator(name: str, factory: Callable[..., Evaluator], *,
 def evaluator_options(name: str) -> dict[str, inspect.Parameter]:
     """The options (keyword-only arguments) of evaluator ``name``."""
     check_choice("evaluator", name, tuple(EVALUATORS))
-    return {n: p for n, p in inspect.signature(EVALUATORS[name]).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {
+        n: p
+        for n, p in inspect.signature(EVALUATORS[name]).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def make_evaluator(name: str, env, policy, oracle=None, **options) -> Evaluator:
@@ -59,10 +64,11 @@ def make_evaluator(name: str, env, policy, oracle=None, **options) -> Evaluator:
     valid = evaluator_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ValueError(f"evaluator {name!r} has no option {unknown[0]!r}; valid: "
-                         f"{', '.join(valid) or '(none)'}")
+        raise ValueError(
+            f"evaluator {name!r} has no option {unknown[0]!r}; valid: "
+            f"{', '.join(valid) or '(none)'}"
+        )
     return EVALUATORS[name](env, policy, oracle, **options)
 
 
-__all__ = ["EVALUATORS", "Evaluator", "evaluator_options", "make_evaluator",
-           "register_evaluator"]
+__all__ = ["EVALUATORS", "Evaluator", "evaluator_options", "make_evaluator", "register_evaluator"]

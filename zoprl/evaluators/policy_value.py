@@ -44,8 +44,9 @@ def exact_policy_evaluator(env, policy, oracle=None) -> Evaluator:
     return Evaluator("exact", init, metrics)
 
 
-def monte_carlo_policy_evaluator(env, policy, oracle=None, *,
-                                 eval_episodes: int = 256) -> Evaluator:
+def monte_carlo_policy_evaluator(
+    env, policy, oracle=None, *, eval_episodes: int = 256
+) -> Evaluator:
     """The mean return of ``eval_episodes`` rollouts and its standard error (module doc)."""
     value = make_monte_carlo_value(env, policy, check_int("eval_episodes", eval_episodes))
 
@@ -67,5 +68,9 @@ register_evaluator("default", default_policy_evaluator)
 register_evaluator("exact", exact_policy_evaluator)
 register_evaluator("monte_carlo", monte_carlo_policy_evaluator)
 
-__all__ = ["default_policy_evaluator", "exact_policy_evaluator", "monte_carlo_policy_evaluator",
-           "supports_exact"]
+__all__ = [
+    "default_policy_evaluator",
+    "exact_policy_evaluator",
+    "monte_carlo_policy_evaluator",
+    "supports_exact",
+]

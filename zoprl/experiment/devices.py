@@ -40,8 +40,12 @@ def program_bytes(compiled) -> float:
     analysis = compiled.memory_analysis()
     if analysis is None:
         return 0.0
-    return float(analysis.temp_size_in_bytes + analysis.argument_size_in_bytes
-                 + analysis.output_size_in_bytes - getattr(analysis, "alias_size_in_bytes", 0))
+    return float(
+        analysis.temp_size_in_bytes
+        + analysis.argument_size_in_bytes
+        + analysis.output_size_in_bytes
+        - getattr(analysis, "alias_size_in_bytes", 0)
+    )
 
 
 def is_out_of_memory(err: Exception) -> bool:
@@ -57,8 +61,10 @@ def _is_key(x) -> bool:
 def save_carry(path: str, carry) -> None:
     """The carry's leaves (PRNG keys as their raw data), atomically."""
     leaves = jax.tree.leaves(carry)
-    arrays = {f"leaf_{i:04d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
-              for i, x in enumerate(leaves)}
+    arrays = {
+        f"leaf_{i:04d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+        for i, x in enumerate(leaves)
+    }
     save_arrays_atomically(path, arrays)
 
 
@@ -74,7 +80,8 @@ def load_carry(path: str, template):
             raw = data[f"leaf_{i:04d}"]
             value = jax.random.wrap_key_data(raw) if _is_key(like) else raw.astype(like.dtype)
             if value.shape != like.shape:
-                raise ValueError(f"checkpoint {path} does not match the run state; rerun with "
-                                 "--fresh")
+                raise ValueError(
+                    f"checkpoint {path} does not match the run state; rerun with --fresh"
+                )
             restored.append(jax.device_put(value, like.sharding))
     return jax.tree.unflatten(treedef, restored)

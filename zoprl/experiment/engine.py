@@ -38,18 +38,33 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from zoprl.algorithms.run import RUN_AXES, RunCarry, make_chunked_run, vmap_runs
 from zoprl.experiment.build import Cell, build_cells, seed_keys
-from zoprl.experiment.devices import (AXIS, is_out_of_memory, load_carry, memory_budget,
-                                      program_bytes, runs_mesh, save_carry)
+from zoprl.experiment.devices import (
+    AXIS,
+    is_out_of_memory,
+    load_carry,
+    memory_budget,
+    program_bytes,
+    runs_mesh,
+    save_carry,
+)
 from zoprl.experiment.progress import Progress
 from zoprl.experiment.spec import ExperimentSpec, SpecError, spec_from_dict
-from zoprl.results import (build_manifest, consistent_columns, order_columns,
-                           save_arrays_atomically, sort_rows, tidy_frame, write_json_atomically,
-                           write_table)
+from zoprl.results import (
+    build_manifest,
+    consistent_columns,
+    order_columns,
+    save_arrays_atomically,
+    sort_rows,
+    tidy_frame,
+    write_json_atomically,
+    write_table,
+)
+
 
 class SweepResult(NamedTuple):
     table_path: str
     manifest_path: str
-    table: Any        # pandas DataFrame
+    table: Any  # pandas DataFrame
     manifest: dict
 
 
@@ -76,15 +91,20 @@ class CellRunner:
         self.vmapped = {}
         for records in sorted({self.chunk_records(k) for k in range(1, self.num_chunks)}):
             name = "advance" if records == self.records_per_chunk else "advance_tail"
-            chunked = make_chunked_run(cell.algorithm, records_per_chunk=records,
-                                       eval_every=spec.eval_every, evaluator=cell.evaluator)
+            chunked = make_chunked_run(
+                cell.algorithm,
+                records_per_chunk=records,
+                eval_every=spec.eval_every,
+                evaluator=cell.evaluator,
+            )
             vstart, vadvance = vmap_runs(chunked, cell.env_batched)
             self.vmapped["start"] = self._counted("start", vstart)
             self.vmapped[name] = self._counted(name, vadvance)
         self.runs_sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         self.replicated = NamedSharding(mesh, PartitionSpec())
-        self.carry_sharding = RunCarry(*(self.replicated if axis is None else self.runs_sharding
-                                         for axis in RUN_AXES))
+        self.carry_sharding = RunCarry(
+            *(self.replicated if axis is None else self.runs_sharding for axis in RUN_AXES)
+        )
         self.env_sharding = self.runs_sharding if cell.env_batched else self.replicated
         self.programs: dict[str, Any] = {}
         self.max_batch = spec.max_runs_per_batch
@@ -98,6 +118,7 @@ class CellRunner:
         def traced(*args):
             self.compilations[name] += 1
             return fn(*args)
+
         return traced
 
     def chunk_records(self, k: int) -> int:
@@ -117,41 +138,57 @@ class CellRunner:
         g, s = self.grid_index[idx], self.seed_index[idx]
         pick = lambda tree: jax.tree.map(lambda x: np.asarray(x)[g], tree)
         cell = self.cell
-        args = (self.keys[s], pick(cell.hparams),
-                pick(cell.env_params) if cell.env_batched else cell.env_params,
-                pick(cell.oracle_params))
-        shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding,
-                     self.runs_sharding)
+        args = (
+            self.keys[s],
+            pick(cell.hparams),
+            pick(cell.env_params) if cell.env_batched else cell.env_params,
+            pick(cell.oracle_params),
+        )
+        shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding, self.runs_sharding)
         return tuple(jax.device_put(a, sh) for a, sh in zip(args, shardings))
 
     def abstract_inputs(self, batch_size: int):
         """Shapes of a batch of ``batch_size`` runs, with their shardings (for compiling)."""
         args = self.inputs(self.batch_indices(0, batch_size))
-        return tuple(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                                                 sharding=x.sharding), a)
-                     for a in args)
+        return tuple(
+            jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), a)
+            for a in args
+        )
 
     # programs -------------------------------------------------------------------------------
     def compile(self, batch_size: int) -> float:
         """Compile every program for ``batch_size`` runs; returns their memory need (bytes)."""
         args = self.abstract_inputs(batch_size)
-        shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding,
-                     self.runs_sharding)
+        shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding, self.runs_sharding)
         t0 = time.perf_counter()
-        traced = jax.jit(self.vmapped["start"], in_shardings=shardings,
-                         out_shardings=(self.carry_sharding, self.runs_sharding)).trace(*args)
+        traced = jax.jit(
+            self.vmapped["start"],
+            in_shardings=shardings,
+            out_shardings=(self.carry_sharding, self.runs_sharding),
+        ).trace(*args)
         self.programs["start"] = traced.lower().compile()
         self.compile_seconds["start"] += time.perf_counter() - t0
-        self.template = RunCarry(*(
-            jax.tree.map(lambda x, s=sharding: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                         part)
-            for part, sharding in zip(traced.out_info[0], self.carry_sharding)))
+        self.template = RunCarry(
+            *(
+                jax.tree.map(
+                    lambda x, s=sharding: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), part
+                )
+                for part, sharding in zip(traced.out_info[0], self.carry_sharding)
+            )
+        )
         for name in (n for n in self.vmapped if n != "start"):
             t0 = time.perf_counter()
-            self.programs[name] = jax.jit(
-                self.vmapped[name], in_shardings=(self.carry_sharding, *shardings[1:]),
-                out_shardings=(self.carry_sharding, self.runs_sharding), donate_argnums=0,
-            ).trace(self.template, *args[1:]).lower().compile()
+            self.programs[name] = (
+                jax.jit(
+                    self.vmapped[name],
+                    in_shardings=(self.carry_sharding, *shardings[1:]),
+                    out_shardings=(self.carry_sharding, self.runs_sharding),
+                    donate_argnums=0,
+                )
+                .trace(self.template, *args[1:])
+                .lower()
+                .compile()
+            )
             self.compile_seconds[name] += time.perf_counter() - t0
         self.batch_size = batch_size
         return max(program_bytes(p) for p in self.programs.values())
@@ -181,16 +218,19 @@ class CellRunner:
         if os.path.exists(path):
             with open(path) as f:
                 layout = json.load(f)
-            if any(layout.get(k) != v for k, v in expected.items()) or \
-                    layout.get("batch_size", 0) % self.devices:
-                note(f"{self.cell.name}: finished chunks were laid out for "
-                     f"{layout.get('devices')} devices in batches of {layout.get('batch_size')}"
-                     f", which {self.devices} devices cannot share: starting the cell over")
+            if (
+                any(layout.get(k) != v for k, v in expected.items())
+                or layout.get("batch_size", 0) % self.devices
+            ):
+                note(
+                    f"{self.cell.name}: finished chunks were laid out for "
+                    f"{layout.get('devices')} devices in batches of {layout.get('batch_size')}"
+                    f", which {self.devices} devices cannot share: starting the cell over"
+                )
                 shutil.rmtree(self.folder)
                 layout = None
         if layout is None:
-            layout = {**expected, "devices": self.devices,
-                      "batch_size": self.choose_batch_size()}
+            layout = {**expected, "devices": self.devices, "batch_size": self.choose_batch_size()}
             write_json_atomically(path, layout)
         self.batch_size = layout["batch_size"]
         self.num_batches = -(-self.num_runs // self.batch_size)
@@ -201,7 +241,8 @@ class CellRunner:
         while os.path.exists(os.path.join(batch_folder, f"chunk-{k:04d}.npz")):
             k += 1
         while 0 < k < self.num_chunks and not os.path.exists(
-                os.path.join(batch_folder, f"carry-{k - 1:04d}.npz")):
+            os.path.join(batch_folder, f"carry-{k - 1:04d}.npz")
+        ):
             k -= 1
         return k
 
@@ -245,8 +286,7 @@ class CellRunner:
                 progress.done(time.perf_counter() - t0, f"{where} start")
                 computed, done = computed + 1, 1
             else:
-                carry = load_carry(os.path.join(folder, f"carry-{done - 1:04d}.npz"),
-                                   self.template)
+                carry = load_carry(os.path.join(folder, f"carry-{done - 1:04d}.npz"), self.template)
             for k in range(done, self.num_chunks):
                 t0 = time.perf_counter()
                 carry, metrics = self.programs[self.advance_name(k)](carry, *args[1:])
@@ -267,9 +307,13 @@ class CellRunner:
         """Carry k, then the metrics of chunk k (the chunk's commit mark); drop carry k - 1, and
         carry k too after the last chunk."""
         save_carry(os.path.join(folder, f"carry-{k:04d}.npz"), jax.device_get(carry))
-        save_arrays_atomically(os.path.join(folder, f"chunk-{k:04d}.npz"),
-                               {**{f"metric.{n}": np.asarray(v) for n, v in metrics.items()},
-                                "seconds": np.float64(seconds)})
+        save_arrays_atomically(
+            os.path.join(folder, f"chunk-{k:04d}.npz"),
+            {
+                **{f"metric.{n}": np.asarray(v) for n, v in metrics.items()},
+                "seconds": np.float64(seconds),
+            },
+        )
         stale = [k - 1, k] if k == self.num_chunks - 1 else [k - 1]
         for j in stale:
             path = os.path.join(folder, f"carry-{j:04d}.npz")
@@ -285,8 +329,13 @@ class CellRunner:
             chunks = []
             for k in range(self.num_chunks):
                 with np.load(os.path.join(folder, f"chunk-{k:04d}.npz")) as data:
-                    chunks.append({n[len("metric."):]: data[n] for n in data.files
-                                   if n.startswith("metric.")})
+                    chunks.append(
+                        {
+                            n[len("metric.") :]: data[n]
+                            for n in data.files
+                            if n.startswith("metric.")
+                        }
+                    )
                     seconds += float(data["seconds"])
             per_batch.append(chunks)
         names = list(per_batch[0][-1])
@@ -294,24 +343,40 @@ class CellRunner:
         for name in names:
             columns = []
             for chunks in per_batch:
-                columns.append(np.concatenate([
-                    c[name] if name in c else np.full_like(chunks[-1][name][:, :1], np.nan,
-                                                           dtype=np.float64)
-                    for c in chunks], axis=1))
+                columns.append(
+                    np.concatenate(
+                        [
+                            c[name]
+                            if name in c
+                            else np.full_like(chunks[-1][name][:, :1], np.nan, dtype=np.float64)
+                            for c in chunks
+                        ],
+                        axis=1,
+                    )
+                )
             metrics[name] = np.concatenate(columns)[: self.num_runs]
-            present[name] = np.concatenate([np.full(c[name].shape[1] if name in c else 1,
-                                                    name in c) for c in per_batch[0]])
+            present[name] = np.concatenate(
+                [np.full(c[name].shape[1] if name in c else 1, name in c) for c in per_batch[0]]
+            )
         spec, cell = self.spec, self.cell
         iterations = np.arange(0, spec.iterations + 1, spec.eval_every)
         frame = tidy_frame(
-            ids={"cell": cell.name, "label": cell.label, "algorithm": cell.algorithm_name,
-                 "environment": cell.environment, "oracle": cell.oracle,
-                 "reads_latent_reward": cell.reads_latent_reward},
+            ids={
+                "cell": cell.name,
+                "label": cell.label,
+                "algorithm": cell.algorithm_name,
+                "environment": cell.environment,
+                "oracle": cell.oracle,
+                "reads_latent_reward": cell.reads_latent_reward,
+            },
             params={k: v[self.grid_index] for k, v in cell.columns.items()},
-            run_ids=run_offset + np.arange(self.num_runs), seeds=self.seed_index,
-            iterations=iterations, metrics=metrics, present=present)
+            run_ids=run_offset + np.arange(self.num_runs),
+            seeds=self.seed_index,
+            iterations=iterations,
+            metrics=metrics,
+            present=present,
+        )
         return frame, seconds
-
 
 
 # the sweep ----------------------------------------------------------------------------------
@@ -321,8 +386,10 @@ def _prepare_folder(out_dir: str, spec: ExperimentSpec, fresh: bool) -> None:
         with open(spec_path) as f:
             previous = json.load(f)
         if previous.get("fingerprint") != spec.fingerprint():
-            raise SpecError(f"{out_dir} holds the results of a different spec; rerun with --fresh "
-                            "to replace them, or choose another --out")
+            raise SpecError(
+                f"{out_dir} holds the results of a different spec; rerun with --fresh "
+                "to replace them, or choose another --out"
+            )
     if fresh:
         for name in ("chunks", "results.parquet", "manifest.json", "spec.json"):
             path = os.path.join(out_dir, name)
@@ -333,27 +400,41 @@ def _prepare_folder(out_dir: str, spec: ExperimentSpec, fresh: bool) -> None:
     write_json_atomically(spec_path, {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()})
 
 
-def run_sweep(spec: ExperimentSpec, out_dir: str, *, fresh: bool = False, progress: bool = True,
-              stream=None, devices=None, memory_budget_bytes: float | None = None) -> SweepResult:
+def run_sweep(
+    spec: ExperimentSpec,
+    out_dir: str,
+    *,
+    fresh: bool = False,
+    progress: bool = True,
+    stream=None,
+    devices=None,
+    memory_budget_bytes: float | None = None,
+) -> SweepResult:
     """Run (or resume) every cell of ``spec`` into ``out_dir`` (module doc) and write the tidy
     table ``results.parquet`` and ``manifest.json``. Every input is validated before anything
     is compiled. ``fresh``: discard earlier results in ``out_dir`` instead of resuming.
     ``memory_budget_bytes``: bytes a batch may use per device (default: ``memory_budget``)."""
     import pandas as pd
 
-    spec = spec_from_dict(spec.to_dict())   # a spec built in Python is validated like a file
+    spec = spec_from_dict(spec.to_dict())  # a spec built in Python is validated like a file
     cells = build_cells(spec)
     _prepare_folder(out_dir, spec, fresh)
     devices = jax.local_devices() if devices is None else devices
     mesh = runs_mesh(devices)
     budget = memory_budget(devices) if memory_budget_bytes is None else memory_budget_bytes
     started = time.perf_counter()
-    runners = [CellRunner(spec, cell, os.path.join(out_dir, "chunks", f"cell-{cell.index:03d}"),
-                          mesh, budget) for cell in cells]
+    runners = [
+        CellRunner(
+            spec, cell, os.path.join(out_dir, "chunks", f"cell-{cell.index:03d}"), mesh, budget
+        )
+        for cell in cells
+    ]
     bar = Progress(0, len(cells), stream=stream, enabled=progress)
-    for runner in runners:      # batch sizes first (compiling), so that progress knows the total
-        bar.note(f"preparing cell {runner.cell.index + 1}/{len(cells)} {runner.cell.name} "
-                 f"({runner.num_runs} runs)")
+    for runner in runners:  # batch sizes first (compiling), so that progress knows the total
+        bar.note(
+            f"preparing cell {runner.cell.index + 1}/{len(cells)} {runner.cell.name} "
+            f"({runner.num_runs} runs)"
+        )
         runner.plan(bar.note)
     bar.total = sum(r.num_batches * r.num_chunks for r in runners)
     summaries, frames, offset = [], [], 0
@@ -365,21 +446,28 @@ def run_sweep(spec: ExperimentSpec, out_dir: str, *, fresh: bool = False, progre
             frame, chunk_seconds = runner.table(offset)
             offset += runner.num_runs
             frames.append(frame)
-            summaries.append({
-                "cell": runner.cell.name, "label": runner.cell.label,
-                "algorithm": runner.cell.algorithm_name, "grid_points": runner.cell.grid_size,
-                "runs": runner.num_runs, "batch_size": runner.batch_size,
-                "batches": runner.num_batches, "chunk_size": runner.chunk,
-                "chunks_per_batch": runner.num_chunks, "chunks_computed": computed,
-                "chunks_resumed": bar.finished - before - computed,
-                "compilations": dict(runner.compilations),
-                "compile_seconds": dict(runner.compile_seconds),
-                "chunk_seconds": chunk_seconds})
+            summaries.append(
+                {
+                    "cell": runner.cell.name,
+                    "label": runner.cell.label,
+                    "algorithm": runner.cell.algorithm_name,
+                    "grid_points": runner.cell.grid_size,
+                    "runs": runner.num_runs,
+                    "batch_size": runner.batch_size,
+                    "batches": runner.num_batches,
+                    "chunk_size": runner.chunk,
+                    "chunks_per_batch": runner.num_chunks,
+                    "chunks_computed": computed,
+                    "chunks_resumed": bar.finished - before - computed,
+                    "compilations": dict(runner.compilations),
+                    "compile_seconds": dict(runner.compile_seconds),
+                    "chunk_seconds": chunk_seconds,
+                }
+            )
     finally:
         bar.close()
     table = sort_rows(order_columns(consistent_columns(pd.concat(frames, ignore_index=True))))
     table_path = write_table(table, os.path.join(out_dir, "results.parquet"))
-    manifest = build_manifest(spec.to_dict(), summaries, time.perf_counter() - started,
-                              devices)
+    manifest = build_manifest(spec.to_dict(), summaries, time.perf_counter() - started, devices)
     manifest_path = write_json_atomically(os.path.join(out_dir, "manifest.json"), manifest)
     return SweepResult(table_path, manifest_path, table, manifest)

@@ -19,8 +19,9 @@ def _clock(seconds: float) -> str:
 class Progress:
     """``done(n)`` after n finished chunks; ``cell(i, name)`` when a cell starts; ``close()``."""
 
-    def __init__(self, total_chunks: int, num_cells: int, stream=None, enabled: bool = True,
-                 width: int = 24):
+    def __init__(
+        self, total_chunks: int, num_cells: int, stream=None, enabled: bool = True, width: int = 24
+    ):
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.total, self.cells, self.enabled, self.width = total_chunks, num_cells, enabled, width
@@ -48,8 +49,11 @@ class Progress:
         """``count`` chunks found finished on disk (resumed)."""
         self.finished += count
         if self.enabled and count and not self.tty:
-            print(f"zoprl: {self.current}: {count} finished chunks found, resuming",
-                  file=self.stream, flush=True)
+            print(
+                f"zoprl: {self.current}: {count} finished chunks found, resuming",
+                file=self.stream,
+                flush=True,
+            )
         self._draw()
 
     def done(self, seconds: float, what: str = "") -> None:
@@ -57,8 +61,12 @@ class Progress:
         self.computed += 1
         self.compute_seconds += seconds
         if self.enabled and not self.tty:
-            print(f"zoprl: {self.current} {what} ({seconds:.1f} s; {self.finished}/{self.total} "
-                  f"chunks; ETA {_clock(self.eta())})", file=self.stream, flush=True)
+            print(
+                f"zoprl: {self.current} {what} ({seconds:.1f} s; {self.finished}/{self.total} "
+                f"chunks; ETA {_clock(self.eta())})",
+                file=self.stream,
+                flush=True,
+            )
         self._draw()
 
     def eta(self) -> float:
@@ -71,9 +79,13 @@ class Progress:
             return
         filled = int(self.width * self.finished / max(1, self.total))
         bar = "#" * filled + "." * (self.width - filled)
-        print(f"\r[{bar}] {self.finished}/{self.total} chunks  {self.current:<32.32} "
-              f"elapsed {_clock(time.perf_counter() - self.started)}  ETA {_clock(self.eta())}",
-              end="", file=self.stream, flush=True)
+        print(
+            f"\r[{bar}] {self.finished}/{self.total} chunks  {self.current:<32.32} "
+            f"elapsed {_clock(time.perf_counter() - self.started)}  ETA {_clock(self.eta())}",
+            end="",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.enabled and self.tty:

@@ -17,13 +17,19 @@ import inspect
 import math
 import types
 import typing
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from zoprl import algorithms as alg
 from zoprl.algorithms.base import hparam_fields
 from zoprl.algorithms.optimizers import OPTIMIZERS
-from zoprl.policies import (default_policy, linear_softmax, mlp_categorical, mlp_gaussian,
-                            tabular_softmax)
+from zoprl.policies import (
+    default_policy,
+    linear_softmax,
+    mlp_categorical,
+    mlp_gaussian,
+    tabular_softmax,
+)
 
 SPEC_TYPES = (bool, int, float, str, type(None), tuple, list)
 
@@ -72,20 +78,23 @@ def check_static_value(where: str, name: str, value, setting: StaticSetting):
     allowed = setting.types
     if isinstance(value, list) and tuple in allowed:
         return tuple(value)
-    ok = any(isinstance(value, t) and not (isinstance(value, bool) and t in (int, float))
-             for t in allowed)
+    ok = any(
+        isinstance(value, t) and not (isinstance(value, bool) and t in (int, float))
+        for t in allowed
+    )
     if not ok and float in allowed and isinstance(value, int) and not isinstance(value, bool):
         ok = math.isfinite(value)
     if not ok:
         names = " or ".join(sorted({"None" if t is type(None) else t.__name__ for t in allowed}))
-        raise ValueError(f"{where}: {name} must be of type {names}, got {value!r} "
-                         f"({type(value).__name__})")
+        raise ValueError(
+            f"{where}: {name} must be of type {names}, got {value!r} ({type(value).__name__})"
+        )
     return value
 
 
 class AlgorithmEntry(NamedTuple):
-    factory: Callable         # the zoprl.algorithms factory (its signature lists static settings)
-    fixed: dict               # factory arguments the entry fixes (e.g. online=True)
+    factory: Callable  # the zoprl.algorithms factory (its signature lists static settings)
+    fixed: dict  # factory arguments the entry fixes (e.g. online=True)
     uses_oracle: bool
     reads_latent_reward: bool  # a ceiling on the environment's reward
     description: str
@@ -101,33 +110,49 @@ class AlgorithmEntry(NamedTuple):
         return self.factory(env, policy, **self.fixed, **static)
 
 
-def _entry(factory, description, *, uses_oracle=True, reads_latent_reward=False,
-           **fixed) -> AlgorithmEntry:
+def _entry(
+    factory, description, *, uses_oracle=True, reads_latent_reward=False, **fixed
+) -> AlgorithmEntry:
     return AlgorithmEntry(factory, fixed, uses_oracle, reads_latent_reward, description)
 
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {
     "zpg": _entry(alg.zpg, "zeroth-order policy gradient from preferences (arXiv 2409.17401)"),
     "zbcpg": _entry(alg.zbcpg, "zeroth-order block-coordinate policy gradient (arXiv 2409.17401)"),
-    "zspo": _entry(alg.zspo, "zeroth-order sign policy optimisation, unknown link "
-                             "(arXiv 2506.03066)"),
-    "dpo_online": _entry(alg.dpo, "DPO on fresh pairs from the current policy", online=True,
-                         loss="dpo"),
-    "dpo_offline": _entry(alg.dpo, "DPO on one data set of pairs from the reference policy",
-                          online=False, loss="dpo"),
-    "ipo_online": _entry(alg.dpo, "IPO on fresh pairs from the current policy", online=True,
-                         loss="ipo"),
-    "ipo_offline": _entry(alg.dpo, "IPO on one data set of pairs from the reference policy",
-                          online=False, loss="ipo"),
-    "rlhf_ppo_online": _entry(alg.rlhf, "reward model refitted on fresh pairs, then PPO on it",
-                              online=True),
+    "zspo": _entry(
+        alg.zspo, "zeroth-order sign policy optimisation, unknown link (arXiv 2506.03066)"
+    ),
+    "dpo_online": _entry(
+        alg.dpo, "DPO on fresh pairs from the current policy", online=True, loss="dpo"
+    ),
+    "dpo_offline": _entry(
+        alg.dpo, "DPO on one data set of pairs from the reference policy", online=False, loss="dpo"
+    ),
+    "ipo_online": _entry(
+        alg.dpo, "IPO on fresh pairs from the current policy", online=True, loss="ipo"
+    ),
+    "ipo_offline": _entry(
+        alg.dpo, "IPO on one data set of pairs from the reference policy", online=False, loss="ipo"
+    ),
+    "rlhf_ppo_online": _entry(
+        alg.rlhf, "reward model refitted on fresh pairs, then PPO on it", online=True
+    ),
     "rlhf_ppo_offline": _entry(alg.rlhf, "reward model fitted once, then PPO on it", online=False),
-    "ppo_true_reward": _entry(alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False,
-                              reads_latent_reward=True),
-    "reinforce_true_reward": _entry(alg.reinforce, "ceiling: REINFORCE on the true reward",
-                                    uses_oracle=False, reads_latent_reward=True),
-    "es_true_reward": _entry(alg.evolution_strategies, "ceiling: OpenAI-ES (evosax) on the true "
-                             "reward", uses_oracle=False, reads_latent_reward=True),
+    "ppo_true_reward": _entry(
+        alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True
+    ),
+    "reinforce_true_reward": _entry(
+        alg.reinforce,
+        "ceiling: REINFORCE on the true reward",
+        uses_oracle=False,
+        reads_latent_reward=True,
+    ),
+    "es_true_reward": _entry(
+        alg.evolution_strategies,
+        "ceiling: OpenAI-ES (evosax) on the true reward",
+        uses_oracle=False,
+        reads_latent_reward=True,
+    ),
 }
 
 
@@ -152,11 +177,14 @@ POLICIES: dict[str, Callable[..., Any]] = {
     "tabular_softmax": lambda env, env_params: tabular_softmax(env.num_states, env.num_actions),
     "time_dependent_softmax": _time_dependent_softmax,
     "linear_softmax": lambda env, env_params, **kw: linear_softmax(
-        _observation_size(env, env_params), int(env.action_space(env_params).n), **kw),
+        _observation_size(env, env_params), int(env.action_space(env_params).n), **kw
+    ),
     "mlp_categorical": lambda env, env_params, **kw: mlp_categorical(
-        _observation_size(env, env_params), int(env.action_space(env_params).n), **kw),
+        _observation_size(env, env_params), int(env.action_space(env_params).n), **kw
+    ),
     "mlp_gaussian": lambda env, env_params, **kw: mlp_gaussian(
-        _observation_size(env, env_params), int(env.action_space(env_params).shape[0]), **kw),
+        _observation_size(env, env_params), int(env.action_space(env_params).shape[0]), **kw
+    ),
 }
 """Policy builders ``(env, env_params, **options) -> Policy``; options e.g. hidden = [64, 64]."""
 
@@ -167,6 +195,15 @@ def hparam_names(algorithm) -> tuple[str, ...]:
     return tuple(hparam_fields(algorithm.hparams()))
 
 
-__all__ = ["ALGORITHMS", "OPTIMIZERS", "POLICIES", "AlgorithmEntry", "StaticSetting",
-           "admitted_types", "check_static_value", "hparam_names", "register_algorithm",
-           "static_settings"]
+__all__ = [
+    "ALGORITHMS",
+    "OPTIMIZERS",
+    "POLICIES",
+    "AlgorithmEntry",
+    "StaticSetting",
+    "admitted_types",
+    "check_static_value",
+    "hparam_names",
+    "register_algorithm",
+    "static_settings",
+]

@@ -41,7 +41,8 @@ of iterations and the evaluation cadence. In a file (TOML shown; YAML has the sa
 
 Static keys may also target the oracle (``oracle.kind``, ``oracle.num_queries``,
 ``oracle.preset`` or a static option of the kind such as ``oracle.link``), the environment
-(``env.<option>``) or the policy (``policy.<option>``) of that entry. The grid is the Cartesian product of every listed value; each grid point runs every seed.
+(``env.<option>``) or the policy (``policy.<option>``) of that entry. The grid is the Cartesian
+product of every listed value; each grid point runs every seed.
 
 Files and ``--set path=value`` overrides are read by ``zoprl.experiment.spec_files``. Every
 problem is reported by ``SpecError`` (a ValueError) in one line that names where it is:
@@ -57,8 +58,10 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+
 
 class SpecError(ValueError):
     """A malformed or invalid experiment spec (one line, naming where the problem is)."""
@@ -71,8 +74,9 @@ def nearest(name: str, valid) -> str:
 
 
 def unknown_key(where: str, key: str, valid) -> SpecError:
-    return SpecError(f"{where}: unknown key {key!r}{nearest(key, valid)}; valid keys: "
-                     f"{', '.join(sorted(valid))}")
+    return SpecError(
+        f"{where}: unknown key {key!r}{nearest(key, valid)}; valid keys: {', '.join(sorted(valid))}"
+    )
 
 
 def _type_name(value) -> str:
@@ -82,8 +86,9 @@ def _type_name(value) -> str:
 def check_count(where: str, value, minimum: int = 1) -> int:
     """An integer (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{where} must be an integer >= {minimum}, got {value!r} "
-                        f"({_type_name(value)})")
+        raise SpecError(
+            f"{where} must be an integer >= {minimum}, got {value!r} ({_type_name(value)})"
+        )
     if value < minimum:
         raise SpecError(f"{where} must be an integer >= {minimum}, got {value}")
     return value
@@ -97,8 +102,9 @@ def _check_str(where: str, value) -> str:
 
 def _check_table(where: str, value) -> dict:
     if not isinstance(value, Mapping):
-        raise SpecError(f"{where} must be a table of key = value, got {value!r} "
-                        f"({_type_name(value)})")
+        raise SpecError(
+            f"{where} must be a table of key = value, got {value!r} ({_type_name(value)})"
+        )
     bad = next((k for k in value if not isinstance(k, str)), None)
     if bad is not None:
         raise SpecError(f"{where}: keys must be strings, got {bad!r} ({_type_name(bad)})")
@@ -108,8 +114,10 @@ def _check_table(where: str, value) -> dict:
 def _check_number(where: str, value) -> float | int:
     """A hyperparameter or teacher knob: a number (not a bool, not a list: sweep with grid)."""
     if isinstance(value, (list, tuple)):
-        raise SpecError(f"{where} must be a single number, got the list {value!r}; put values "
-                        "to sweep in a grid")
+        raise SpecError(
+            f"{where} must be a single number, got the list {value!r}; put values "
+            "to sweep in a grid"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{where} must be a number, got {value!r} ({_type_name(value)})")
     return value
@@ -229,8 +237,12 @@ class ExperimentSpec:
         out["environment"] = {"name": self.environment.name, **self.environment.options}
         out["policy"] = {"name": self.policy.name, **self.policy.options}
         oracle = self.oracle
-        out["oracle"] = {"kind": oracle.kind, "num_queries": oracle.num_queries,
-                         "preset": oracle.preset, **oracle.options}
+        out["oracle"] = {
+            "kind": oracle.kind,
+            "num_queries": oracle.num_queries,
+            "preset": oracle.preset,
+            **oracle.options,
+        }
         out["evaluation"] = {"name": self.evaluation.name, **self.evaluation.options}
         out["algorithms"] = [dataclasses.asdict(a) for a in self.algorithms]
         return json.loads(json.dumps(out))
@@ -265,13 +277,22 @@ def _algorithm_from_dict(where: str, raw) -> AlgorithmSpec:
         raise SpecError(f"{where}: missing key 'name' (the algorithm)")
     name = _check_str(f"{where}.name", raw["name"])
     label = _check_str(f"{where}.label", raw.get("label", name))
-    static = {k: _check_scalar(f"{where}.static.{k}", v)
-              for k, v in _check_table(f"{where}.static", raw.get("static", {})).items()}
-    hparams = {k: _check_number(f"{where}.hparams.{k}", v)
-               for k, v in _check_table(f"{where}.hparams", raw.get("hparams", {})).items()}
-    return AlgorithmSpec(name, label, static, _check_grid(f"{where}.static_grid",
-                                                          raw.get("static_grid", {})),
-                         hparams, _check_grid(f"{where}.grid", raw.get("grid", {})))
+    static = {
+        k: _check_scalar(f"{where}.static.{k}", v)
+        for k, v in _check_table(f"{where}.static", raw.get("static", {})).items()
+    }
+    hparams = {
+        k: _check_number(f"{where}.hparams.{k}", v)
+        for k, v in _check_table(f"{where}.hparams", raw.get("hparams", {})).items()
+    }
+    return AlgorithmSpec(
+        name,
+        label,
+        static,
+        _check_grid(f"{where}.static_grid", raw.get("static_grid", {})),
+        hparams,
+        _check_grid(f"{where}.grid", raw.get("grid", {})),
+    )
 
 
 def _named_section(where: str, raw, cls, fixed: tuple):
@@ -297,38 +318,52 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
         entries = [entries]
     if not isinstance(entries, (list, tuple)) or not entries:
         raise SpecError(f"{where}.algorithms must be a non-empty list of tables, got {entries!r}")
-    algorithms = tuple(_algorithm_from_dict(f"{where}.algorithms[{i}]", a)
-                       for i, a in enumerate(entries))
+    algorithms = tuple(
+        _algorithm_from_dict(f"{where}.algorithms[{i}]", a) for i, a in enumerate(entries)
+    )
     labels = [a.label for a in algorithms]
     duplicate = next((x for x in labels if labels.count(x) > 1), None)
     if duplicate is not None:
-        raise SpecError(f"{where}.algorithms: the label {duplicate!r} is used twice; give each "
-                        "entry its own label")
+        raise SpecError(
+            f"{where}.algorithms: the label {duplicate!r} is used twice; give each "
+            "entry its own label"
+        )
     name = _check_str(f"{where}.name", raw.get("name", "experiment"))
     if not _NAME.match(name):
         raise SpecError(f"{where}.name must use letters, digits, '_', '-' and '.', got {name!r}")
-    counts = {key: check_count(f"{where}.{key}", raw[key], 0 if key == "seed" else 1)
-              for key in ("seeds", "seed", "iterations", "eval_every") if key in raw}
+    counts = {
+        key: check_count(f"{where}.{key}", raw[key], 0 if key == "seed" else 1)
+        for key in ("seeds", "seed", "iterations", "eval_every")
+        if key in raw
+    }
     if counts.get("seed", 0) >= 2**32:
         raise SpecError(f"{where}.seed must be below 2^32, got {counts['seed']}")
     for key in ("chunk_size", "max_runs_per_batch"):
         if raw.get(key) is not None:
             counts[key] = check_count(f"{where}.{key}", raw[key])
     spec = ExperimentSpec(
-        name=name, algorithms=algorithms,
-        environment=_named_section(f"{where}.environment", raw.get("environment", {}),
-                                   EnvironmentSpec, ("name",)),
+        name=name,
+        algorithms=algorithms,
+        environment=_named_section(
+            f"{where}.environment", raw.get("environment", {}), EnvironmentSpec, ("name",)
+        ),
         policy=_named_section(f"{where}.policy", raw.get("policy", {}), PolicySpec, ("name",)),
-        oracle=_named_section(f"{where}.oracle", raw.get("oracle", {}), OracleSpec,
-                              ("kind", "num_queries", "preset")),
-        evaluation=_named_section(f"{where}.evaluation", raw.get("evaluation", {}),
-                                  EvaluationSpec, ("name",)),
-        grid=_check_grid(f"{where}.grid", raw.get("grid", {})), **counts)
+        oracle=_named_section(
+            f"{where}.oracle", raw.get("oracle", {}), OracleSpec, ("kind", "num_queries", "preset")
+        ),
+        evaluation=_named_section(
+            f"{where}.evaluation", raw.get("evaluation", {}), EvaluationSpec, ("name",)
+        ),
+        grid=_check_grid(f"{where}.grid", raw.get("grid", {})),
+        **counts,
+    )
     if spec.iterations % spec.eval_every:
-        raise SpecError(f"{where}: eval_every ({spec.eval_every}) must divide iterations "
-                        f"({spec.iterations})")
+        raise SpecError(
+            f"{where}: eval_every ({spec.eval_every}) must divide iterations ({spec.iterations})"
+        )
     chunk = spec.resolved_chunk_size()
     if chunk % spec.eval_every:
-        raise SpecError(f"{where}: chunk_size ({chunk}) must be a multiple of eval_every "
-                        f"({spec.eval_every})")
+        raise SpecError(
+            f"{where}: chunk_size ({chunk}) must be a multiple of eval_every ({spec.eval_every})"
+        )
     return spec

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from zoprl.experiment.spec import ExperimentSpec, SpecError, nearest, spec_from_dict
 
@@ -57,8 +58,11 @@ def set_path(raw: dict, path: str, value, where: str = "override") -> dict:
         if isinstance(node, list):
             if not rest:
                 break
-            node, location, parts = (_select_entry(location, node, head), f"{location}[{head}]",
-                                     rest)
+            node, location, parts = (
+                _select_entry(location, node, head),
+                f"{location}[{head}]",
+                rest,
+            )
             continue
         if not rest:
             node[head] = value
@@ -69,8 +73,10 @@ def set_path(raw: dict, path: str, value, where: str = "override") -> dict:
         if not isinstance(child, (dict, list)):
             raise SpecError(f"{where}: {location}.{head} is not a table")
         node, location, parts = child, f"{location}.{head}", rest
-    raise SpecError(f"{where}: a path into algorithms must name an entry and a key, e.g. "
-                    "algorithms.zpg.static.num_pairs=64")
+    raise SpecError(
+        f"{where}: a path into algorithms must name an entry and a key, e.g. "
+        "algorithms.zpg.static.num_pairs=64"
+    )
 
 
 def _select_entry(where: str, entries: list, selector: str) -> dict:
@@ -80,15 +86,19 @@ def _select_entry(where: str, entries: list, selector: str) -> dict:
     for key in ("label", "name"):
         matches = [e for e in tables if e.get(key, e.get("name")) == selector]
         if len(matches) > 1:
-            raise SpecError(f"{where}: {len(matches)} algorithm entries match {selector!r}; "
-                            "select one by its label or index")
+            raise SpecError(
+                f"{where}: {len(matches)} algorithm entries match {selector!r}; "
+                "select one by its label or index"
+            )
         if matches:
             return matches[0]
     if selector.isdigit() and int(selector) < len(entries):
         return entries[int(selector)]
     names = [str(e.get("label", e.get("name"))) for e in entries if isinstance(e, Mapping)]
-    raise SpecError(f"{where}: no algorithm entry {selector!r}{nearest(selector, names)}; "
-                    f"entries: {', '.join(names)}")
+    raise SpecError(
+        f"{where}: no algorithm entry {selector!r}{nearest(selector, names)}; "
+        f"entries: {', '.join(names)}"
+    )
 
 
 def _yaml_loader():
@@ -119,8 +129,9 @@ def read_spec_file(path: str) -> dict:
                 raw = yaml.load(f, Loader=_yaml_loader())
             raw = {} if raw is None else raw
             if not isinstance(raw, Mapping):
-                raise SpecError(f"{path}: the spec must be a table of key = value, got "
-                                f"{type(raw).__name__}")
+                raise SpecError(
+                    f"{path}: the spec must be a table of key = value, got {type(raw).__name__}"
+                )
             return raw
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: malformed TOML: {err}") from None

@@ -14,7 +14,7 @@ import numpy as np
 from zoprl.oracles.preferences import validate_preference
 from zoprl.validation import check_distribution, check_positive, is_concrete
 
-PREFERENCE_ATOL = 1e-5   # |P + P^T - 1| allowed by the checks (float32 sigmoids are ~1e-7 off)
+PREFERENCE_ATOL = 1e-5  # |P + P^T - 1| allowed by the checks (float32 sigmoids are ~1e-7 off)
 DISTRIBUTION_ATOL = 1e-5  # |sum(pi) - 1| allowed by the checks
 
 
@@ -22,8 +22,10 @@ def float_dtype(*arrays):
     """The floating dtype the computation runs in: the promotion of the inputs' dtypes with a
     (weak) Python float, so float64 stays float64 under x64, float32 stays float32, integers
     become the default float."""
-    dtypes = [jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype")
-                                            else np.asarray(a).dtype) for a in arrays]
+    dtypes = [
+        jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)
+        for a in arrays
+    ]
     return jnp.result_type(*dtypes, 1.0)
 
 
@@ -41,8 +43,9 @@ def check_policy(name: str, pi, num_actions: int) -> None:
     """pi is [K] or [X, K] and each row a distribution (within ``DISTRIBUTION_ATOL``)."""
     shape = np.shape(pi)
     if len(shape) not in (1, 2) or shape[-1] != num_actions:
-        raise ValueError(f"{name} must have shape [K] or [X, K] with K = {num_actions}, "
-                         f"got {shape}")
+        raise ValueError(
+            f"{name} must have shape [K] or [X, K] with K = {num_actions}, got {shape}"
+        )
     check_distribution(name, pi, axis=-1, atol=DISTRIBUTION_ATOL)
 
 
@@ -63,8 +66,11 @@ def check_game(P, eta=None, **policies) -> int | None:
         check_policy(name, pi, num_actions)
     if eta is not None:
         check_eta(eta)
-    sizes = {name: np.shape(a)[0] for name, a in (("P", P), *policies.items())
-             if np.ndim(a) == (3 if name == "P" else 2)}
+    sizes = {
+        name: np.shape(a)[0]
+        for name, a in (("P", P), *policies.items())
+        if np.ndim(a) == (3 if name == "P" else 2)
+    }
     if len(set(sizes.values())) > 1:
         raise ValueError(f"the number of contexts X differs between inputs: {sizes}")
     return next(iter(sizes.values()), None)
@@ -83,8 +89,9 @@ def with_contexts(P, *policies):
     dtype = float_dtype(P, *policies)
     P = jnp.asarray(P, dtype)
     policies = [jnp.asarray(pi, dtype) for pi in policies]
-    num_contexts = max([P.shape[0] if P.ndim == 3 else 1]
-                       + [pi.shape[0] if pi.ndim == 2 else 1 for pi in policies])
+    num_contexts = max(
+        [P.shape[0] if P.ndim == 3 else 1] + [pi.shape[0] if pi.ndim == 2 else 1 for pi in policies]
+    )
     num_actions = P.shape[-1]
     P = jnp.broadcast_to(P, (num_contexts, num_actions, num_actions))
     policies = [jnp.broadcast_to(pi, (num_contexts, num_actions)) for pi in policies]

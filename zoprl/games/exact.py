@@ -78,8 +78,7 @@ def context_payoff(pi1, pi2, P, pi0, eta):
     """J_x(pi1, pi2) = pi1^T P pi2 - KL(pi1 || pi0) / eta + KL(pi2 || pi0) / eta."""
     chex.assert_rank([pi1, pi2, P, pi0], [1, 1, 2, 1])
     eta = _as_float(eta, pi0)
-    return (context_win_rate(pi1, pi2, P)
-            + (kl_divergence(pi2, pi0) - kl_divergence(pi1, pi0)) / eta)
+    return context_win_rate(pi1, pi2, P) + (kl_divergence(pi2, pi0) - kl_divergence(pi1, pi0)) / eta
 
 
 def context_gap(pi, P, pi0, eta):
@@ -113,8 +112,8 @@ def context_gap_logsumexp(pi, P, pi0, eta):
 def context_duality_gap(pi, P, pi0, eta):
     """max_pi1 J_x(pi1, pi) - min_pi2 J_x(pi, pi2), each from its own closed form:
 
-        max_pi1 J_x(pi1, pi) = tau logsumexp(log pi0 + eta P pi) + tau KL(pi || pi0),
-        min_pi2 J_x(pi, pi2) = -tau logsumexp(log pi0 - eta P^T pi) - tau KL(pi || pi0).
+    max_pi1 J_x(pi1, pi) = tau logsumexp(log pi0 + eta P pi) + tau KL(pi || pi0),
+    min_pi2 J_x(pi, pi2) = -tau logsumexp(log pi0 - eta P^T pi) - tau KL(pi || pi0).
     """
     chex.assert_rank([pi, P, pi0], [1, 2, 1])
     eta = _as_float(eta, pi0)
@@ -126,6 +125,7 @@ def context_duality_gap(pi, P, pi0, eta):
 
 
 # --- averages over contexts -------------------------------------------------------------------
+
 
 def _weights(d0, num_contexts, dtype):
     if d0 is None:
@@ -197,6 +197,18 @@ _context_payoffs = jax.jit(jax.vmap(context_payoff, in_axes=(0, 0, 0, 0, None)))
 _context_win_rates = jax.jit(jax.vmap(context_win_rate))
 _context_best_responses = jax.jit(jax.vmap(context_best_response, in_axes=(0, 0, 0, None)))
 
-__all__ = ["best_response", "context_best_response", "context_duality_gap", "context_gap",
-           "context_gap_logsumexp", "context_payoff", "context_win_rate", "duality_gap",
-           "gap", "gap_given_values", "kl_divergence", "payoff", "win_rate"]
+__all__ = [
+    "best_response",
+    "context_best_response",
+    "context_duality_gap",
+    "context_gap",
+    "context_gap_logsumexp",
+    "context_payoff",
+    "context_win_rate",
+    "duality_gap",
+    "gap",
+    "gap_given_values",
+    "kl_divergence",
+    "payoff",
+    "win_rate",
+]

@@ -124,7 +124,8 @@ def uniform_reference(num_contexts: int, num_actions: int, dtype=float):
 
 
 def random_reference(key, num_contexts: int, num_actions: int, temperature=1.0, dtype=float):
-    """pi0(.|x) = softmax(z_x / temperature), z ~ N(0, I_K); larger temperature, closer to uniform."""
+    """pi0(.|x) = softmax(z_x / temperature), z ~ N(0, I_K); larger temperature, closer to
+    uniform."""
     check_positive("temperature", temperature)
     logits = jax.random.normal(key, (num_contexts, num_actions), dtype)
     return jax.nn.softmax(logits / temperature, axis=-1)
@@ -142,9 +143,18 @@ def skewed_reference(P, eta, strength=3.0):
     return jax.nn.softmax(-jnp.asarray(strength, P.dtype) * favoured, axis=-1)
 
 
-def random_preference(key, num_contexts: int, num_actions: int, kind: str = "skew", *,
-                      scale=1.0, kappa=1.0, num_populations: int = 3, feature_dim: int = 4,
-                      dtype=float):
+def random_preference(
+    key,
+    num_contexts: int,
+    num_actions: int,
+    kind: str = "skew",
+    *,
+    scale=1.0,
+    kappa=1.0,
+    num_populations: int = 3,
+    feature_dim: int = 4,
+    dtype=float,
+):
     """A random P [X, K, K] of one kind (static), logits of standard deviation ~ scale:
 
     skew: L_ab ~ N(0, scale^2) iid for a < b (generic, intransitive); bradley_terry: r ~ N(0,
@@ -165,8 +175,9 @@ def random_preference(key, num_contexts: int, num_actions: int, kind: str = "ske
         return bradley_terry(scale * jax.random.normal(first, shape, dtype))
     if kind == "intransitive":
         embeddings = jax.random.normal(second, shape + (2,), dtype)
-        return intransitive_bradley_terry(scale * jax.random.normal(first, shape, dtype),
-                                          embeddings, kappa)
+        return intransitive_bradley_terry(
+            scale * jax.random.normal(first, shape, dtype), embeddings, kappa
+        )
     if kind == "mixture":
         num_populations = check_int("num_populations", num_populations, 1)
         rewards = scale * jax.random.normal(first, (num_populations,) + shape, dtype)
@@ -184,10 +195,22 @@ def random_preference(key, num_contexts: int, num_actions: int, kind: str = "ske
     return preference_from_logits(logits)
 
 
-def random_game(key, num_contexts: int, num_actions: int, kind: str = "skew",
-                reference: str = "uniform", *, scale=1.0, kappa=1.0, temperature=1.0,
-                strength=3.0, eta=1.0, num_populations: int = 3, feature_dim: int = 4,
-                dtype=float) -> Game:
+def random_game(
+    key,
+    num_contexts: int,
+    num_actions: int,
+    kind: str = "skew",
+    reference: str = "uniform",
+    *,
+    scale=1.0,
+    kappa=1.0,
+    temperature=1.0,
+    strength=3.0,
+    eta=1.0,
+    num_populations: int = 3,
+    feature_dim: int = 4,
+    dtype=float,
+) -> Game:
     """A random ``Game`` (uniform d0): P from ``random_preference`` and pi0 of the given reference
     kind (uniform, random with ``temperature``, or skewed with ``strength`` at ``eta``).
 
@@ -195,9 +218,17 @@ def random_game(key, num_contexts: int, num_actions: int, kind: str = "skew",
     ``jax.vmap(lambda k: random_game(k, X, K, ...))(keys)`` draws a batch of games."""
     check_choice("reference kind", reference, REFERENCE_KINDS)
     preference_key, reference_key = jax.random.split(key)
-    P = random_preference(preference_key, num_contexts, num_actions, kind, scale=scale,
-                          kappa=kappa, num_populations=num_populations,
-                          feature_dim=feature_dim, dtype=dtype)
+    P = random_preference(
+        preference_key,
+        num_contexts,
+        num_actions,
+        kind,
+        scale=scale,
+        kappa=kappa,
+        num_populations=num_populations,
+        feature_dim=feature_dim,
+        dtype=dtype,
+    )
     if reference == "uniform":
         pi0 = uniform_reference(num_contexts, num_actions, P.dtype)
     elif reference == "random":

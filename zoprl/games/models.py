@@ -1,8 +1,9 @@
-"""Preference models P-hat [X, K, K] fitted by maximum likelihood (arXiv 2402.07314, sec. "offline").
+"""Preference models P-hat [X, K, K] fitted by maximum likelihood (arXiv 2402.07314, offline).
 
 A model is a ``LearnedPreference(init, logits, prob)`` of pure functions: ``init(key)`` returns
-parameters (zeros: every model here has a convex likelihood, so the key is unused), ``logits(params)``
-a skew-symmetric logit tensor L [X, K, K] and ``prob(params) = sigmoid(L)``, which satisfies
+parameters (zeros: every model here has a convex likelihood, so the key is unused),
+``logits(params)`` a skew-symmetric logit tensor L [X, K, K] and ``prob(params) = sigmoid(L)``,
+which satisfies
 P-hat + P-hat^T = 1 with diagonal 1/2 by construction.
 
 * ``tabular_model``: one free logit per context and unordered pair, L[x, a, b] = -L[x, b, a]
@@ -42,7 +43,7 @@ from zoprl.validation import check_choice, check_int
 
 FIT_METHODS = ("adam", "newton")
 _NEWTON_STEP_SIZES = 0.5 ** np.arange(12)
-_NEWTON_RIDGE = 1e-8   # keeps the Hessian invertible for parameters no datum touches
+_NEWTON_RIDGE = 1e-8  # keeps the Hessian invertible for parameters no datum touches
 _NEWTON_FULL_STEP_DECREMENT = 1e-4
 
 
@@ -111,21 +112,24 @@ def bradley_terry_policy(rewards, pi0, eta):
     return jax.nn.softmax(jnp.log(pi0) + eta * rewards, axis=-1)
 
 
-def negative_log_likelihood(model: LearnedPreference, params, contexts, first, second, labels,
-                            weights, l2=0.0):
+def negative_log_likelihood(
+    model: LearnedPreference, params, contexts, first, second, labels, weights, l2=0.0
+):
     """The weighted Bernoulli NLL of the module docstring (mean over the weights, plus L2)."""
     chex.assert_equal_shape([contexts, first, second, labels, weights])
     logit = model.logits(params)[contexts, first, second]
     labels = jnp.asarray(labels, logit.dtype)
     weights = jnp.asarray(weights, logit.dtype)
-    per_comparison = -(labels * jax.nn.log_sigmoid(logit)
-                       + (1.0 - labels) * jax.nn.log_sigmoid(-logit))
+    per_comparison = -(
+        labels * jax.nn.log_sigmoid(logit) + (1.0 - labels) * jax.nn.log_sigmoid(-logit)
+    )
     flat, _ = ravel_pytree(params)
     return weights @ per_comparison / jnp.sum(weights) + 0.5 * l2 * (flat @ flat)
 
 
-def make_fit(model: LearnedPreference, num_steps: int, method: str = "adam",
-             learning_rate: float = 0.1):
+def make_fit(
+    model: LearnedPreference, num_steps: int, method: str = "adam", learning_rate: float = 0.1
+):
     """fit(params, contexts, first, second, labels, weights, l2=0.0) -> (params, losses [T]).
 
     T = num_steps (static) updates in one ``lax.scan``; losses[t] is the objective before update
@@ -141,8 +145,9 @@ def make_fit(model: LearnedPreference, num_steps: int, method: str = "adam",
         flat0, unravel = ravel_pytree(params)
 
         def objective(flat):
-            return negative_log_likelihood(model, unravel(flat), contexts, first, second,
-                                           labels, weights, l2)
+            return negative_log_likelihood(
+                model, unravel(flat), contexts, first, second, labels, weights, l2
+            )
 
         def adam_step(carry, _):
             flat, opt_state = carry
@@ -168,8 +173,9 @@ def make_fit(model: LearnedPreference, num_steps: int, method: str = "adam",
             return flat, loss
 
         if method == "adam":
-            (flat, _), losses = jax.lax.scan(adam_step, (flat0, optimizer.init(flat0)), None,
-                                             length=num_steps)
+            (flat, _), losses = jax.lax.scan(
+                adam_step, (flat0, optimizer.init(flat0)), None, length=num_steps
+            )
         else:
             flat, losses = jax.lax.scan(newton_step, flat0, None, length=num_steps)
         return unravel(flat), losses
@@ -185,8 +191,9 @@ class TabularEstimate(NamedTuple):
     counts: jax.Array
 
 
-def tabular_estimate(num_contexts: int, num_actions: int, contexts, first, second, labels,
-                     weights=None) -> TabularEstimate:
+def tabular_estimate(
+    num_contexts: int, num_actions: int, contexts, first, second, labels, weights=None
+) -> TabularEstimate:
     """Closed-form tabular MLE: P_hat[x, a, b] = (sum of w y over comparisons (x, a, b) + sum of
     w (1 - y) over (x, b, a)) / n(x, {a, b}). Comparisons of an action with itself are ignored.
     With w = number of votes and y = vote fraction, P_hat is the Binomial MLE and its standard
@@ -198,14 +205,33 @@ def tabular_estimate(num_contexts: int, num_actions: int, contexts, first, secon
     weights = jnp.ones_like(labels) if weights is None else jnp.asarray(weights, dtype)
     weights = jnp.where(first == second, 0.0, weights)
     shape = (num_contexts, num_actions, num_actions)
-    wins = (jnp.zeros(shape, dtype).at[contexts, first, second].add(weights * labels)
-            .at[contexts, second, first].add(weights * (1.0 - labels)))
-    counts = (jnp.zeros(shape, dtype).at[contexts, first, second].add(weights)
-              .at[contexts, second, first].add(weights))
+    wins = (
+        jnp.zeros(shape, dtype)
+        .at[contexts, first, second]
+        .add(weights * labels)
+        .at[contexts, second, first]
+        .add(weights * (1.0 - labels))
+    )
+    counts = (
+        jnp.zeros(shape, dtype)
+        .at[contexts, first, second]
+        .add(weights)
+        .at[contexts, second, first]
+        .add(weights)
+    )
     P_hat = jnp.where(counts > 0, wins / jnp.where(counts > 0, counts, 1.0), 0.5)
     return TabularEstimate(P_hat, counts)
 
 
-__all__ = ["FIT_METHODS", "LearnedPreference", "TabularEstimate", "bradley_terry_model",
-           "bradley_terry_policy", "linear_model", "make_fit", "negative_log_likelihood",
-           "tabular_estimate", "tabular_model"]
+__all__ = [
+    "FIT_METHODS",
+    "LearnedPreference",
+    "TabularEstimate",
+    "bradley_terry_model",
+    "bradley_terry_policy",
+    "linear_model",
+    "make_fit",
+    "negative_log_likelihood",
+    "tabular_estimate",
+    "tabular_model",
+]

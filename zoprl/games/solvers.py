@@ -30,7 +30,8 @@ jit-able; vmap them over contexts and games. ``equilibrium`` is the validated pu
   exact self-play IPO); it cycles when eta is large on intransitive games (e.g. a Condorcet cycle).
 * ``newton_equilibrium``: damped Newton on G. Its Jacobian I - eta P J(pi), J = diag(pi) - pi pi^T,
   equals I - eta S J with S = P - 1/2 skew-symmetric (1^T J = 0); the eigenvalues of S J are those
-  of the skew matrix J^(1/2) S J^(1/2), purely imaginary, so the Jacobian has eigenvalues 1 - i eta w
+  of the skew matrix J^(1/2) S J^(1/2), purely imaginary, so the Jacobian has eigenvalues
+  1 - i eta w
   and is invertible everywhere. The Newton direction is then a descent direction of ||G||^2, G is
   coercive (P pi is bounded), and Armijo backtracking converges globally to the unique zero,
   quadratically near it: at most ~20 iterations to round-off for eta <= 20 on random games
@@ -51,7 +52,7 @@ from zoprl.games.exact import context_best_response, context_gap, gap_given_valu
 from zoprl.validation import check_int
 
 NEWTON_MAX_ITERATIONS = 2000  # eta <= 100 needs < 70 on random games, eta = 1000 up to ~500
-NEWTON_NUM_BACKTRACKS = 10    # step sizes 1, 1/4, ..., 4^-9 tried at once
+NEWTON_NUM_BACKTRACKS = 10  # step sizes 1, 1/4, ..., 4^-9 tried at once
 _ARMIJO = 1e-4
 
 
@@ -106,9 +107,9 @@ def mirror_descent(P, pi0, eta, tol=1e-10, max_iterations=100_000, step=None) ->
     P: [K, K]; pi0: [K]; eta, tol, step (alpha; default tau / L^2) scalars; max_iterations an
     int (may be traced). Returns the last iterate, the number of updates and its gap."""
     P, log_pi0, pi0, eta = _prepare(P, pi0, eta)
-    if step is None:   # beta = alpha tau / (1 + alpha tau) = tau^2 / (L^2 + tau^2), finite at L = 0
+    if step is None:  # beta = alpha tau / (1 + alpha tau) = tau^2 / (L^2 + tau^2), finite at L = 0
         lipschitz_sq = jnp.max(jnp.abs(P - 0.5)) ** 2
-        beta = 1.0 / (1.0 + (eta ** 2) * lipschitz_sq)
+        beta = 1.0 / (1.0 + (eta**2) * lipschitz_sq)
     else:
         step_tau = jnp.asarray(step, pi0.dtype) / eta
         beta = step_tau / (1.0 + step_tau)
@@ -124,10 +125,10 @@ def nash_md(P, pi0, eta, tol=1e-10, max_iterations=100_000, step=None) -> Solver
     docstring). step alpha (default min(0.05, 0.5 / eta)) must satisfy alpha <= eta."""
     P, log_pi0, pi0, eta = _prepare(P, pi0, eta)
     step = jnp.minimum(0.05, 0.5 / eta) if step is None else jnp.asarray(step, pi0.dtype)
-    mix = step / eta   # alpha tau, the weight of pi0 in the geometric mixture
+    mix = step / eta  # alpha tau, the weight of pi0 in the geometric mixture
 
     def update(v, values):
-        del values   # the opponent is the geometric mixture, not pi(v)
+        del values  # the opponent is the geometric mixture, not pi(v)
         v_mixture = (1.0 - mix) * v
         return v_mixture + mix * (P @ _gibbs(v_mixture, log_pi0, eta))
 
@@ -152,8 +153,15 @@ def best_response_iteration(P, pi0, eta, num_iterations: int, init=None):
     return jnp.concatenate([init[None], trajectory])
 
 
-def newton_equilibrium(P, pi0, eta, tol=0.0, max_iterations=NEWTON_MAX_ITERATIONS, init=None,
-                       num_backtracks: int = NEWTON_NUM_BACKTRACKS) -> SolverResult:
+def newton_equilibrium(
+    P,
+    pi0,
+    eta,
+    tol=0.0,
+    max_iterations=NEWTON_MAX_ITERATIONS,
+    init=None,
+    num_backtracks: int = NEWTON_NUM_BACKTRACKS,
+) -> SolverResult:
     """Damped Newton on G(v) = v - P pi(v) with Armijo backtracking on ||G||^2 (module docstring).
 
     Starts at v = P init (pi = BR(init)) or v = 0 (pi = pi0); stops when Gap < tol, when no step
@@ -179,13 +187,14 @@ def newton_equilibrium(P, pi0, eta, tol=0.0, max_iterations=NEWTON_MAX_ITERATION
     def body(state):
         k, v, merit, _, _ = state
         pi = _gibbs(v, log_pi0, eta)
-        jacobian = jnp.eye(num_actions, dtype=pi.dtype) - eta * P @ (jnp.diag(pi)
-                                                                     - jnp.outer(pi, pi))
+        jacobian = jnp.eye(num_actions, dtype=pi.dtype) - eta * P @ (
+            jnp.diag(pi) - jnp.outer(pi, pi)
+        )
         direction = -jnp.linalg.solve(jacobian, v - P @ pi)
         merits = jax.vmap(lambda size: residual_sq(v + size * direction))(step_sizes)
         armijo = merits <= (1.0 - 2.0 * _ARMIJO * step_sizes) * merit
         best = jnp.where(jnp.any(armijo), jnp.argmax(armijo), jnp.argmin(merits))
-        chosen = jnp.arange(num_backtracks) == best   # one-hot: no gather under nested vmaps
+        chosen = jnp.arange(num_backtracks) == best  # one-hot: no gather under nested vmaps
         best_merit = jnp.sum(jnp.where(chosen, merits, 0.0))
         improved = best_merit < merit
         v = v + jnp.where(improved, jnp.sum(jnp.where(chosen, step_sizes, 0.0)), 0.0) * direction
@@ -214,8 +223,10 @@ def equilibrium(P, pi0, eta):
     (one ValueError naming the bad value). Works under jit and vmap."""
     check_game(P, eta, pi0=pi0)
     if np.ndim(P) == 3 and np.ndim(pi0) == 1:
-        raise ValueError(f"pi0 has shape {np.shape(pi0)} but P is batched over contexts "
-                         f"{np.shape(P)}: give pi0 as [X, K] (pi* has the shape of pi0)")
+        raise ValueError(
+            f"pi0 has shape {np.shape(pi0)} but P is batched over contexts "
+            f"{np.shape(P)}: give pi0 as [X, K] (pi* has the shape of pi0)"
+        )
     dtype = float_dtype(P, pi0)
     P, pi0 = jnp.asarray(P, dtype), jnp.asarray(pi0, dtype)
     unbatched = pi0.ndim == 1
@@ -225,5 +236,11 @@ def equilibrium(P, pi0, eta):
     return policy[0] if unbatched else policy
 
 
-__all__ = ["SolverResult", "best_response_iteration", "equilibrium", "mirror_descent",
-           "nash_md", "newton_equilibrium"]
+__all__ = [
+    "SolverResult",
+    "best_response_iteration",
+    "equilibrium",
+    "mirror_descent",
+    "nash_md",
+    "newton_equilibrium",
+]

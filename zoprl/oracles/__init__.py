@@ -2,6 +2,14 @@
 tensors), teacher transforms, oracle kinds by name, and query accounting."""
 
 from zoprl.oracles.accounting import Counts, cumulative, feedback_queries
+from zoprl.oracles.kinds import (
+    ORACLE_KINDS,
+    PREFERENCE_GENERATORS,
+    KindModel,
+    OracleKind,
+    register_oracle_kind,
+    register_preference_generator,
+)
 from zoprl.oracles.links import (
     EPS,
     LINK_NAMES,
@@ -11,15 +19,13 @@ from zoprl.oracles.links import (
     register_link,
     symmetrise,
 )
-from zoprl.oracles.kinds import (
-    ORACLE_KINDS,
-    PREFERENCE_GENERATORS,
-    KindModel,
-    OracleKind,
-    register_oracle_kind,
-    register_preference_generator,
+from zoprl.oracles.models import (
+    PreferenceModel,
+    TensorParams,
+    UtilityParams,
+    tensor_model,
+    utility_model,
 )
-from zoprl.oracles.models import PreferenceModel, TensorParams, UtilityParams, tensor_model, utility_model
 from zoprl.oracles.oracle import (
     TEACHER_KNOBS,
     Feedback,
@@ -52,15 +58,51 @@ from zoprl.oracles.utilities import (
 )
 
 __all__ = [
-    "EPS", "LINK_NAMES", "ORACLE_KINDS", "PREFERENCE_GENERATORS", "PRESETS", "PRESET_NAMES",
-    "TEACHER_KNOBS", "BradleyTerryFit", "Counts", "Feedback", "KindModel", "Link", "Oracle",
-    "OracleKind", "OracleParams", "PreferenceModel", "TeacherParams", "TensorParams",
-    "UtilityParams", "make_preference_oracle", "make_tensor_oracle", "register_oracle_kind",
-    "register_preference_generator", "teacher_params", "tensor_model", "tensor_oracle_params",
+    "EPS",
+    "LINK_NAMES",
+    "ORACLE_KINDS",
+    "PREFERENCE_GENERATORS",
+    "PRESETS",
+    "PRESET_NAMES",
+    "TEACHER_KNOBS",
+    "BradleyTerryFit",
+    "Counts",
+    "Feedback",
+    "KindModel",
+    "Link",
+    "Oracle",
+    "OracleKind",
+    "OracleParams",
+    "PreferenceModel",
+    "TeacherParams",
+    "TensorParams",
+    "UtilityParams",
+    "make_preference_oracle",
+    "make_tensor_oracle",
+    "register_oracle_kind",
+    "register_preference_generator",
+    "teacher_params",
+    "tensor_model",
+    "tensor_oracle_params",
     "utility_model",
-    "bradley_terry_consistency", "clipped_inverse", "cumulative", "cyclic_preference",
-    "feedback_queries", "get_link", "low_rank_preference", "make_oracle", "myopic_utility",
-    "oracle_params", "preset_values", "register_link", "reward_induced_preference",
-    "scaled_utility", "symmetrise", "total_return", "utility", "validate_oracle_params",
-    "validate_preference", "vote_frequency",
+    "bradley_terry_consistency",
+    "clipped_inverse",
+    "cumulative",
+    "cyclic_preference",
+    "feedback_queries",
+    "get_link",
+    "low_rank_preference",
+    "make_oracle",
+    "myopic_utility",
+    "oracle_params",
+    "preset_values",
+    "register_link",
+    "reward_induced_preference",
+    "scaled_utility",
+    "symmetrise",
+    "total_return",
+    "utility",
+    "validate_oracle_params",
+    "validate_preference",
+    "vote_frequency",
 ]

@@ -28,13 +28,15 @@ class Counts(NamedTuple):
     queries: jax.Array
 
     @staticmethod
-    def zero(dtype=jnp.int32) -> "Counts":
+    def zero(dtype=jnp.int32) -> Counts:
         return Counts(jnp.zeros((), dtype), jnp.zeros((), dtype))
 
-    def add(self, trajectories=0, queries=0) -> "Counts":
+    def add(self, trajectories=0, queries=0) -> Counts:
         """A new Counts with the increments added (cast to this Counts' dtype)."""
-        return Counts(self.trajectories + jnp.asarray(trajectories, self.trajectories.dtype),
-                      self.queries + jnp.asarray(queries, self.queries.dtype))
+        return Counts(
+            self.trajectories + jnp.asarray(trajectories, self.trajectories.dtype),
+            self.queries + jnp.asarray(queries, self.queries.dtype),
+        )
 
 
 def feedback_queries(feedback: Feedback, dtype=jnp.int32):

@@ -28,18 +28,28 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from zoprl.oracles.links import LINK_NAMES, get_link
-from zoprl.oracles.models import (PreferenceModel, TensorParams, UtilityParams, tensor_model,
-                                  utility_model, validate_preference_tensor,
-                                  validate_utility_params)
+from zoprl.oracles.models import (
+    PreferenceModel,
+    TensorParams,
+    UtilityParams,
+    tensor_model,
+    utility_model,
+    validate_preference_tensor,
+    validate_utility_params,
+)
 from zoprl.oracles.oracle import TEACHER_KNOBS
-from zoprl.oracles.preferences import (cyclic_preference, low_rank_preference,
-                                       reward_induced_preference)
+from zoprl.oracles.preferences import (
+    cyclic_preference,
+    low_rank_preference,
+    reward_induced_preference,
+)
 from zoprl.validation import check_choice, check_int
 
 
@@ -53,15 +63,18 @@ class KindModel(NamedTuple):
 
 
 class OracleKind(NamedTuple):
-    build: Callable          # (env, *, <static options>) -> KindModel
-    default_preset: str      # the teacher preset when a spec names none
+    build: Callable  # (env, *, <static options>) -> KindModel
+    default_preset: str  # the teacher preset when a spec names none
     description: str
 
 
 def keyword_only(fn: Callable) -> dict[str, inspect.Parameter]:
     """The keyword-only parameters of ``fn`` (name -> inspect.Parameter)."""
-    return {name: p for name, p in inspect.signature(fn).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {
+        name: p
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def _float(name: str, value) -> jax.Array:
@@ -77,10 +90,14 @@ def utility_kind(env, *, link: str = "logistic") -> KindModel:
     """A link on the return gap (the B-Pref teacher; ``models.utility_model``)."""
     check_choice("oracle link", link, LINK_NAMES)
 
-    def params(env_params, *, beta: float = math.inf, gamma: float = 1.0,
-               link_shape: float = 1.0) -> UtilityParams:
-        return validate_utility_params(UtilityParams(_float("beta", beta), _float("gamma", gamma),
-                                                     _float("link_shape", link_shape)))
+    def params(
+        env_params, *, beta: float = math.inf, gamma: float = 1.0, link_shape: float = 1.0
+    ) -> UtilityParams:
+        return validate_utility_params(
+            UtilityParams(
+                _float("beta", beta), _float("gamma", gamma), _float("link_shape", link_shape)
+            )
+        )
 
     return KindModel(utility_model(get_link(link), env), params, link)
 
@@ -91,12 +108,16 @@ def _cyclic(env, env_params, *, strength: float = 0.4) -> TensorParams:
     return TensorParams(cyclic_preference(env.num_states, env.num_actions, strength))
 
 
-def _low_rank(env, env_params, *, seed: int = 0, rank: int = 2, scale: float = 1.0,
-              link: str = "logistic") -> TensorParams:
+def _low_rank(
+    env, env_params, *, seed: int = 0, rank: int = 2, scale: float = 1.0, link: str = "logistic"
+) -> TensorParams:
     """P = g(scale v_a^T J v_b / sqrt(rank)) with v ~ N(0, I) drawn from ``seed``."""
     seed = check_int("oracle seed", seed, 0)
-    return TensorParams(low_rank_preference(jax.random.key(seed), env.num_states,
-                                            env.num_actions, rank, scale, link))
+    return TensorParams(
+        low_rank_preference(
+            jax.random.key(seed), env.num_states, env.num_actions, rank, scale, link
+        )
+    )
 
 
 def _reward(env, env_params, *, beta: float = 1.0, link: str = "logistic") -> TensorParams:
@@ -108,20 +129,26 @@ def _reward(env, env_params, *, beta: float = 1.0, link: str = "logistic") -> Te
 def _given(env, env_params, *, preference: Any = None) -> TensorParams:
     """A preference tensor given as a nested list [X, A, A]."""
     if preference is None:
-        raise ValueError("the 'given' preference generator needs the knob preference = a nested "
-                         "list [X, A, A]")
+        raise ValueError(
+            "the 'given' preference generator needs the knob preference = a nested list [X, A, A]"
+        )
     preference = _float("preference", preference)
     validate_preference_tensor(preference, env.num_states, env.num_actions)
     return TensorParams(preference)
 
 
 PREFERENCE_GENERATORS: dict[str, Callable] = {
-    "cyclic": _cyclic, "low_rank": _low_rank, "reward": _reward, "given": _given}
+    "cyclic": _cyclic,
+    "low_rank": _low_rank,
+    "reward": _reward,
+    "given": _given,
+}
 """Generators of preference tensors: (env, env_params, *, <knobs>) -> TensorParams."""
 
 
-def register_preference_generator(name: str, generator: Callable, *,
-                                  overwrite: bool = False) -> Callable:
+def register_preference_generator(
+    name: str, generator: Callable, *, overwrite: bool = False
+) -> Callable:
     """Add a generator ``(env, env_params, *, <knobs>) -> TensorParams`` under ``name``."""
     if name in PREFERENCE_GENERATORS and not overwrite:
         raise ValueError(f"preference generator {name!r} is already registered")
@@ -133,8 +160,10 @@ def tensor_kind(env, *, generator: str = "cyclic") -> KindModel:
     """A general preference P[x, a, b] over the contexts and actions of a horizon-1 finite
     environment (``models.tensor_model``), drawn by a named generator."""
     if not getattr(env, "is_finite", False) or env.horizon != 1:
-        raise ValueError(f"a preference tensor needs a horizon-1 finite environment (a "
-                         f"contextual bandit); {env.name!r} is not one")
+        raise ValueError(
+            f"a preference tensor needs a horizon-1 finite environment (a "
+            f"contextual bandit); {env.name!r} is not one"
+        )
     check_choice("preference generator", generator, tuple(PREFERENCE_GENERATORS))
     draw = PREFERENCE_GENERATORS[generator]
 
@@ -144,16 +173,25 @@ def tensor_kind(env, *, generator: str = "cyclic") -> KindModel:
         return tensor
 
     params.__signature__ = inspect.Signature(
-        [inspect.Parameter("env_params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-         *keyword_only(draw).values()])
+        [
+            inspect.Parameter("env_params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *keyword_only(draw).values(),
+        ]
+    )
     return KindModel(tensor_model(), params, f"tensor:{generator}")
 
 
 ORACLE_KINDS: dict[str, OracleKind] = {
-    "utility": OracleKind(utility_kind, "noisy", "a link on the return gap (B-Pref teacher, "
-                          "Bradley-Terry with the logistic link)"),
-    "tensor": OracleKind(tensor_kind, "oracle", "a general preference tensor P[x, a, b] over "
-                         "contexts and actions (contextual bandits)"),
+    "utility": OracleKind(
+        utility_kind,
+        "noisy",
+        "a link on the return gap (B-Pref teacher, Bradley-Terry with the logistic link)",
+    ),
+    "tensor": OracleKind(
+        tensor_kind,
+        "oracle",
+        "a general preference tensor P[x, a, b] over contexts and actions (contextual bandits)",
+    ),
 }
 
 
@@ -176,6 +214,15 @@ def kind_knobs(kind_model: KindModel) -> dict[str, Any]:
     return {**knobs, "mistake": 0.0, "skip": 0.0, "equal_margin": 0.0}
 
 
-__all__ = ["ORACLE_KINDS", "PREFERENCE_GENERATORS", "KindModel", "OracleKind", "keyword_only",
-           "kind_knobs", "register_oracle_kind", "register_preference_generator",
-           "tensor_kind", "utility_kind"]
+__all__ = [
+    "ORACLE_KINDS",
+    "PREFERENCE_GENERATORS",
+    "KindModel",
+    "OracleKind",
+    "keyword_only",
+    "kind_knobs",
+    "register_oracle_kind",
+    "register_preference_generator",
+    "tensor_kind",
+    "utility_kind",
+]

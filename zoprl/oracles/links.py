@@ -37,7 +37,8 @@ not saturated (for the linear link, |x| < c).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +46,7 @@ from jax.scipy import special
 
 from zoprl.validation import check_choice, check_in_range, check_probability
 
-EPS = 2.0 ** -24
+EPS = 2.0**-24
 _LN2 = math.log(2.0)
 _LOG_LN2 = math.log(_LN2)
 
@@ -240,8 +241,9 @@ def symmetrise(link: Link, *, iterations: int = 60) -> Link:
             below = prob(mid, shape) < p
             return jnp.where(below, mid, low), jnp.where(below, high, mid)
 
-        low, high = jax.lax.fori_loop(0, iterations, bisect,
-                                      (jnp.full_like(p, -1.0) * bound, jnp.ones_like(p) * bound))
+        low, high = jax.lax.fori_loop(
+            0, iterations, bisect, (jnp.full_like(p, -1.0) * bound, jnp.ones_like(p) * bound)
+        )
         return 0.5 * (low + high)
 
     return Link(f"{link.name}_symmetrised", prob, _checked(raw_inverse), derivative, True)

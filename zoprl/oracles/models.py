@@ -32,7 +32,8 @@ express on the environment run).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +52,7 @@ class PreferenceModel(NamedTuple):
     name: str
     prob: Callable
     max_logit: Callable
-    link: Optional[Link]
+    link: Link | None
 
 
 # utility model ----------------------------------------------------------------------------------
@@ -129,16 +130,19 @@ def tensor_model() -> PreferenceModel:
     return PreferenceModel("tensor", prob, max_logit, None)
 
 
-def validate_preference_tensor(preference, num_contexts: int, num_actions: int,
-                               atol: float = 1e-5) -> None:
+def validate_preference_tensor(
+    preference, num_contexts: int, num_actions: int, atol: float = 1e-5
+) -> None:
     """Raise ValueError unless ``preference`` is [X, A, A] with entries in [0, 1] and
     P + P^T = 1 within ``atol`` (skipped for tracers)."""
     from zoprl.oracles.preferences import validate_preference
 
     shape = tuple(np.shape(preference))
     if shape != (num_contexts, num_actions, num_actions):
-        raise ValueError(f"the preference tensor must have shape [X, A, A] = "
-                         f"{(num_contexts, num_actions, num_actions)}, got {shape}")
+        raise ValueError(
+            f"the preference tensor must have shape [X, A, A] = "
+            f"{(num_contexts, num_actions, num_actions)}, got {shape}"
+        )
     if is_concrete(preference):
         validate_preference(preference, atol)
 
@@ -148,6 +152,14 @@ def as_float_tree(tree: Any, dtype=jnp.float32) -> Any:
     return jax.tree.map(lambda x: jnp.asarray(x, dtype), tree)
 
 
-__all__ = ["PreferenceModel", "TensorParams", "UtilityParams", "as_float_tree", "return_range",
-           "tensor_model", "utility_model", "validate_preference_tensor",
-           "validate_utility_params"]
+__all__ = [
+    "PreferenceModel",
+    "TensorParams",
+    "UtilityParams",
+    "as_float_tree",
+    "return_range",
+    "tensor_model",
+    "utility_model",
+    "validate_preference_tensor",
+    "validate_utility_params",
+]

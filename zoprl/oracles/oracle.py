@@ -33,7 +33,8 @@ preference tensor.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +42,14 @@ import numpy as np
 
 from zoprl.oracles import teachers
 from zoprl.oracles.links import Link, get_link
-from zoprl.oracles.models import (PreferenceModel, TensorParams, UtilityParams, tensor_model,
-                                  utility_model, validate_utility_params)
+from zoprl.oracles.models import (
+    PreferenceModel,
+    TensorParams,
+    UtilityParams,
+    tensor_model,
+    utility_model,
+    validate_utility_params,
+)
 from zoprl.oracles.presets import preset_values
 from zoprl.validation import check_in_range, check_int, is_concrete
 
@@ -90,7 +97,7 @@ class Oracle(NamedTuple):
     model: PreferenceModel
 
     @property
-    def link(self) -> Optional[Link]:
+    def link(self) -> Link | None:
         """The link of a utility model (None for general preferences)."""
         return self.model.link
 
@@ -129,8 +136,9 @@ def teacher_params(**knobs) -> TeacherParams:
     """Validated ``TeacherParams`` (defaults: a perfect teacher: no mistakes, skips or ties)."""
     unknown = sorted(set(knobs) - set(TEACHER_KNOBS))
     if unknown:
-        raise ValueError(f"unknown teacher parameter {unknown[0]!r}; valid names: "
-                         f"{', '.join(TEACHER_KNOBS)}")
+        raise ValueError(
+            f"unknown teacher parameter {unknown[0]!r}; valid names: {', '.join(TEACHER_KNOBS)}"
+        )
     values = {"mistake": 0.0, "skip": 0.0, "equal_margin": 0.0, **knobs}
     return validate_teacher_params(TeacherParams(**_broadcast(values, "teacher parameter")))
 
@@ -148,12 +156,15 @@ def oracle_params(preset: str = "oracle", **overrides) -> OracleParams:
     valid = UtilityParams._fields + TEACHER_KNOBS
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
-        raise ValueError(f"unknown oracle parameter {unknown[0]!r}; valid names: "
-                         f"{', '.join(valid)}")
+        raise ValueError(
+            f"unknown oracle parameter {unknown[0]!r}; valid names: {', '.join(valid)}"
+        )
     values.update(overrides)
     both = _broadcast({name: values[name] for name in valid}, "oracle parameter")
-    params = OracleParams(UtilityParams(*(both[f] for f in UtilityParams._fields)),
-                          TeacherParams(*(both[f] for f in TEACHER_KNOBS)))
+    params = OracleParams(
+        UtilityParams(*(both[f] for f in UtilityParams._fields)),
+        TeacherParams(*(both[f] for f in TEACHER_KNOBS)),
+    )
     return validate_oracle_params(params)
 
 
@@ -163,8 +174,9 @@ def tensor_oracle_params(preference, **teacher_knobs) -> OracleParams:
     from zoprl.oracles.preferences import validate_preference
 
     validate_preference(preference)
-    return OracleParams(TensorParams(jnp.asarray(preference, jnp.float32)),
-                        teacher_params(**teacher_knobs))
+    return OracleParams(
+        TensorParams(jnp.asarray(preference, jnp.float32)), teacher_params(**teacher_knobs)
+    )
 
 
 def make_preference_oracle(model: PreferenceModel, num_queries: int = 1) -> Oracle:
@@ -174,8 +186,9 @@ def make_preference_oracle(model: PreferenceModel, num_queries: int = 1) -> Orac
     def effective(traj_a, traj_b, params: OracleParams):
         p, tie_gap = model.prob(traj_a, traj_b, params.model)
         teacher = params.teacher
-        p = teachers.apply_mistakes(p, teachers.conditional_flip_rate(teacher.mistake,
-                                                                      teacher.skip))
+        p = teachers.apply_mistakes(
+            p, teachers.conditional_flip_rate(teacher.mistake, teacher.skip)
+        )
         tie = teachers.tie_mask(tie_gap, teacher.equal_margin)
         return jnp.where(tie, 0.5, p), tie
 
@@ -212,8 +225,10 @@ def resolve_assumed_link(assumed_link, oracle: Oracle) -> Link:
     (ValueError when the oracle's preference model has none)."""
     if isinstance(assumed_link, str) and assumed_link == "oracle":
         if oracle.link is None:
-            raise ValueError(f"assumed_link 'oracle': the {oracle.model.name} oracle has no "
-                             "link; name the link the learner should assume")
+            raise ValueError(
+                f"assumed_link 'oracle': the {oracle.model.name} oracle has no "
+                "link; name the link the learner should assume"
+            )
         return oracle.link
     return get_link(assumed_link)
 
@@ -226,8 +241,20 @@ def vote_frequency(feedback: Feedback):
     return jnp.where(feedback.answered > 0, feedback.votes / feedback.asked, 0.5)
 
 
-__all__ = ["TEACHER_KNOBS", "Feedback", "Oracle", "OracleParams", "TeacherParams",
-           "make_oracle", "make_preference_oracle", "make_tensor_oracle", "oracle_params",
-           "resolve_assumed_link",
-           "teacher_params", "tensor_oracle_params", "validate_oracle_params",
-           "validate_teacher_params", "vote_frequency"]
+__all__ = [
+    "TEACHER_KNOBS",
+    "Feedback",
+    "Oracle",
+    "OracleParams",
+    "TeacherParams",
+    "make_oracle",
+    "make_preference_oracle",
+    "make_tensor_oracle",
+    "oracle_params",
+    "resolve_assumed_link",
+    "teacher_params",
+    "tensor_oracle_params",
+    "validate_oracle_params",
+    "validate_teacher_params",
+    "vote_frequency",
+]

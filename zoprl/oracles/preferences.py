@@ -46,8 +46,10 @@ def validate_preference(P, atol: float = 1e-5) -> None:
     bad = np.abs(excess) > atol
     if np.any(bad):
         x, a, b = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"P[x, a, b] + P[x, b, a] must equal 1; at (x, a, b) = ({x}, {a}, {b}) "
-                         f"it is {arr[x, a, b] + arr[x, b, a]:.6g}")
+        raise ValueError(
+            f"P[x, a, b] + P[x, b, a] must equal 1; at (x, a, b) = ({x}, {a}, {b}) "
+            f"it is {arr[x, a, b] + arr[x, b, a]:.6g}"
+        )
 
 
 def _complete(upper):
@@ -74,8 +76,10 @@ def cyclic_tournament(num_actions: int):
     k = (num_actions - 1) // 2
     index = np.arange(num_actions)
     diff = (index[None, :] - index[:, None]) % num_actions
-    return jnp.asarray(np.where((diff >= 1) & (diff <= k), 1.0,
-                                np.where(diff >= num_actions - k, -1.0, 0.0)), jnp.float32)
+    return jnp.asarray(
+        np.where((diff >= 1) & (diff <= k), 1.0, np.where(diff >= num_actions - k, -1.0, 0.0)),
+        jnp.float32,
+    )
 
 
 def cyclic_preference(num_contexts: int, num_actions: int, strength):
@@ -91,8 +95,9 @@ def cyclic_preference(num_contexts: int, num_actions: int, strength):
     return 0.5 + strength[:, None, None] * s
 
 
-def low_rank_preference(key, num_contexts: int, num_actions: int, rank: int = 2, scale=1.0,
-                        link="logistic", shape=1.0):
+def low_rank_preference(
+    key, num_contexts: int, num_actions: int, rank: int = 2, scale=1.0, link="logistic", shape=1.0
+):
     """P[x, a, b] = g(scale * v_a^T J v_b / sqrt(rank)), v ~ N(0, I_rank) per (x, a); rank even.
 
     Each off-diagonal logit has variance scale^2; the logit matrix of a context has rank ``rank``
@@ -119,8 +124,9 @@ class BradleyTerryFit(NamedTuple):
     reward: jax.Array
 
 
-def bradley_terry_consistency(P, link="logistic", shape=1.0,
-                              tol: float = DEFAULT_TOLERANCE) -> BradleyTerryFit:
+def bradley_terry_consistency(
+    P, link="logistic", shape=1.0, tol: float = DEFAULT_TOLERANCE
+) -> BradleyTerryFit:
     """Whether some reward r[x, a] explains P through the link: P[x, a, b] = g(r_a - r_b).
 
     The fit is least squares on the link scale (module docstring), exact for any reward-induced

@@ -26,8 +26,14 @@ import math
 
 from zoprl.validation import check_choice
 
-NEUTRAL = {"beta": math.inf, "gamma": 1.0, "mistake": 0.0, "skip": 0.0, "equal_margin": 0.0,
-           "link_shape": 1.0}
+NEUTRAL = {
+    "beta": math.inf,
+    "gamma": 1.0,
+    "mistake": 0.0,
+    "skip": 0.0,
+    "equal_margin": 0.0,
+    "link_shape": 1.0,
+}
 
 PRESETS = {
     "oracle": {},

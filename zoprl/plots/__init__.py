@@ -17,12 +17,26 @@ from zoprl.plots.rates import plot_rate
 from zoprl.plots.save import save_figure
 from zoprl.plots.style import X_LABELS
 
-__all__ = ["RESULTS_FILE", "load_table", "plot_final_bars", "plot_final_metric",
-           "plot_learning_curves", "plot_rate", "plot_results", "save_figure"]
+__all__ = [
+    "RESULTS_FILE",
+    "load_table",
+    "plot_final_bars",
+    "plot_final_metric",
+    "plot_learning_curves",
+    "plot_rate",
+    "plot_results",
+    "save_figure",
+]
 
 
-def plot_results(path, out_dir, metric: str = "value_gap", x="queries",
-                 formats=("png", "pdf"), log_y: bool = False) -> list[Path]:
+def plot_results(
+    path,
+    out_dir,
+    metric: str = "value_gap",
+    x="queries",
+    formats=("png", "pdf"),
+    log_y: bool = False,
+) -> list[Path]:
     """Learning curves of ``metric`` against ``x`` for a results folder (a Parquet file, or a
     tidy DataFrame already loaded).
 
@@ -52,6 +66,6 @@ def plot_results(path, out_dir, metric: str = "value_gap", x="queries",
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (facet, name) in zip(axes, panels):
         plot_learning_curves(facet, metric, x=name, ax=ax, log_y=log_y)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     return save_figure(fig, Path(out_dir) / f"curves_{metric}_{'-'.join(xs)}", formats)

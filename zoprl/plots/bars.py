@@ -9,18 +9,27 @@ from zoprl.plots.style import colors, metric_label, new_axes
 from zoprl.theory.tidy import check_confidence, check_key_column, mean_ci, run_points
 
 
-def plot_final_bars(df: pd.DataFrame, metric: str, group: str = "oracle", ax=None,
-                    hue: str = "label", confidence: float = 0.95):
+def plot_final_bars(
+    df: pd.DataFrame,
+    metric: str,
+    group: str = "oracle",
+    ax=None,
+    hue: str = "label",
+    confidence: float = 0.95,
+):
     """Bars of the final ``metric`` (each run's last recorded iteration): one cluster per value of
     column ``group``, one bar per ``hue`` value, height the mean over seeds, error bar the t
     interval m +- t_{(1 + c)/2, n-1} s / sqrt(n). Ceilings are hatched. Returns the Axes."""
     confidence = check_confidence(confidence)
     check_key_column(df, hue, "hue")
     check_key_column(df, group, "group")
-    points = run_points(df, metric, "iteration", "last")   # carries the group column along
+    points = run_points(df, metric, "iteration", "last")  # carries the group column along
     stats = mean_ci(points, [group, hue], confidence=confidence)
-    ceilings = points.groupby(hue)["reads_latent_reward"].any() if "reads_latent_reward" in \
-        points.columns else pd.Series(False, index=pd.unique(points[hue]))
+    ceilings = (
+        points.groupby(hue)["reads_latent_reward"].any()
+        if "reads_latent_reward" in points.columns
+        else pd.Series(False, index=pd.unique(points[hue]))
+    )
     groups = sorted(pd.unique(stats[group]), key=str)
     hues = list(pd.unique(points[hue]))
     ax = new_axes(ax, figsize=(max(6.4, 1.6 * len(groups) + 2), 4.4))
@@ -30,16 +39,22 @@ def plot_final_bars(df: pd.DataFrame, metric: str, group: str = "oracle", ax=Non
         at = [j for j, g in enumerate(groups) if g in rows.index]
         sel = rows.loc[[groups[j] for j in at]]
         err = np.vstack([sel["mean"] - sel["low"], sel["high"] - sel["mean"]])
-        ax.bar(np.asarray(at) + (i - (len(hues) - 1) / 2) * width, sel["mean"], width,
-               yerr=np.nan_to_num(err), capsize=3, color=color,
-               hatch="//" if bool(ceilings.get(name, False)) else None,
-               label=str(name) + (" (ceiling)" if bool(ceilings.get(name, False)) else ""))
+        ax.bar(
+            np.asarray(at) + (i - (len(hues) - 1) / 2) * width,
+            sel["mean"],
+            width,
+            yerr=np.nan_to_num(err),
+            capsize=3,
+            color=color,
+            hatch="//" if bool(ceilings.get(name, False)) else None,
+            label=str(name) + (" (ceiling)" if bool(ceilings.get(name, False)) else ""),
+        )
     ax.set_xticks(range(len(groups)), labels=[str(g) for g in groups])
     ax.set_xlabel(group)
     ax.set_ylabel(f"final {metric_label(metric)}")
     ax.grid(True, axis="y", alpha=0.3)
     top = float(np.nanmax(stats["high"].fillna(stats["mean"])))
     if top > 0:
-        ax.set_ylim(top=1.3 * top)             # room for the legend above the bars
+        ax.set_ylim(top=1.3 * top)  # room for the legend above the bars
     ax.legend(fontsize="small", loc="upper center", ncols=min(3, len(hues)))
     return ax

@@ -5,10 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zoprl.plots.style import (X_LABELS, colors, config_keys, finish_axes, is_ceiling,
-                               line_names, metric_label, new_axes)
-from zoprl.theory.tidy import (check_confidence, check_key_column, mean_ci, require_columns,
-                               select_metric)
+from zoprl.plots.style import (
+    X_LABELS,
+    colors,
+    config_keys,
+    finish_axes,
+    is_ceiling,
+    line_names,
+    metric_label,
+    new_axes,
+)
+from zoprl.theory.tidy import (
+    check_confidence,
+    check_key_column,
+    mean_ci,
+    require_columns,
+    select_metric,
+)
 
 
 def _check_x(x) -> str:
@@ -17,9 +30,16 @@ def _check_x(x) -> str:
     return x
 
 
-def plot_learning_curves(df: pd.DataFrame, metric: str, x: str = "iteration", ax=None,
-                         hue: str = "label", log_y: bool = False, log_x: bool = False,
-                         confidence: float = 0.95):
+def plot_learning_curves(
+    df: pd.DataFrame,
+    metric: str,
+    x: str = "iteration",
+    ax=None,
+    hue: str = "label",
+    log_y: bool = False,
+    log_x: bool = False,
+    confidence: float = 0.95,
+):
     """Draw ``metric`` against ``x`` for every configuration; returns the Axes.
 
     A configuration is one combination of ``hue``, ``cell``, ``label`` and the parameter columns;
@@ -60,7 +80,8 @@ def plot_learning_curves(df: pd.DataFrame, metric: str, x: str = "iteration", ax
             ax.axhline(last["mean"], linestyle=style, color=color, label=name, linewidth=1.6)
         else:
             err = 0.0 if np.isnan(last["half_width"]) else last["half_width"]
-            ax.errorbar([xs[-1]], [last["mean"]], yerr=[err], fmt="o", color=color, label=name,
-                        capsize=3)
+            ax.errorbar(
+                [xs[-1]], [last["mean"]], yerr=[err], fmt="o", color=color, label=name, capsize=3
+            )
     finish_axes(ax, X_LABELS[x], metric_label(metric), sub, log_x=log_x, log_y=log_y)
     return ax

@@ -5,14 +5,36 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zoprl.plots.style import (colors, config_keys, data_ticks, finish_axes, is_ceiling,
-                               line_names, metric_label, new_axes, param_label)
-from zoprl.theory.tidy import (check_confidence, check_key_column, check_unique_runs, mean_ci,
-                               run_points)
+from zoprl.plots.style import (
+    colors,
+    config_keys,
+    data_ticks,
+    finish_axes,
+    is_ceiling,
+    line_names,
+    metric_label,
+    new_axes,
+    param_label,
+)
+from zoprl.theory.tidy import (
+    check_confidence,
+    check_key_column,
+    check_unique_runs,
+    mean_ci,
+    run_points,
+)
 
 
-def plot_final_metric(df: pd.DataFrame, metric: str, param: str, ax=None, hue: str = "label",
-                      log_x: bool = False, log_y: bool = False, confidence: float = 0.95):
+def plot_final_metric(
+    df: pd.DataFrame,
+    metric: str,
+    param: str,
+    ax=None,
+    hue: str = "label",
+    log_x: bool = False,
+    log_y: bool = False,
+    confidence: float = 0.95,
+):
     """Final ``metric`` (each run's last recorded iteration) against column ``param``.
 
     One line per configuration of the other columns (``hue``, ``label`` and the other parameter
@@ -33,8 +55,11 @@ def plot_final_metric(df: pd.DataFrame, metric: str, param: str, ax=None, hue: s
     keys = config_keys(points, hue, exclude=("cell", param))
     check_unique_runs(points[has], keys, param, arg="hue")
     lines = list(points[has].groupby(keys, dropna=False, sort=True))
-    flat = [g for _, g in points[~has].groupby(keys, dropna=False, sort=True) if is_ceiling(g)] \
-        if (~has).any() else []
+    flat = (
+        [g for _, g in points[~has].groupby(keys, dropna=False, sort=True) if is_ceiling(g)]
+        if (~has).any()
+        else []
+    )
     ceilings = [is_ceiling(g) for _, g in lines] + [True] * len(flat)
     rows = [k if isinstance(k, tuple) else (k,) for k, _ in lines]
     rows += [tuple(g[keys].iloc[0]) for g in flat]
@@ -43,14 +68,30 @@ def plot_final_metric(df: pd.DataFrame, metric: str, param: str, ax=None, hue: s
     ax = new_axes(ax)
     for i, (_, group) in enumerate(lines):
         stats = mean_ci(group, [param], confidence=confidence)
-        xs, mean, half = (stats[c].to_numpy(dtype=np.float64)
-                          for c in (param, "mean", "half_width"))
-        ax.errorbar(xs, mean, yerr=np.nan_to_num(half), fmt="o--" if ceilings[i] else "o-",
-                    color=palette[i], label=names[i], capsize=3, linewidth=1.4, markersize=4)
+        xs, mean, half = (
+            stats[c].to_numpy(dtype=np.float64) for c in (param, "mean", "half_width")
+        )
+        ax.errorbar(
+            xs,
+            mean,
+            yerr=np.nan_to_num(half),
+            fmt="o--" if ceilings[i] else "o-",
+            color=palette[i],
+            label=names[i],
+            capsize=3,
+            linewidth=1.4,
+            markersize=4,
+        )
     for j, group in enumerate(flat, start=len(lines)):
         ax.axhline(group["value"].mean(), linestyle="--", color=palette[j], label=names[j])
-    finish_axes(ax, param_label(param), f"{metric_label(metric)} (last iteration)", points,
-                log_x=log_x, log_y=log_y)
+    finish_axes(
+        ax,
+        param_label(param),
+        f"{metric_label(metric)} (last iteration)",
+        points,
+        log_x=log_x,
+        log_y=log_y,
+    )
     if log_x:
         data_ticks(ax, points.loc[has, param])
     return ax

@@ -18,18 +18,22 @@ def load_table(path) -> pd.DataFrame:
     path = Path(path)
     file = path / RESULTS_FILE if path.is_dir() else path
     if not file.is_file():
-        raise ValueError(f"no results table at {str(file)!r}: expected a Parquet file or a "
-                         f"folder holding {RESULTS_FILE}")
+        raise ValueError(
+            f"no results table at {str(file)!r}: expected a Parquet file or a "
+            f"folder holding {RESULTS_FILE}"
+        )
     try:
         table = pd.read_parquet(file)
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one clear line
         detail = (str(err).strip().splitlines() or [""])[0]
-        raise ValueError(f"cannot read {str(file)!r} as Parquet: {type(err).__name__}: "
-                         f"{detail}") from err
+        raise ValueError(
+            f"cannot read {str(file)!r} as Parquet: {type(err).__name__}: {detail}"
+        ) from err
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{str(file)!r} is not a zoprl results table: it lacks column(s) "
-                         f"{missing}")
+        raise ValueError(
+            f"{str(file)!r} is not a zoprl results table: it lacks column(s) {missing}"
+        )
     if table.empty:
         raise ValueError(f"{str(file)!r} holds no rows")
     return table

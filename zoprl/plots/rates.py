@@ -7,9 +7,16 @@ import numpy as np
 from zoprl.plots.style import colors, data_ticks, legend, metric_label, new_axes, param_label
 from zoprl.theory.rates import predicted_rate
 from zoprl.theory.slopes import bootstrap_slope
-from zoprl.theory.tidy import (check_column, check_confidence, check_key_column,
-                               check_unique_runs, mean_ci, require_columns, require_frame,
-                               run_points)
+from zoprl.theory.tidy import (
+    check_column,
+    check_confidence,
+    check_key_column,
+    check_unique_runs,
+    mean_ci,
+    require_columns,
+    require_frame,
+    run_points,
+)
 
 
 def _points(data, x: str, metric: str, hue: str | None, reduce: str):
@@ -29,9 +36,18 @@ def _points(data, x: str, metric: str, hue: str | None, reduce: str):
     return data, metric, (hue if hue in data.columns else None)
 
 
-def plot_rate(df_or_points, x: str, metric: str, expected_slope: float | str | None = None,
-              ax=None, hue: str | None = "label", reduce: str = "last",
-              confidence: float = 0.95, num_resamples: int = 2000, seed: int = 0):
+def plot_rate(
+    df_or_points,
+    x: str,
+    metric: str,
+    expected_slope: float | str | None = None,
+    ax=None,
+    hue: str | None = "label",
+    reduce: str = "last",
+    confidence: float = 0.95,
+    num_resamples: int = 2000,
+    seed: int = 0,
+):
     """Log-log plot of the per-x mean of ``metric`` against ``x``, with its fitted power law.
 
     ``df_or_points`` is a tidy results table (rows of ``metric``, one value per run by
@@ -50,36 +66,59 @@ def plot_rate(df_or_points, x: str, metric: str, expected_slope: float | str | N
     if expected_slope is not None:
         if isinstance(expected_slope, str):
             expected_slope = predicted_rate(expected_slope).slope
-        elif isinstance(expected_slope, bool) or not isinstance(
-                expected_slope, (int, float, np.floating)) or not np.isfinite(expected_slope):
-            raise ValueError(f"expected_slope must be a number or a rate name, "
-                             f"got {expected_slope!r}")
+        elif (
+            isinstance(expected_slope, bool)
+            or not isinstance(expected_slope, (int, float, np.floating))
+            or not np.isfinite(expected_slope)
+        ):
+            raise ValueError(
+                f"expected_slope must be a number or a rate name, got {expected_slope!r}"
+            )
     points, y, hue = _points(df_or_points, x, metric, hue, reduce)
     series = list(points.groupby(hue, sort=True)) if hue else [(None, points)]
     ax = new_axes(ax)
     centre_x, centre_y = [], []
     for (name, group), color in zip(series, colors(len(series))):
         has_seed = "seed" in group.columns and group["seed"].nunique() > 1
-        fit = bootstrap_slope(group[x].to_numpy(), group[y].to_numpy(),
-                              group["seed"].to_numpy() if has_seed else None,
-                              num_resamples, confidence, seed, fit="means")
+        fit = bootstrap_slope(
+            group[x].to_numpy(),
+            group[y].to_numpy(),
+            group["seed"].to_numpy() if has_seed else None,
+            num_resamples,
+            confidence,
+            seed,
+            fit="means",
+        )
         stats = mean_ci(group, [x], value=y, confidence=confidence)
         xs, mean = stats[x].to_numpy(dtype=np.float64), stats["mean"].to_numpy()
         half = np.nan_to_num(stats["half_width"].to_numpy(dtype=np.float64))
         lower = np.minimum(half, mean * (1 - 1e-9))
         prefix = "" if name is None else f"{name}: "
-        ax.errorbar(xs, mean, yerr=[lower, half], fmt="o", color=color, capsize=3,
-                    label=f"{prefix}slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}]")
+        ax.errorbar(
+            xs,
+            mean,
+            yerr=[lower, half],
+            fmt="o",
+            color=color,
+            capsize=3,
+            label=f"{prefix}slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}]",
+        )
         grid = np.geomspace(xs.min(), xs.max(), 50)
-        ax.plot(grid, np.exp(fit.intercept) * grid ** fit.slope, "-", color=color, linewidth=1.4)
+        ax.plot(grid, np.exp(fit.intercept) * grid**fit.slope, "-", color=color, linewidth=1.4)
         centre_x.extend(np.log(xs))
         centre_y.extend(np.log(mean))
     if expected_slope is not None:
         cx, cy = np.exp(np.mean(centre_x)), np.exp(np.mean(centre_y))
         lo, hi = np.exp(np.min(centre_x)), np.exp(np.max(centre_x))
         grid = np.geomspace(lo, hi, 50)
-        ax.plot(grid, cy * (grid / cx) ** expected_slope, ":", color="black", linewidth=1.4,
-                label=f"expected slope {expected_slope:+g}")
+        ax.plot(
+            grid,
+            cy * (grid / cx) ** expected_slope,
+            ":",
+            color="black",
+            linewidth=1.4,
+            label=f"expected slope {expected_slope:+g}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     data_ticks(ax, points[x])

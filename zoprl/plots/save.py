@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def save_figure(fig, path_without_suffix, formats: Sequence[str] = ("png", "pdf"),
-                dpi: int = 150) -> list[Path]:
+def save_figure(
+    fig, path_without_suffix, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150
+) -> list[Path]:
     """Write ``fig`` (a Figure, or an Axes whose figure is meant) to ``path.<format>`` for each
     format, creating the folder. Each file is first written to a temporary file in the same
     folder and then moved into place with ``os.replace``, so a reader never sees a partial file.
@@ -35,8 +36,9 @@ def save_figure(fig, path_without_suffix, formats: Sequence[str] = ("png", "pdf"
     written = []
     for fmt in formats:
         target = base.with_name(f"{base.name}.{fmt}")
-        handle, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=f".{fmt}.tmp",
-                                       dir=base.parent)
+        handle, tmp = tempfile.mkstemp(
+            prefix=f".{base.name}.", suffix=f".{fmt}.tmp", dir=base.parent
+        )
         try:
             with os.fdopen(handle, "wb") as stream:
                 fig.savefig(stream, format=fmt, dpi=dpi)

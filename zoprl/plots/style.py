@@ -15,8 +15,12 @@ from matplotlib.figure import Figure
 
 from zoprl.theory.tidy import PARAM_PREFIXES, param_columns
 
-X_LABELS = {"iteration": "iterations", "trajectories": "trajectories",
-            "queries": "human queries", "seconds": "wall-clock seconds (compilation excluded)"}
+X_LABELS = {
+    "iteration": "iterations",
+    "trajectories": "trajectories",
+    "queries": "human queries",
+    "seconds": "wall-clock seconds (compilation excluded)",
+}
 METRIC_LABELS = {
     "value": "J(θ), expected return",
     "value_gap": "value gap J* − J(θ)",
@@ -73,8 +77,12 @@ def config_keys(frame: pd.DataFrame, hue: str, exclude: Sequence[str] = ()) -> l
     with a value in ``frame``, then ``cell`` (minus ``exclude``); grouping sorts in this order."""
     keys = [hue]
     for column in ("label", *param_columns(frame), "cell"):
-        if column in frame.columns and column not in keys and column not in exclude \
-                and frame[column].notna().any():
+        if (
+            column in frame.columns
+            and column not in keys
+            and column not in exclude
+            and frame[column].notna().any()
+        ):
             keys.append(column)
     return keys
 
@@ -94,8 +102,12 @@ def line_names(configs: pd.DataFrame, hue: str, ceilings: Sequence[bool]) -> lis
         differ = [c for c in configs.columns if c != hue and same[c].nunique(dropna=False) > 1]
         if any(c not in ("cell", "label") for c in differ):
             differ = [c for c in differ if c != "cell"]
-        parts = [format_value(row[c]) if c in ("cell", "label")
-                 else f"{short_name(c)}={format_value(row[c])}" for c in differ]
+        parts = [
+            format_value(row[c])
+            if c in ("cell", "label")
+            else f"{short_name(c)}={format_value(row[c])}"
+            for c in differ
+        ]
         name = format_value(row[hue])
         if pd.isna(row[hue]) and "label" in configs.columns:
             name = format_value(row["label"])  # e.g. a ceiling without the hue parameter
@@ -119,7 +131,7 @@ def colors(count: int) -> list:
 
 
 def facet_title(frame: pd.DataFrame) -> str | None:
-    """"environment | oracle: name" when the frame holds a single one of each."""
+    """ "environment | oracle: name" when the frame holds a single one of each."""
     parts = []
     for column, prefix in (("environment", ""), ("oracle", "oracle: ")):
         if column in frame.columns and frame[column].nunique() == 1:
@@ -144,8 +156,9 @@ def legend(ax) -> None:
         ax.legend(fontsize="small", ncols=2 if len(handles) > 8 else 1)
 
 
-def finish_axes(ax, xlabel: str, ylabel: str, frame: pd.DataFrame, log_x: bool = False,
-                log_y: bool = False) -> None:
+def finish_axes(
+    ax, xlabel: str, ylabel: str, frame: pd.DataFrame, log_x: bool = False, log_y: bool = False
+) -> None:
     """Axis labels and scales, the facet title of ``frame``, a light grid and the legend."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

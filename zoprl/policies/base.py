@@ -14,7 +14,8 @@ time-homogeneous policies). Exact evaluation needs ``logits``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,10 +26,10 @@ class Policy(NamedTuple):
     init: Callable
     sample: Callable
     log_prob: Callable
-    logits: Optional[Callable]
-    num_actions: Optional[int]      # None for continuous actions
-    num_states: Optional[int] = None  # tabular policies only
-    horizon: Optional[int] = None     # time-dependent policies only
+    logits: Callable | None
+    num_actions: int | None  # None for continuous actions
+    num_states: int | None = None  # tabular policies only
+    horizon: int | None = None  # time-dependent policies only
     name: str = "policy"
 
 
@@ -58,8 +59,9 @@ def sample_from_uniform(logits, u):
 def action_probabilities(policy: Policy, params, observations, horizon: int) -> jax.Array:
     """pi_h(a | s) for every step h and every state's observation: [H, S, A]."""
     if policy.logits is None:
-        raise ValueError(f"policy {policy.name!r} has no logits: exact evaluation needs a "
-                         "categorical policy")
+        raise ValueError(
+            f"policy {policy.name!r} has no logits: exact evaluation needs a categorical policy"
+        )
     per_state = jax.vmap(lambda o, h: jax.nn.softmax(policy.logits(params, o, h)), (0, None))
     return jax.vmap(lambda h: per_state(observations, h))(jnp.arange(horizon))
 
@@ -77,15 +79,25 @@ def num_params(params: Any) -> int:
 def check_compatible(policy: Policy, env) -> None:
     """Raise ValueError (before compilation) when a policy and an environment do not fit."""
     env_actions = getattr(env, "num_actions", None)
-    if policy.num_actions is not None and env_actions is not None and policy.num_actions != env_actions:
-        raise ValueError(f"policy {policy.name!r} has {policy.num_actions} actions but environment "
-                         f"{env.name!r} has {env_actions}")
+    if (
+        policy.num_actions is not None
+        and env_actions is not None
+        and policy.num_actions != env_actions
+    ):
+        raise ValueError(
+            f"policy {policy.name!r} has {policy.num_actions} actions but environment "
+            f"{env.name!r} has {env_actions}"
+        )
     if policy.num_states is not None and getattr(env, "num_states", None) != policy.num_states:
-        raise ValueError(f"policy {policy.name!r} is for {policy.num_states} states but environment "
-                         f"{env.name!r} has {getattr(env, 'num_states', 'a non-finite state space')}")
+        raise ValueError(
+            f"policy {policy.name!r} is for {policy.num_states} states but environment "
+            f"{env.name!r} has {getattr(env, 'num_states', 'a non-finite state space')}"
+        )
     if policy.horizon is not None and policy.horizon != env.horizon:
-        raise ValueError(f"time-dependent policy {policy.name!r} has horizon {policy.horizon} but "
-                         f"environment {env.name!r} has horizon {env.horizon}")
+        raise ValueError(
+            f"time-dependent policy {policy.name!r} has horizon {policy.horizon} but "
+            f"environment {env.name!r} has horizon {env.horizon}"
+        )
 
 
 def policy_dimension(policy: Policy) -> int:

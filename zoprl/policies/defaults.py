@@ -8,7 +8,7 @@ continuous (Box) actions a diagonal Gaussian MLP.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from gymnax.environments import spaces
 
@@ -27,5 +27,7 @@ def default_policy(env, env_params=None, hidden: Sequence[int] = (64, 64)) -> Po
         return mlp_categorical(obs_dim, int(action_space.n), hidden)
     if isinstance(action_space, spaces.Box):
         return mlp_gaussian(obs_dim, int(math.prod(action_space.shape)), hidden)
-    raise ValueError(f"no default policy for the action space {type(action_space).__name__} of "
-                     f"{env.name!r}: build one from zoprl.policies")
+    raise ValueError(
+        f"no default policy for the action space {type(action_space).__name__} of "
+        f"{env.name!r}: build one from zoprl.policies"
+    )

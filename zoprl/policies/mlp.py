@@ -7,7 +7,7 @@ finite environments pass ``features`` (a table [S, F] or a function) to map the 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,20 +29,26 @@ def _feature_map(obs_dim, features):
     return (lambda obs: table[obs]), table.shape[0]
 
 
-def mlp_categorical(obs_dim: int, num_actions: int, hidden: Sequence[int] = (64, 64),
-                    features: Union[Callable, np.ndarray, None] = None) -> Policy:
+def mlp_categorical(
+    obs_dim: int,
+    num_actions: int,
+    hidden: Sequence[int] = (64, 64),
+    features: Callable | np.ndarray | None = None,
+) -> Policy:
     """Categorical MLP policy; the output layer starts at zero, so the initial policy is uniform."""
     d = check_int("obs_dim", obs_dim)
     a = check_int("num_actions", num_actions)
     phi, num_states = _feature_map(d, features)
     net = MLP(tuple(hidden), a)
     init = lambda key: net.init(key, jnp.zeros((d,)))
-    return categorical_policy(init, lambda p, obs, t: net.apply(p, phi(obs)), a, num_states,
-                              None, name="mlp_categorical")
+    return categorical_policy(
+        init, lambda p, obs, t: net.apply(p, phi(obs)), a, num_states, None, name="mlp_categorical"
+    )
 
 
-def mlp_gaussian(obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64),
-                 init_log_std: float = -0.5) -> Policy:
+def mlp_gaussian(
+    obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64), init_log_std: float = -0.5
+) -> Policy:
     """Diagonal Gaussian MLP policy for continuous actions (no squashing)."""
     d = check_int("obs_dim", obs_dim)
     k = check_int("action_dim", action_dim)

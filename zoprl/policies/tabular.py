@@ -11,7 +11,7 @@ observation.
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -27,15 +27,25 @@ def tabular_softmax(num_states: int, num_actions: int, horizon: int | None = Non
     a = check_int("num_actions", num_actions)
     if horizon is not None:
         h = check_int("horizon", horizon)
-        return categorical_policy(lambda key: jnp.zeros((h, s, a)), lambda p, obs, t: p[t, obs],
-                                  a, s, h, name="tabular_softmax_time_dependent")
-    return categorical_policy(lambda key: jnp.zeros((s, a)), lambda p, obs, t: p[obs],
-                              a, s, None, name="tabular_softmax")
+        return categorical_policy(
+            lambda key: jnp.zeros((h, s, a)),
+            lambda p, obs, t: p[t, obs],
+            a,
+            s,
+            h,
+            name="tabular_softmax_time_dependent",
+        )
+    return categorical_policy(
+        lambda key: jnp.zeros((s, a)), lambda p, obs, t: p[obs], a, s, None, name="tabular_softmax"
+    )
 
 
-def linear_softmax(num_features: int, num_actions: int,
-                   features: Union[Callable, np.ndarray, jax.Array, None] = None,
-                   init_scale: float = 0.0) -> Policy:
+def linear_softmax(
+    num_features: int,
+    num_actions: int,
+    features: Callable | np.ndarray | jax.Array | None = None,
+    init_scale: float = 0.0,
+) -> Policy:
     """Softmax of phi(obs)^T W. ``features`` is a table [S, F] indexed by the observation, a
     function obs -> [F], or None (the observation is the feature vector)."""
     f = check_int("num_features", num_features)
@@ -55,5 +65,6 @@ def linear_softmax(num_features: int, num_actions: int,
     def init(key):
         return init_scale * jax.random.normal(key, (f, a))
 
-    return categorical_policy(init, lambda w, obs, t: phi(obs) @ w, a, num_states, None,
-                              name="linear_softmax")
+    return categorical_policy(
+        init, lambda w, obs, t: phi(obs) @ w, a, num_states, None, name="linear_softmax"
+    )

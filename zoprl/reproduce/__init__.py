@@ -18,7 +18,8 @@ overrides of that profile (none for quick: the file is the quick profile).
 from __future__ import annotations
 
 import os
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from zoprl.experiment.spec import SpecError, nearest
 
@@ -28,20 +29,22 @@ PROFILES = ("quick", "full")
 
 class Reproduction(NamedTuple):
     describe: Callable  # () -> one sentence (spec files are read when asked, not at import)
-    run: Callable       # (out_dir, profile, fresh, progress, log) -> list of written paths
+    run: Callable  # (out_dir, profile, fresh, progress, log) -> list of written paths
 
 
 def _spec_based(name: str, summarise: str) -> Reproduction:
     def run(out_dir, profile, fresh, progress, log):
+        from zoprl.experiment import run_sweep
         from zoprl.reproduce import figures
         from zoprl.reproduce.specs_io import load_profile
 
-        from zoprl.experiment import run_sweep
-
         spec = load_profile(os.path.join(SPECS, f"{name}.toml"), profile)
         result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
-        return [result.table_path, result.manifest_path,
-                *getattr(figures, summarise)(result.table, result.manifest, out_dir, log)]
+        return [
+            result.table_path,
+            result.manifest_path,
+            *getattr(figures, summarise)(result.table, result.manifest, out_dir, log),
+        ]
 
     return Reproduction(lambda: _first_comment(name), run)
 
@@ -69,21 +72,34 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "stochasticity": _spec_based("stochasticity", "stochasticity"),
     "links": _spec_based("links", "links"),
     "blocks": _spec_based("blocks", "blocks"),
-    "rates": Reproduction(lambda: "fitted log-log slopes of four rates against the predicted "
-                          "ones (variance vs N, inversion bias vs M, smoothing bias vs mu, "
-                          "stationarity vs T)", _rates),
+    "rates": Reproduction(
+        lambda: (
+            "fitted log-log slopes of four rates against the predicted "
+            "ones (variance vs N, inversion bias vs M, smoothing bias vs mu, "
+            "stationarity vs T)"
+        ),
+        _rates,
+    ),
 }
 
 
-def reproduce(name: str, profile: str = "quick", out_root: str = "results", fresh: bool = False,
-              progress: bool = True, log=print) -> list[str]:
+def reproduce(
+    name: str,
+    profile: str = "quick",
+    out_root: str = "results",
+    fresh: bool = False,
+    progress: bool = True,
+    log=print,
+) -> list[str]:
     """Run reproduction ``name`` (or ``all``) into ``out_root/<name>`` (``<name>-full`` for the
     full profile); returns the written paths."""
     names = list(EXPERIMENTS) if name == "all" else [name]
     for n in names:
         if n not in EXPERIMENTS:
-            raise SpecError(f"unknown reproduction {n!r}{nearest(n, EXPERIMENTS)}; valid: "
-                            f"{', '.join(EXPERIMENTS)}, all")
+            raise SpecError(
+                f"unknown reproduction {n!r}{nearest(n, EXPERIMENTS)}; valid: "
+                f"{', '.join(EXPERIMENTS)}, all"
+            )
     if profile not in PROFILES:
         raise SpecError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     written = []

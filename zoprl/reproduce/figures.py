@@ -17,8 +17,9 @@ from zoprl.theory.tidy import mean_ci
 
 def _write_summary(frame: pd.DataFrame, out_dir: str, log) -> str:
     log(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    return write_bytes_atomically(os.path.join(out_dir, "summary.csv"),
-                                  frame.to_csv(index=False).encode())
+    return write_bytes_atomically(
+        os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
+    )
 
 
 def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
@@ -35,12 +36,17 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
     final = table[table.iteration == table.iteration.max()]
     spent = final[~final.reads_latent_reward].groupby("label")["queries"].mean()
     budget = float(spent[spent > 0].min())
-    at_budget = pd.concat([value_at_budget(table[~table.reads_latent_reward], "value_gap", budget),
-                           final[(final.reads_latent_reward) & (final.metric == "value_gap")]])
+    at_budget = pd.concat(
+        [
+            value_at_budget(table[~table.reads_latent_reward], "value_gap", budget),
+            final[(final.reads_latent_reward) & (final.metric == "value_gap")],
+        ]
+    )
     stats = mean_ci(at_budget, ["label", "reads_latent_reward"])
     queries = at_budget.groupby("label")["queries"].mean().rename("queries").reset_index()
-    summary = stats.merge(queries, on="label")[["label", "reads_latent_reward", "queries", "mean", "low",
-                                                "high", "n"]]
+    summary = stats.merge(queries, on="label")[
+        ["label", "reads_latent_reward", "queries", "mean", "low", "high", "n"]
+    ]
     summary = summary.rename(columns={"mean": "value_gap"}).sort_values("value_gap")
     log(f"value gap at a budget of {budget:.0f} queries (ceilings: final), mean and 95% CI:")
     return [*map(str, paths), _write_summary(summary, out_dir, log)]
@@ -106,5 +112,4 @@ def blocks(table, manifest, out_dir, log) -> list[str]:
     return [*map(str, paths), _write_summary(stats.sort_values("final_value_gap"), out_dir, log)]
 
 
-__all__ = ["blocks", "comparison", "links", "normalised_value", "stochasticity",
-           "value_at_budget"]
+__all__ = ["blocks", "comparison", "links", "normalised_value", "stochasticity", "value_at_budget"]

@@ -46,8 +46,14 @@ class RewardFitHparams(NamedTuple):
 
 def reward_fit_hparams(step_size=0.01, l2=0.0) -> RewardFitHparams:
     """Validated fit hyperparameters (scalars or grids, broadcast to one shape)."""
-    return make_hparams(RewardFitHparams, positive=("step_size",), nonnegative=("l2",),
-                        prefix="reward ", step_size=step_size, l2=l2)
+    return make_hparams(
+        RewardFitHparams,
+        positive=("step_size",),
+        nonnegative=("l2",),
+        prefix="reward ",
+        step_size=step_size,
+        l2=l2,
+    )
 
 
 def init_reward_optimizer(params):
@@ -72,19 +78,32 @@ def log_link_probs(link: Link, d, shape=1.0):
     return jnp.log(jnp.maximum(p, EPS)), jnp.log(jnp.maximum(1.0 - p, EPS))
 
 
-def preference_loss(model: RewardModel, params, batch: PreferenceBatch, link="logistic",
-                    link_shape=1.0) -> jax.Array:
+def preference_loss(
+    model: RewardModel, params, batch: PreferenceBatch, link="logistic", link_shape=1.0
+) -> jax.Array:
     """Weighted mean negative log-likelihood of a batch (0 when every weight is 0)."""
     link = get_link(link)
-    d = trajectory_reward(model, params, batch.traj_1) - trajectory_reward(model, params, batch.traj_0)
+    d = trajectory_reward(model, params, batch.traj_1) - trajectory_reward(
+        model, params, batch.traj_0
+    )
     log_p, log_q = log_link_probs(link, d, link_shape)
     nll = -(batch.label * log_p + (1.0 - batch.label) * log_q)
     return jnp.sum(batch.weight * nll) / jnp.maximum(jnp.sum(batch.weight), 1.0)
 
 
-def fit_reward_model(key, model: RewardModel, params, opt_state, buffer: PreferenceBuffer,
-                     hp: RewardFitHparams, num_steps: int, batch_size: int, *, link="logistic",
-                     link_shape=1.0):
+def fit_reward_model(
+    key,
+    model: RewardModel,
+    params,
+    opt_state,
+    buffer: PreferenceBuffer,
+    hp: RewardFitHparams,
+    num_steps: int,
+    batch_size: int,
+    *,
+    link="logistic",
+    link_shape=1.0,
+):
     """``num_steps`` Adam steps on the preference loss -> (params, opt_state, loss).
 
     ``loss`` is the data term (without L2) of the last step's minibatch, before its update.
@@ -108,6 +127,7 @@ def fit_reward_model(key, model: RewardModel, params, opt_state, buffer: Prefere
         phi = jax.tree.map(lambda p, u: p - hp.step_size * u, phi, updates)
         return (phi, state), data
 
-    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state),
-                                               jax.random.split(key, num_steps))
+    (params, opt_state), losses = jax.lax.scan(
+        step, (params, opt_state), jax.random.split(key, num_steps)
+    )
     return params, opt_state, losses[-1]

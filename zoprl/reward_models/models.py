@@ -29,7 +29,8 @@ The reward of a trajectory is r_phi(tau) = sum_h valid_h r_phi(s_h, a_h) (``traj
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -93,9 +94,15 @@ def _action_encoding(env, env_params):
     return (lambda a: jnp.asarray(a, jnp.float32).reshape(dim)), dim, False
 
 
-def make_reward_model(kind: str, env, env_params=None, *, features=None,
-                      joint_features: Optional[Callable] = None,
-                      hidden: Sequence[int] = (64, 64)) -> RewardModel:
+def make_reward_model(
+    kind: str,
+    env,
+    env_params=None,
+    *,
+    features=None,
+    joint_features: Callable | None = None,
+    hidden: Sequence[int] = (64, 64),
+) -> RewardModel:
     """A reward model of ``kind`` ("tabular", "linear" or "mlp") for ``env``.
 
     features: the observation feature map f for "linear" and "mlp": a table [S, F] indexed by the
@@ -105,29 +112,39 @@ def make_reward_model(kind: str, env, env_params=None, *, features=None,
     Raises ValueError, before any compilation, for an unknown kind or a kind that does not fit.
     """
     if kind not in REWARD_MODEL_KINDS:
-        raise ValueError(f"unknown reward model kind {kind!r}; valid kinds: "
-                         f"{', '.join(REWARD_MODEL_KINDS)}")
+        raise ValueError(
+            f"unknown reward model kind {kind!r}; valid kinds: {', '.join(REWARD_MODEL_KINDS)}"
+        )
     if kind == "tabular":
         if not _finite(env):
-            raise ValueError(f"a tabular reward model needs a finite environment; {env.name!r} "
-                             "is not finite: use kind 'linear' or 'mlp'")
+            raise ValueError(
+                f"a tabular reward model needs a finite environment; {env.name!r} "
+                "is not finite: use kind 'linear' or 'mlp'"
+            )
         s, a = env.num_states, env.num_actions
-        return RewardModel(lambda key: jnp.zeros((s, a)), lambda phi, obs, act: phi[obs, act],
-                           kind)
+        return RewardModel(lambda key: jnp.zeros((s, a)), lambda phi, obs, act: phi[obs, act], kind)
     if kind == "linear" and joint_features is not None:
         obs = jax.eval_shape(lambda: _example_obs(env, env_params))
         act = jax.ShapeDtypeStruct((), jnp.int32)
         dim = int(math.prod(jax.eval_shape(joint_features, obs, act).shape))
-        return RewardModel(lambda key: jnp.zeros((dim,)),
-                           lambda phi, o, a: jnp.reshape(joint_features(o, a), (dim,)) @ phi, kind)
+        return RewardModel(
+            lambda key: jnp.zeros((dim,)),
+            lambda phi, o, a: jnp.reshape(joint_features(o, a), (dim,)) @ phi,
+            kind,
+        )
     f, num_features = _observation_features(env, env_params, features)
     encode, num_codes, discrete = _action_encoding(env, env_params)
     if kind == "linear":
         if not discrete:
-            raise ValueError("a linear reward model with one-hot actions needs discrete actions; "
-                             "pass joint_features or use kind 'mlp'")
-        return RewardModel(lambda key: jnp.zeros((num_features, num_codes)),
-                           lambda phi, o, a: f(o) @ phi[:, a], kind)
+            raise ValueError(
+                "a linear reward model with one-hot actions needs discrete actions; "
+                "pass joint_features or use kind 'mlp'"
+            )
+        return RewardModel(
+            lambda key: jnp.zeros((num_features, num_codes)),
+            lambda phi, o, a: f(o) @ phi[:, a],
+            kind,
+        )
     hidden = tuple(check_int("hidden width", w) for w in hidden)
     net = MLP(hidden, 1)
 
@@ -143,7 +160,7 @@ def make_reward_model(kind: str, env, env_params=None, *, features=None,
 def step_rewards(model: RewardModel, phi, traj) -> jax.Array:
     """valid_h r_phi(s_h, a_h) for every step: shape [..., H] (any batch axes in front of H)."""
     apply = model.apply
-    for _ in range(np.ndim(traj.valid)):   # one vmap per batch / horizon axis (trace time only)
+    for _ in range(np.ndim(traj.valid)):  # one vmap per batch / horizon axis (trace time only)
         apply = jax.vmap(apply, in_axes=(None, 0, 0))
     return apply(phi, traj.obs, traj.action) * traj.valid
 

@@ -44,7 +44,8 @@ _RATES = (
             "E[||g - E[g | v]||^2 | v] = (d / mu)^2 Var(y_1 | v) / N: the RMS error falls as "
             "N^(-1/2). The direction-sampling part of the error, "
             "E||E[g | v] - grad J_mu||^2, does not depend on N, so the slope -1/2 is seen on the "
-            "error about E[g | v] (or on the total error while the pair noise dominates)."),
+            "error about E[g | v] (or on the total error while the pair noise dominates)."
+        ),
     ),
     PredictedRate(
         name="inversion_bias_vs_queries",
@@ -56,7 +57,8 @@ _RATES = (
             "E[h(p_hat)] - h(p) = h''(p) p (1 - p) / (2 M) + O(M^-2) (clipping keeps every term "
             "finite). For the logistic link h''(p) = (2p - 1) / (p (1 - p))^2, so the bias is "
             "(2p - 1) / (2 M p (1 - p)), which grows like exp(|u_1 - u_0|). Slope -1 holds once "
-            "M p (1 - p) is large; at small M the clipping at sigma(+-R) dominates."),
+            "M p (1 - p) is large; at small M the clipping at sigma(+-R) dominates."
+        ),
     ),
     PredictedRate(
         name="smoothing_bias_vs_mu",
@@ -72,7 +74,8 @@ _RATES = (
             "O(mu^2) and a measured slope near +2 is consistent with the theory; the bias "
             "conditional on the direction, (d / mu)(J(theta + mu v) - J(theta)) - d <grad J, v> "
             "= (d mu / 2) v' H v + O(mu^2), is the quantity with slope exactly +1 "
-            "(see 'directional_bias_vs_mu')."),
+            "(see 'directional_bias_vs_mu')."
+        ),
     ),
     PredictedRate(
         name="directional_bias_vs_mu",
@@ -82,7 +85,8 @@ _RATES = (
         description=(
             "Taylor: (J(theta + mu v) - J(theta)) / mu = <grad J, v> + (mu / 2) v' H v + O(mu^2) "
             "for a twice-differentiable J with Hessian H, so the per-direction error grows "
-            "linearly in mu wherever v' H v != 0."),
+            "linearly in mu wherever v' H v != 0."
+        ),
     ),
     PredictedRate(
         name="stationarity_vs_iterations",
@@ -94,7 +98,8 @@ _RATES = (
             "(1 / T) sum_t E||grad J_mu(theta_t)||^2 <= (J* - J_mu(theta_0)) / (alpha T) "
             "+ L alpha G^2 / 2; with alpha proportional to T^(-1/2) both terms are O(T^(-1/2)). "
             "||grad J||^2 <= 2 ||grad J_mu||^2 + 2 (L mu)^2 plus the inversion bias adds a floor "
-            "that does not fall with T, so the slope -1/2 holds until the bias floor."),
+            "that does not fall with T, so the slope -1/2 holds until the bias floor."
+        ),
     ),
 )
 
@@ -106,5 +111,6 @@ def predicted_rate(name: str) -> PredictedRate:
     """The entry ``name`` of :data:`PREDICTED_RATES`; ValueError naming the valid choices."""
     if not isinstance(name, str) or name not in PREDICTED_RATES:
         raise ValueError(
-            f"unknown predicted rate {name!r}; valid choices: {sorted(PREDICTED_RATES)}")
+            f"unknown predicted rate {name!r}; valid choices: {sorted(PREDICTED_RATES)}"
+        )
     return PREDICTED_RATES[name]

@@ -64,8 +64,10 @@ def _check_positive(name: str, arr: np.ndarray) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
-        raise ValueError(f"{name} must be finite and > 0 for a log-log fit; got "
-                         f"{float(arr[i])!r} at index {i}{more}")
+        raise ValueError(
+            f"{name} must be finite and > 0 for a log-log fit; got "
+            f"{float(arr[i])!r} at index {i}{more}"
+        )
 
 
 def _check_xy(x, y, y_positive: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -109,9 +111,11 @@ def _per_x_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     means = np.bincount(inverse, weights=y) / np.bincount(inverse)
     bad = ~(means > 0)
     if bad.any():
-        raise ValueError(f"the mean of y at x = {float(xs[bad][0])!r} is "
-                         f"{float(means[bad][0])!r}; a log-log fit of the means needs every "
-                         "mean > 0")
+        raise ValueError(
+            f"the mean of y at x = {float(xs[bad][0])!r} is "
+            f"{float(means[bad][0])!r}; a log-log fit of the means needs every "
+            "mean > 0"
+        )
     return xs, means
 
 
@@ -165,8 +169,15 @@ def _slopes_means(lxs, x_codes, y, codes, num_groups, counts_iter, tol):
     return np.concatenate(out)
 
 
-def bootstrap_slope(x, y, groups=None, num_resamples: int = 2000, confidence: float = 0.95,
-                    seed: int = 0, fit: str = "points") -> BootstrapSlope:
+def bootstrap_slope(
+    x,
+    y,
+    groups=None,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    fit: str = "points",
+) -> BootstrapSlope:
     """Log-log slope with a percentile bootstrap interval.
 
     ``fit='points'`` fits every (x_i, y_i) (all y_i > 0); ``fit='means'`` fits log of the mean
@@ -186,8 +197,11 @@ def bootstrap_slope(x, y, groups=None, num_resamples: int = 2000, confidence: fl
     if fit not in FITS:
         raise ValueError(f"unknown fit {fit!r}; valid choices: {list(FITS)}")
     x, y = _check_xy(x, y, y_positive=(fit == "points"))
-    if isinstance(num_resamples, bool) or not isinstance(num_resamples, (int, np.integer)) \
-            or num_resamples < 1:
+    if (
+        isinstance(num_resamples, bool)
+        or not isinstance(num_resamples, (int, np.integer))
+        or num_resamples < 1
+    ):
         raise ValueError(f"num_resamples must be an integer >= 1, got {num_resamples!r}")
     confidence = check_confidence(confidence)
     if groups is None:
@@ -195,13 +209,16 @@ def bootstrap_slope(x, y, groups=None, num_resamples: int = 2000, confidence: fl
     else:
         groups = np.asarray(groups)
         if groups.ndim != 1 or groups.size != x.size:
-            raise ValueError(f"groups must give one label per point ({x.size}), got shape "
-                             f"{groups.shape}")
+            raise ValueError(
+                f"groups must give one label per point ({x.size}), got shape {groups.shape}"
+            )
         codes, uniques = pd.factorize(groups, use_na_sentinel=False)
         num_groups = len(uniques)
         if num_groups < 2:
-            raise ValueError(f"groups must hold at least 2 distinct values for a cluster "
-                             f"bootstrap, got {list(uniques)}")
+            raise ValueError(
+                f"groups must hold at least 2 distinct values for a cluster "
+                f"bootstrap, got {list(uniques)}"
+            )
     rng = np.random.default_rng(seed)
     counts = _count_chunks(rng, num_groups, int(num_resamples))
     lx = np.log(x)
@@ -221,10 +238,18 @@ def bootstrap_slope(x, y, groups=None, num_resamples: int = 2000, confidence: fl
     return BootstrapSlope(point.slope, float(low), float(high), point.intercept, int(slopes.size))
 
 
-def slope_table(df: pd.DataFrame, x: str, metric: str, by: Sequence[str] = ("label",),
-                predicted: str | float | None = None, reduce: str = "last", y_power: float = 1.0,
-                num_resamples: int = 2000, confidence: float = 0.95,
-                seed: int = 0) -> pd.DataFrame:
+def slope_table(
+    df: pd.DataFrame,
+    x: str,
+    metric: str,
+    by: Sequence[str] = ("label",),
+    predicted: str | float | None = None,
+    reduce: str = "last",
+    y_power: float = 1.0,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Per group of ``by``: the log-log slope of the per-x mean of ``metric`` against column ``x``.
 
     Each run of ``metric`` is first reduced to one value (``reduce``: ``'last'`` iteration,
@@ -252,8 +277,12 @@ def slope_table(df: pd.DataFrame, x: str, metric: str, by: Sequence[str] = ("lab
             expected = float(predicted)
         else:
             raise ValueError(f"predicted must be a rate name or a number, got {predicted!r}")
-    if isinstance(y_power, bool) or not isinstance(y_power, (int, float, np.floating)) \
-            or not np.isfinite(y_power) or y_power == 0:
+    if (
+        isinstance(y_power, bool)
+        or not isinstance(y_power, (int, float, np.floating))
+        or not np.isfinite(y_power)
+        or y_power == 0
+    ):
         raise ValueError(f"y_power must be a finite non-zero number, got {y_power!r}")
     points = run_points(df, metric, x, reduce)
     for column in by:
@@ -270,11 +299,19 @@ def slope_table(df: pd.DataFrame, x: str, metric: str, by: Sequence[str] = ("lab
         row.update(num_x=num_x, num_seeds=int(group["seed"].nunique()))
         if num_x >= 2:
             groups = group["seed"].to_numpy() if row["num_seeds"] >= 2 else None
-            fit = bootstrap_slope(group[x].to_numpy(), group["value"].to_numpy(), groups,
-                                  num_resamples, confidence, seed, fit="means")
+            fit = bootstrap_slope(
+                group[x].to_numpy(),
+                group["value"].to_numpy(),
+                groups,
+                num_resamples,
+                confidence,
+                seed,
+                fit="means",
+            )
             lo, hi = sorted((y_power * fit.low, y_power * fit.high))
-            row.update(slope=y_power * fit.slope, low=lo, high=hi,
-                       intercept=y_power * fit.intercept)
+            row.update(
+                slope=y_power * fit.slope, low=lo, high=hi, intercept=y_power * fit.intercept
+            )
         else:
             row.update(slope=np.nan, low=np.nan, high=np.nan, intercept=np.nan)
         rows.append(row)

@@ -1,8 +1,8 @@
 """The tidy results table: schema, column checks, per-run reductions and mean +- CI summaries.
 
 The table has one row per run x recorded iteration x metric, with columns ``run_id``, ``cell``,
-``label``, ``algorithm``, ``environment``, ``oracle``, ``reads_latent_reward``, parameter columns named
-``hp.*``, ``static.*``, ``oracle.*``, ``env.*`` (NaN where an algorithm lacks the parameter),
+``label``, ``algorithm``, ``environment``, ``oracle``, ``reads_latent_reward``, parameter columns
+named ``hp.*``, ``static.*``, ``oracle.*``, ``env.*`` (NaN where an algorithm lacks the parameter),
 ``seed``, ``iteration``, ``trajectories``, ``queries`` (cumulative), ``metric`` and ``value``.
 A configuration is one (cell, label, parameter columns) combination; seeds are its replicates.
 
@@ -17,9 +17,21 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-REQUIRED_COLUMNS = ("run_id", "cell", "label", "algorithm", "environment", "oracle",
-                    "reads_latent_reward", "seed", "iteration", "trajectories", "queries", "metric",
-                    "value")
+REQUIRED_COLUMNS = (
+    "run_id",
+    "cell",
+    "label",
+    "algorithm",
+    "environment",
+    "oracle",
+    "reads_latent_reward",
+    "seed",
+    "iteration",
+    "trajectories",
+    "queries",
+    "metric",
+    "value",
+)
 PARAM_PREFIXES = ("hp.", "static.", "oracle.", "env.")
 REDUCTIONS = ("last", "mean", "none")
 _DESCRIPTIVE = ("cell", "label", "algorithm", "environment", "oracle", "reads_latent_reward")
@@ -61,9 +73,13 @@ def param_columns(df: pd.DataFrame) -> list[str]:
 
 def check_column(df: pd.DataFrame, name, arg: str = "x") -> str:
     """``name`` when it is a numeric column of ``df``; ValueError listing the numeric columns."""
-    numeric = [c for c in df.columns
-               if c not in ("value", "run_id", "seed") and pd.api.types.is_numeric_dtype(df[c])
-               and not pd.api.types.is_bool_dtype(df[c])]
+    numeric = [
+        c
+        for c in df.columns
+        if c not in ("value", "run_id", "seed")
+        and pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+    ]
     if not isinstance(name, str) or name not in numeric:
         raise ValueError(f"unknown {arg} column {name!r}; valid choices: {_choices(numeric)}")
     return name
@@ -105,8 +121,10 @@ def run_points(df: pd.DataFrame, metric: str, x: str, reduce: str = "last") -> p
         return last.reset_index(drop=True)
     varying = sub.groupby("run_id")[x].nunique(dropna=False)
     if (varying > 1).any():
-        raise ValueError(f"x column {x!r} varies within runs, so reduce='mean' is ambiguous; "
-                         "use reduce='last' or 'none'")
+        raise ValueError(
+            f"x column {x!r} varies within runs, so reduce='mean' is ambiguous; "
+            "use reduce='last' or 'none'"
+        )
     means = sub.groupby("run_id", sort=True)["value"].mean()
     out = last.set_index("run_id")
     out["value"] = means
@@ -129,12 +147,14 @@ def check_unique_runs(points: pd.DataFrame, keys: Sequence[str], x: str, arg: st
     for c, v in where.items():
         mask &= (points[c] == v).to_numpy() | (points[c].isna().to_numpy() & pd.isna(v))
     rows = points[mask]
-    candidates = [c for c in (*_DESCRIPTIVE, *param_columns(points))
-                  if c in rows.columns and c not in cols]
+    candidates = [
+        c for c in (*_DESCRIPTIVE, *param_columns(points)) if c in rows.columns and c not in cols
+    ]
     differ = [c for c in candidates if rows[c].nunique(dropna=False) > 1]
     raise ValueError(
         f"several runs share {where}: they differ in {differ or ['run_id']}; add these columns "
-        f"to `{arg}` or filter the table")
+        f"to `{arg}` or filter the table"
+    )
 
 
 def t_quantile(confidence: float, dof) -> np.ndarray:
@@ -148,21 +168,28 @@ def t_quantile(confidence: float, dof) -> np.ndarray:
 
 def check_confidence(confidence) -> float:
     """A float strictly between 0 and 1."""
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
-            or not 0.0 < float(confidence) < 1.0:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0.0 < float(confidence) < 1.0
+    ):
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
     return float(confidence)
 
 
-def mean_ci(frame: pd.DataFrame, keys: Sequence[str], value: str = "value",
-            confidence: float = 0.95) -> pd.DataFrame:
+def mean_ci(
+    frame: pd.DataFrame, keys: Sequence[str], value: str = "value", confidence: float = 0.95
+) -> pd.DataFrame:
     """Per group of ``keys``: ``mean``, ``std``, ``n`` and the t interval ``low``, ``high``.
 
     ``half_width = t_{(1 + c) / 2, n - 1} * std / sqrt(n)``; NaN (no interval) when n = 1.
     """
     confidence = check_confidence(confidence)
-    out = (frame.groupby(list(keys), dropna=False, sort=True)[value]
-           .agg(mean="mean", std="std", n="count").reset_index())
+    out = (
+        frame.groupby(list(keys), dropna=False, sort=True)[value]
+        .agg(mean="mean", std="std", n="count")
+        .reset_index()
+    )
     n = out["n"].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         half = t_quantile(confidence, n - 1) * out["std"].to_numpy() / np.sqrt(n)

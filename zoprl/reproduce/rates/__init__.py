@@ -54,17 +54,46 @@ lax.scan axes. Python loops run only over N and M values (static shapes).
 
 from zoprl.reproduce.rates.figures import plot_rates
 from zoprl.reproduce.rates.problem import Problem, make_problem
-from zoprl.reproduce.rates.profiles import (METRICS, PROFILES, QUANTITIES, SLOPE_COLUMNS,
-                                            X_COLUMNS, RatesProfile, get_profile)
-from zoprl.reproduce.rates.quantities import (directional_bias, gradient_rms_error,
-                                              inversion_gap_estimates, smoothed_gradient,
-                                              smoothing_bias_vectors, stationarity_runs)
+from zoprl.reproduce.rates.profiles import (
+    METRICS,
+    PROFILES,
+    QUANTITIES,
+    SLOPE_COLUMNS,
+    X_COLUMNS,
+    RatesProfile,
+    get_profile,
+)
+from zoprl.reproduce.rates.quantities import (
+    directional_bias,
+    gradient_rms_error,
+    inversion_gap_estimates,
+    smoothed_gradient,
+    smoothing_bias_vectors,
+    stationarity_runs,
+)
 from zoprl.reproduce.rates.report import run_rates
 from zoprl.reproduce.rates.slopes import fit_slopes, format_slopes
 from zoprl.reproduce.rates.table import compute_rates
 
-__all__ = ["METRICS", "PROFILES", "QUANTITIES", "Problem", "RatesProfile", "SLOPE_COLUMNS",
-           "X_COLUMNS", "compute_rates", "directional_bias", "fit_slopes", "format_slopes",
-           "gradient_rms_error", "get_profile", "inversion_gap_estimates", "make_problem",
-           "plot_rates", "run_rates", "smoothed_gradient", "smoothing_bias_vectors",
-           "stationarity_runs"]
+__all__ = [
+    "METRICS",
+    "PROFILES",
+    "QUANTITIES",
+    "Problem",
+    "RatesProfile",
+    "SLOPE_COLUMNS",
+    "X_COLUMNS",
+    "compute_rates",
+    "directional_bias",
+    "fit_slopes",
+    "format_slopes",
+    "gradient_rms_error",
+    "get_profile",
+    "inversion_gap_estimates",
+    "make_problem",
+    "plot_rates",
+    "run_rates",
+    "smoothed_gradient",
+    "smoothing_bias_vectors",
+    "stationarity_runs",
+]

@@ -9,7 +9,6 @@ from typing import NamedTuple
 
 from zoprl.reproduce.rates.profiles import ENVIRONMENT
 
-
 # --------------------------------------------------------------------------------------------
 # the problem
 
@@ -22,14 +21,14 @@ class Problem(NamedTuple):
     policy: object
     evaluator: object
     oracle_params: object
-    theta: object            # the policy's params pytree at the measurement point
-    theta_flat: object       # [d]
+    theta: object  # the policy's params pytree at the measurement point
+    theta_flat: object  # [d]
     unflatten: Callable
     dim: int
-    value: float             # J(theta)
-    grad_flat: object        # grad J(theta), [d]
-    optimum: float           # J*
-    clip_range: float        # R
+    value: float  # J(theta)
+    grad_flat: object  # grad J(theta), [d]
+    optimum: float  # J*
+    clip_range: float  # R
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,17 +49,30 @@ def make_problem(theta_seed: int = 1, theta_scale: float = 1.0) -> Problem:
     evaluator = exact_evaluator(env, policy)
 
     @jax.jit
-    def setup(key):   # one compiled program, not a dispatch per operation
-        theta = jax.tree.map(lambda leaf: theta_scale * jax.random.normal(key, leaf.shape),
-                             policy.init(key))
+    def setup(key):  # one compiled program, not a dispatch per operation
+        theta = jax.tree.map(
+            lambda leaf: theta_scale * jax.random.normal(key, leaf.shape), policy.init(key)
+        )
         value, grad = evaluator.value_and_grad(theta, env_params)
         return theta, value, ravel_pytree(grad)[0], evaluator.optimal_value(env_params)
 
     theta, value, grad_flat, optimum = setup(jax.random.key(theta_seed))
     theta_flat, unflatten = ravel_pytree(theta)
-    return Problem(env, env_params, policy, evaluator, oracle_params("noisy"), theta,
-                   theta_flat, unflatten, int(theta_flat.size), float(value), grad_flat,
-                   float(optimum), float(return_range(env, env_params)))   # beta = 1
+    return Problem(
+        env,
+        env_params,
+        policy,
+        evaluator,
+        oracle_params("noisy"),
+        theta,
+        theta_flat,
+        unflatten,
+        int(theta_flat.size),
+        float(value),
+        grad_flat,
+        float(optimum),
+        float(return_range(env, env_params)),
+    )  # beta = 1
 
 
 def _hparams(problem: Problem, mu, step_size=0.0):
@@ -68,8 +80,9 @@ def _hparams(problem: Problem, mu, step_size=0.0):
 
     from zoprl.algorithms import ZerothOrderHparams
 
-    return ZerothOrderHparams(jnp.float32(step_size), jnp.float32(mu),
-                              jnp.float32(problem.clip_range), jnp.float32(1.0))
+    return ZerothOrderHparams(
+        jnp.float32(step_size), jnp.float32(mu), jnp.float32(problem.clip_range), jnp.float32(1.0)
+    )
 
 
 def _sphere(key, count: int, dim: int):

@@ -13,13 +13,11 @@ from zoprl.reproduce.rates.profiles import METRICS, QUANTITIES, X_COLUMNS, get_p
 from zoprl.reproduce.rates.slopes import fit_slopes, format_slopes
 from zoprl.reproduce.rates.table import compute_rates
 
-
 # --------------------------------------------------------------------------------------------
 # entry point
 
 
-def run_rates(out_dir: str, profile="quick", log=print,
-              formats=("png", "pdf")) -> list[str]:
+def run_rates(out_dir: str, profile="quick", log=print, formats=("png", "pdf")) -> list[str]:
     """Measure the rates of ``profile`` ("quick": 2-core CPU, a few minutes; "full": one GPU;
     or a ``RatesProfile``) and write ``out_dir/results.parquet`` (the tidy table),
     ``out_dir/slopes.csv``, the figures (in ``formats``) and ``out_dir/manifest.json``
@@ -42,15 +40,27 @@ def run_rates(out_dir: str, profile="quick", log=print,
 
     written.append(write_atomically(os.path.join(out_dir, "slopes.csv"), write_csv))
     written += plot_rates(df, profile, out_dir, formats)
-    cells = [{"cell": q, "x": X_COLUMNS[q], "metric": METRICS[q],
-              "x_values": sorted(float(v) for v in df.loc[df["cell"] == q, X_COLUMNS[q]].unique()),
-              "seeds": int(df.loc[df["cell"] == q, "seed"].nunique()),
-              "seconds": timings.get(q, 0.0)} for q in QUANTITIES]
-    manifest = build_manifest({"name": "rates", "profile": dataclasses.asdict(profile)}, cells,
-                              time.perf_counter() - start)
+    cells = [
+        {
+            "cell": q,
+            "x": X_COLUMNS[q],
+            "metric": METRICS[q],
+            "x_values": sorted(float(v) for v in df.loc[df["cell"] == q, X_COLUMNS[q]].unique()),
+            "seeds": int(df.loc[df["cell"] == q, "seed"].nunique()),
+            "seconds": timings.get(q, 0.0),
+        }
+        for q in QUANTITIES
+    ]
+    manifest = build_manifest(
+        {"name": "rates", "profile": dataclasses.asdict(profile)},
+        cells,
+        time.perf_counter() - start,
+    )
     written.append(write_json_atomically(os.path.join(out_dir, "manifest.json"), manifest))
     log("fitted log-log slopes (95% cluster-bootstrap CI over seeds) vs expected:")
     log(format_slopes(slopes))
-    log(f"rates [{profile.name}] done in {time.perf_counter() - start:.1f} s; wrote "
-        f"{len(written)} files to {out_dir}")
+    log(
+        f"rates [{profile.name}] done in {time.perf_counter() - start:.1f} s; wrote "
+        f"{len(written)} files to {out_dir}"
+    )
     return [str(p) for p in written]

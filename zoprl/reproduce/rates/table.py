@@ -10,16 +10,20 @@ import numpy as np
 
 from zoprl.reproduce.rates import quantities
 from zoprl.reproduce.rates.problem import make_problem
-from zoprl.reproduce.rates.profiles import (ALGORITHM, ENVIRONMENT, LABEL, ORACLE, QUANTITIES,
-                                            RatesProfile)
-
+from zoprl.reproduce.rates.profiles import (
+    ALGORITHM,
+    ENVIRONMENT,
+    LABEL,
+    ORACLE,
+    QUANTITIES,
+    RatesProfile,
+)
 
 # --------------------------------------------------------------------------------------------
 # the tidy table
 
 
-def _rows(quantity: str, x_values, values: dict, trajectories, queries, params: dict,
-          iteration=0):
+def _rows(quantity: str, x_values, values: dict, trajectories, queries, params: dict, iteration=0):
     """Rows of one quantity: ``values`` maps metric -> [S, X] (S seeds/groups, X x values);
     ``trajectories`` / ``queries`` are [X] (per run); ``params`` maps column -> scalar or [X]."""
     import pandas as pd
@@ -27,29 +31,39 @@ def _rows(quantity: str, x_values, values: dict, trajectories, queries, params: 
     x_values = np.asarray(x_values)
     first = np.asarray(next(iter(values.values())))
     num_seeds, num_x = first.shape
-    seed, xi = (g.ravel() for g in np.meshgrid(np.arange(num_seeds), np.arange(num_x),
-                                                indexing="ij"))
+    seed, xi = (
+        g.ravel() for g in np.meshgrid(np.arange(num_seeds), np.arange(num_x), indexing="ij")
+    )
     frames = []
     for metric, value in values.items():
         value = np.asarray(value, np.float64)
         if value.shape != (num_seeds, num_x):
-            raise ValueError(f"{quantity}/{metric}: expected shape {(num_seeds, num_x)}, "
-                             f"got {value.shape}")
-        columns = {"cell": quantity, "label": LABEL, "algorithm": ALGORITHM,
-                   "environment": ENVIRONMENT, "oracle": ORACLE, "reads_latent_reward": False}
+            raise ValueError(
+                f"{quantity}/{metric}: expected shape {(num_seeds, num_x)}, got {value.shape}"
+            )
+        columns = {
+            "cell": quantity,
+            "label": LABEL,
+            "algorithm": ALGORITHM,
+            "environment": ENVIRONMENT,
+            "oracle": ORACLE,
+            "reads_latent_reward": False,
+        }
         for name, column in params.items():
             column = np.asarray(column, np.float64)
             columns[name] = column[xi] if column.ndim else np.full(xi.size, float(column))
         iters = np.asarray(iteration, np.int64)
-        columns.update({
-            "seed": seed.astype(np.int64),
-            "iteration": iters[xi] if iters.ndim else np.full(xi.size, int(iters), np.int64),
-            "trajectories": np.asarray(trajectories, np.int64)[xi],
-            "queries": np.asarray(queries, np.int64)[xi],
-            "metric": metric,
-            "value": value[seed, xi],
-            "_x": xi,
-        })
+        columns.update(
+            {
+                "seed": seed.astype(np.int64),
+                "iteration": iters[xi] if iters.ndim else np.full(xi.size, int(iters), np.int64),
+                "trajectories": np.asarray(trajectories, np.int64)[xi],
+                "queries": np.asarray(queries, np.int64)[xi],
+                "metric": metric,
+                "value": value[seed, xi],
+                "_x": xi,
+            }
+        )
         frames.append(pd.DataFrame(columns))
     return pd.concat(frames, ignore_index=True)
 
@@ -90,25 +104,52 @@ def compute_rates(profile: RatesProfile, log=print, timings: dict | None = None)
     problem = make_problem(p.theta_seed, p.theta_scale)
     root = jax.random.key(p.seed)
     keys = {q: jax.random.fold_in(root, i) for i, q in enumerate(QUANTITIES)}
-    log(f"rates [{p.name}]: GridWorld, tabular softmax (d = {problem.dim}), theta: "
+    log(
+        f"rates [{p.name}]: GridWorld, tabular softmax (d = {problem.dim}), theta: "
         f"J = {problem.value:.3f} (J* = {problem.optimum:.3f}), "
-        f"||grad J||^2 = {float(np.sum(np.asarray(problem.grad_flat) ** 2)):.3f}")
-    fixed = {"oracle.beta": 1.0, "hp.clip_range": problem.clip_range,
-             "static.dimension": problem.dim}
+        f"||grad J||^2 = {float(np.sum(np.asarray(problem.grad_flat) ** 2)):.3f}"
+    )
+    fixed = {
+        "oracle.beta": 1.0,
+        "hp.clip_range": problem.clip_range,
+        "static.dimension": problem.dim,
+    }
     frames = []
 
     # (i)
     start = time.perf_counter()
     pairs = np.asarray(p.pairs_grid, np.int64)
-    rms = np.stack([quantities.gradient_rms_error(problem, keys["variance_vs_pairs"], int(n),
-                                                  p.variance_directions, p.variance_replicates,
-                                                  p.mu, p.num_queries) for n in pairs], axis=1)
-    frames.append(_rows(
-        "variance_vs_pairs", pairs, {"gradient_rms_error": rms},
-        trajectories=2 * pairs * p.variance_replicates,
-        queries=pairs * p.num_queries * p.variance_replicates,
-        params={"static.num_pairs": pairs, "oracle.num_queries": p.num_queries, "hp.mu": p.mu,
-                "static.replicates": p.variance_replicates, **fixed}))
+    rms = np.stack(
+        [
+            quantities.gradient_rms_error(
+                problem,
+                keys["variance_vs_pairs"],
+                int(n),
+                p.variance_directions,
+                p.variance_replicates,
+                p.mu,
+                p.num_queries,
+            )
+            for n in pairs
+        ],
+        axis=1,
+    )
+    frames.append(
+        _rows(
+            "variance_vs_pairs",
+            pairs,
+            {"gradient_rms_error": rms},
+            trajectories=2 * pairs * p.variance_replicates,
+            queries=pairs * p.num_queries * p.variance_replicates,
+            params={
+                "static.num_pairs": pairs,
+                "oracle.num_queries": p.num_queries,
+                "hp.mu": p.mu,
+                "static.replicates": p.variance_replicates,
+                **fixed,
+            },
+        )
+    )
     _lap(timings, "variance_vs_pairs", start, log, "(i) variance vs N")
 
     # (ii)
@@ -117,68 +158,120 @@ def compute_rates(profile: RatesProfile, log=print, timings: dict | None = None)
     direction = np.asarray(problem.grad_flat) / np.linalg.norm(np.asarray(problem.grad_flat))
     d_hat, gaps = [], []
     for m in queries:
-        d_m, gap = quantities.inversion_gap_estimates(problem,
-                                                      keys["inversion_bias_vs_queries"], int(m),
-                                                      direction, p.mu, p.bias_pairs,
-                                                      p.bias_replicates, p.bias_chunk_pairs)
+        d_m, gap = quantities.inversion_gap_estimates(
+            problem,
+            keys["inversion_bias_vs_queries"],
+            int(m),
+            direction,
+            p.mu,
+            p.bias_pairs,
+            p.bias_replicates,
+            p.bias_chunk_pairs,
+        )
         d_hat.append(d_m)
         gaps.append(gap)
-    signed = np.stack(d_hat, axis=1) - np.asarray(gaps)[None]                      # [R, X]
+    signed = np.stack(d_hat, axis=1) - np.asarray(gaps)[None]  # [R, X]
     sign = np.where(signed.mean(axis=0) >= 0, 1.0, -1.0)
     se = signed.std(axis=0, ddof=1) / math.sqrt(p.bias_replicates)
     per_replicate = p.bias_pairs // p.bias_replicates
-    frames.append(_rows(
-        "inversion_bias_vs_queries", queries,
-        {"inversion_bias": signed * sign[None],
-         "inversion_bias_se": np.broadcast_to(se, signed.shape),
-         "exact_gap": np.broadcast_to(np.asarray(gaps), signed.shape)},
-        trajectories=np.full(queries.size, 2 * per_replicate),
-        queries=per_replicate * queries,
-        params={"oracle.num_queries": queries, "static.num_pairs": per_replicate,
-                "hp.mu": p.mu, "static.replicates": p.bias_replicates, **fixed}))
-    _lap(timings, "inversion_bias_vs_queries", start, log,
-         f"(ii) inversion bias vs M (exact gap {gaps[0]:.3f}; SE {se.min():.2e} to "
-         f"{se.max():.2e})")
+    frames.append(
+        _rows(
+            "inversion_bias_vs_queries",
+            queries,
+            {
+                "inversion_bias": signed * sign[None],
+                "inversion_bias_se": np.broadcast_to(se, signed.shape),
+                "exact_gap": np.broadcast_to(np.asarray(gaps), signed.shape),
+            },
+            trajectories=np.full(queries.size, 2 * per_replicate),
+            queries=per_replicate * queries,
+            params={
+                "oracle.num_queries": queries,
+                "static.num_pairs": per_replicate,
+                "hp.mu": p.mu,
+                "static.replicates": p.bias_replicates,
+                **fixed,
+            },
+        )
+    )
+    _lap(
+        timings,
+        "inversion_bias_vs_queries",
+        start,
+        log,
+        f"(ii) inversion bias vs M (exact gap {gaps[0]:.3f}; SE {se.min():.2e} to {se.max():.2e})",
+    )
 
     # (iii)
     start = time.perf_counter()
     mus = np.asarray(p.mu_grid, np.float64)
-    vectors = quantities.smoothing_bias_vectors(problem, keys["smoothing_bias_vs_mu"], mus,
-                                                p.smoothing_groups, p.smoothing_directions)
-    norms = np.linalg.norm(vectors, axis=-1)                                         # [G, m]
+    vectors = quantities.smoothing_bias_vectors(
+        problem, keys["smoothing_bias_vs_mu"], mus, p.smoothing_groups, p.smoothing_directions
+    )
+    norms = np.linalg.norm(vectors, axis=-1)  # [G, m]
     se_mu = np.sqrt(vectors.var(axis=0, ddof=1).sum(axis=-1) / p.smoothing_groups)
     zeros = np.zeros(mus.size, np.int64)
-    frames.append(_rows(
-        "smoothing_bias_vs_mu", mus,
-        {"smoothing_bias": norms, "smoothing_bias_se": np.broadcast_to(se_mu, norms.shape),
-         "pooled_smoothing_bias": np.broadcast_to(np.linalg.norm(vectors.mean(0), axis=-1),
-                                                  norms.shape)},
-        trajectories=zeros, queries=zeros,
-        params={"hp.mu": mus, "static.directions": p.smoothing_directions, **fixed}))
-    directional = quantities.directional_bias(problem, keys["directional_bias_vs_mu"], mus,
-                                              p.directional_directions)
-    frames.append(_rows(
-        "directional_bias_vs_mu", mus, {"directional_bias": directional},
-        trajectories=zeros, queries=zeros, params={"hp.mu": mus, **fixed}))
-    _lap(timings, "smoothing_bias_vs_mu", start, log,
-         "(iii) smoothing and directional bias vs mu")
+    frames.append(
+        _rows(
+            "smoothing_bias_vs_mu",
+            mus,
+            {
+                "smoothing_bias": norms,
+                "smoothing_bias_se": np.broadcast_to(se_mu, norms.shape),
+                "pooled_smoothing_bias": np.broadcast_to(
+                    np.linalg.norm(vectors.mean(0), axis=-1), norms.shape
+                ),
+            },
+            trajectories=zeros,
+            queries=zeros,
+            params={"hp.mu": mus, "static.directions": p.smoothing_directions, **fixed},
+        )
+    )
+    directional = quantities.directional_bias(
+        problem, keys["directional_bias_vs_mu"], mus, p.directional_directions
+    )
+    frames.append(
+        _rows(
+            "directional_bias_vs_mu",
+            mus,
+            {"directional_bias": directional},
+            trajectories=zeros,
+            queries=zeros,
+            params={"hp.mu": mus, **fixed},
+        )
+    )
+    _lap(timings, "smoothing_bias_vs_mu", start, log, "(iii) smoothing and directional bias vs mu")
 
     # (iv)
     start = time.perf_counter()
     iterations = np.asarray(p.iterations_grid, np.int64)
-    avg, gap = quantities.stationarity_runs(problem, keys["stationarity_vs_iterations"],
-                                            iterations, p.stationarity_seeds,
-                                            p.stationarity_pairs, p.num_queries, p.mu,
-                                            p.step_constant)
-    frames.append(_rows(
-        "stationarity_vs_iterations", iterations,
-        {"avg_grad_norm_sq": avg, "value_gap": gap},
-        trajectories=2 * p.stationarity_pairs * iterations,
-        queries=p.stationarity_pairs * p.num_queries * iterations,
-        params={"static.iterations": iterations,
+    avg, gap = quantities.stationarity_runs(
+        problem,
+        keys["stationarity_vs_iterations"],
+        iterations,
+        p.stationarity_seeds,
+        p.stationarity_pairs,
+        p.num_queries,
+        p.mu,
+        p.step_constant,
+    )
+    frames.append(
+        _rows(
+            "stationarity_vs_iterations",
+            iterations,
+            {"avg_grad_norm_sq": avg, "value_gap": gap},
+            trajectories=2 * p.stationarity_pairs * iterations,
+            queries=p.stationarity_pairs * p.num_queries * iterations,
+            params={
+                "static.iterations": iterations,
                 "hp.step_size": p.step_constant / np.sqrt(iterations),
-                "static.num_pairs": p.stationarity_pairs, "oracle.num_queries": p.num_queries,
-                "hp.mu": p.mu, **fixed},
-        iteration=iterations))
+                "static.num_pairs": p.stationarity_pairs,
+                "oracle.num_queries": p.num_queries,
+                "hp.mu": p.mu,
+                **fixed,
+            },
+            iteration=iterations,
+        )
+    )
     _lap(timings, "stationarity_vs_iterations", start, log, "(iv) stationarity vs T")
     return _finish_table(frames)
