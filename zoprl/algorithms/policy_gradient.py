@@ -221,10 +221,13 @@ def descent_step(optimizer, grads, opt_state, params, step_size):
     return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state
 
 
-def updater_algorithm(name: str, env, policy, updater, reads_latent_reward: bool) -> Algorithm:
+def updater_algorithm(name: str, env, policy, updater, reward_fn) -> Algorithm:
     """An Algorithm whose step is one ``updater.update`` with reward_params None (its reward_fn
-    needs none, e.g. the true reward); init ignores hparams, env and oracle params, step the
-    iteration index."""
+    needs none); init ignores hparams, env and oracle params, step the iteration index. Without a
+    ``reward_fn`` it optimises the true reward: a ceiling named "<name>_true_reward" that
+    ``reads_latent_reward``."""
+    reads_latent_reward = reward_fn is None
+    name = f"{name}_true_reward" if reads_latent_reward else name
 
     def init(key, hp, env_params, oracle_params=None):
         return updater.init(key)

@@ -270,10 +270,4 @@ def ppo(
         max_grad_norm=max_grad_norm,
         normalize_advantages=normalize_advantages,
     )
-    return updater_algorithm(
-        "ppo_true_reward" if reward_fn is None else "ppo",
-        env,
-        policy,
-        updater,
-        reads_latent_reward=reward_fn is None,
-    )
+    return updater_algorithm("ppo", env, policy, updater, reward_fn)

@@ -179,10 +179,4 @@ def reinforce(
         critic=critic,
         max_grad_norm=max_grad_norm,
     )
-    return updater_algorithm(
-        "reinforce_true_reward" if reward_fn is None else "reinforce",
-        env,
-        policy,
-        updater,
-        reads_latent_reward=reward_fn is None,
-    )
+    return updater_algorithm("reinforce", env, policy, updater, reward_fn)

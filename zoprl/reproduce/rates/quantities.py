@@ -7,6 +7,22 @@ import numpy as np
 
 from zoprl.reproduce.rates.problem import Problem, _flat_value, _hparams, _sphere
 
+
+def _estimator(problem: Problem, num_queries: int, num_pairs: int):
+    """ZPG's estimate on the problem's GridWorld with an M-vote logistic oracle and N pairs."""
+    from zoprl.algorithms.zeroth_order import make_preference_gradient
+    from zoprl.oracles import make_oracle
+
+    return make_preference_gradient(
+        problem.env,
+        problem.policy,
+        make_oracle("logistic", num_queries),
+        num_pairs=num_pairs,
+        scale=float(problem.dim),
+        update="gradient",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # (i) variance against N
 
@@ -25,21 +41,11 @@ def gradient_rms_error(
     import jax
     import jax.numpy as jnp
 
-    from zoprl.algorithms.zeroth_order import make_preference_gradient
-    from zoprl.oracles import make_oracle
-
     if num_replicates < 2:
         raise ValueError(f"num_replicates must be >= 2, got {num_replicates}")
     k_dir, k_est = jax.random.split(key)
     directions = _sphere(k_dir, num_directions, problem.dim)
-    estimate = make_preference_gradient(
-        problem.env,
-        problem.policy,
-        make_oracle("logistic", num_queries),
-        num_pairs=num_pairs,
-        scale=float(problem.dim),
-        update="gradient",
-    )
+    estimate = _estimator(problem, num_queries, num_pairs)
     hp = _hparams(problem, mu)
 
     def one(key, v):
@@ -79,9 +85,6 @@ def inversion_gap_estimates(
     import jax
     import jax.numpy as jnp
 
-    from zoprl.algorithms.zeroth_order import make_preference_gradient
-    from zoprl.oracles import make_oracle
-
     per_replicate = num_pairs // num_replicates
     chunk = min(chunk_pairs, per_replicate)
     num_chunks = per_replicate // chunk
@@ -90,14 +93,7 @@ def inversion_gap_estimates(
             f"num_pairs ({num_pairs}) must be num_replicates ({num_replicates}) x "
             f"a multiple of chunk_pairs ({chunk_pairs})"
         )
-    estimate = make_preference_gradient(
-        problem.env,
-        problem.policy,
-        make_oracle("logistic", num_queries),
-        num_pairs=chunk,
-        scale=float(problem.dim),
-        update="gradient",
-    )
+    estimate = _estimator(problem, num_queries, chunk)
     hp = _hparams(problem, mu)
     v = jnp.broadcast_to(jnp.asarray(direction, jnp.float32), (num_replicates, problem.dim))
 
