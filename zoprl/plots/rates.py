@@ -36,6 +36,71 @@ def _points(data, x: str, metric: str, hue: str | None, reduce: str):
     return data, metric, (hue if hue in data.columns else None)
 
 
+def _check_expected_slope(expected_slope):
+    """The slope of the reference line: None, the slope of a rate name in ``PREDICTED_RATES``,
+    or the finite number itself; anything else raises ValueError."""
+    if expected_slope is None:
+        return None
+    if isinstance(expected_slope, str):
+        return predicted_rate(expected_slope).slope
+    if (
+        isinstance(expected_slope, bool)
+        or not isinstance(expected_slope, (int, float, np.floating))
+        or not np.isfinite(expected_slope)
+    ):
+        raise ValueError(f"expected_slope must be a number or a rate name, got {expected_slope!r}")
+    return expected_slope
+
+
+def _plot_series(ax, group, x: str, y: str, name, color, confidence, num_resamples: int, seed: int):
+    """Draw one series: the mean of ``y`` over seeds at each x with t intervals (lower ends cut
+    short of zero) and the fitted power law exp(intercept) x^slope, labelled with the slope and
+    its bootstrap interval over seeds. Returns (log x, log mean) of the plotted points."""
+    has_seed = "seed" in group.columns and group["seed"].nunique() > 1
+    fit = bootstrap_slope(
+        group[x].to_numpy(),
+        group[y].to_numpy(),
+        group["seed"].to_numpy() if has_seed else None,
+        num_resamples,
+        confidence,
+        seed,
+        fit="means",
+    )
+    stats = mean_ci(group, [x], value=y, confidence=confidence)
+    xs, mean = stats[x].to_numpy(dtype=np.float64), stats["mean"].to_numpy()
+    half = np.nan_to_num(stats["half_width"].to_numpy(dtype=np.float64))
+    lower = np.minimum(half, mean * (1 - 1e-9))
+    prefix = "" if name is None else f"{name}: "
+    ax.errorbar(
+        xs,
+        mean,
+        yerr=[lower, half],
+        fmt="o",
+        color=color,
+        capsize=3,
+        label=f"{prefix}slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}]",
+    )
+    grid = np.geomspace(xs.min(), xs.max(), 50)
+    ax.plot(grid, np.exp(fit.intercept) * grid**fit.slope, "-", color=color, linewidth=1.4)
+    return np.log(xs), np.log(mean)
+
+
+def _plot_expected(ax, expected_slope, log_x, log_y) -> None:
+    """A dotted line of slope ``expected_slope`` through (exp mean log x, exp mean log y),
+    spanning the range of x."""
+    cx, cy = np.exp(np.mean(log_x)), np.exp(np.mean(log_y))
+    lo, hi = np.exp(np.min(log_x)), np.exp(np.max(log_x))
+    grid = np.geomspace(lo, hi, 50)
+    ax.plot(
+        grid,
+        cy * (grid / cx) ** expected_slope,
+        ":",
+        color="black",
+        linewidth=1.4,
+        label=f"expected slope {expected_slope:+g}",
+    )
+
+
 def plot_rate(
     df_or_points,
     x: str,
@@ -63,62 +128,17 @@ def plot_rate(
     Returns the Axes.
     """
     confidence = check_confidence(confidence)
-    if expected_slope is not None:
-        if isinstance(expected_slope, str):
-            expected_slope = predicted_rate(expected_slope).slope
-        elif (
-            isinstance(expected_slope, bool)
-            or not isinstance(expected_slope, (int, float, np.floating))
-            or not np.isfinite(expected_slope)
-        ):
-            raise ValueError(
-                f"expected_slope must be a number or a rate name, got {expected_slope!r}"
-            )
+    expected_slope = _check_expected_slope(expected_slope)
     points, y, hue = _points(df_or_points, x, metric, hue, reduce)
     series = list(points.groupby(hue, sort=True)) if hue else [(None, points)]
     ax = new_axes(ax)
     centre_x, centre_y = [], []
     for (name, group), color in zip(series, colors(len(series))):
-        has_seed = "seed" in group.columns and group["seed"].nunique() > 1
-        fit = bootstrap_slope(
-            group[x].to_numpy(),
-            group[y].to_numpy(),
-            group["seed"].to_numpy() if has_seed else None,
-            num_resamples,
-            confidence,
-            seed,
-            fit="means",
-        )
-        stats = mean_ci(group, [x], value=y, confidence=confidence)
-        xs, mean = stats[x].to_numpy(dtype=np.float64), stats["mean"].to_numpy()
-        half = np.nan_to_num(stats["half_width"].to_numpy(dtype=np.float64))
-        lower = np.minimum(half, mean * (1 - 1e-9))
-        prefix = "" if name is None else f"{name}: "
-        ax.errorbar(
-            xs,
-            mean,
-            yerr=[lower, half],
-            fmt="o",
-            color=color,
-            capsize=3,
-            label=f"{prefix}slope {fit.slope:.2f} [{fit.low:.2f}, {fit.high:.2f}]",
-        )
-        grid = np.geomspace(xs.min(), xs.max(), 50)
-        ax.plot(grid, np.exp(fit.intercept) * grid**fit.slope, "-", color=color, linewidth=1.4)
-        centre_x.extend(np.log(xs))
-        centre_y.extend(np.log(mean))
+        log_x, log_y = _plot_series(ax, group, x, y, name, color, confidence, num_resamples, seed)
+        centre_x.extend(log_x)
+        centre_y.extend(log_y)
     if expected_slope is not None:
-        cx, cy = np.exp(np.mean(centre_x)), np.exp(np.mean(centre_y))
-        lo, hi = np.exp(np.min(centre_x)), np.exp(np.max(centre_x))
-        grid = np.geomspace(lo, hi, 50)
-        ax.plot(
-            grid,
-            cy * (grid / cx) ** expected_slope,
-            ":",
-            color="black",
-            linewidth=1.4,
-            label=f"expected slope {expected_slope:+g}",
-        )
+        _plot_expected(ax, expected_slope, centre_x, centre_y)
     ax.set_xscale("log")
     ax.set_yscale("log")
     data_ticks(ax, points[x])

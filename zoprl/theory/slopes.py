@@ -238,6 +238,60 @@ def bootstrap_slope(
     return BootstrapSlope(point.slope, float(low), float(high), point.intercept, int(slopes.size))
 
 
+def _expected_slope(predicted: str | float | None) -> float | None:
+    """The predicted slope: the slope of a rate name in ``PREDICTED_RATES``, a number as float,
+    or None; anything else raises ValueError."""
+    if predicted is None:
+        return None
+    if isinstance(predicted, str):
+        return predicted_rate(predicted).slope
+    if isinstance(predicted, (int, float, np.floating)) and not isinstance(predicted, bool):
+        return float(predicted)
+    raise ValueError(f"predicted must be a rate name or a number, got {predicted!r}")
+
+
+def _check_y_power(y_power) -> None:
+    """Raise ValueError unless ``y_power`` is a finite non-zero number (not a bool)."""
+    if (
+        isinstance(y_power, bool)
+        or not isinstance(y_power, (int, float, np.floating))
+        or not np.isfinite(y_power)
+        or y_power == 0
+    ):
+        raise ValueError(f"y_power must be a finite non-zero number, got {y_power!r}")
+
+
+def _group_slope(
+    group: pd.DataFrame,
+    x: str,
+    y_power: float,
+    num_resamples: int,
+    confidence: float,
+    seed: int,
+) -> dict:
+    """One group's ``num_x``, ``num_seeds`` and y_power times the slope of log(mean value at each
+    x) on log x, its bootstrap interval (``low`` <= ``high``) and intercept: a cluster bootstrap
+    over ``seed`` (pooled if the group has a single seed); NaN with fewer than 2 distinct x."""
+    num_x = int(group[x].nunique())
+    row = dict(num_x=num_x, num_seeds=int(group["seed"].nunique()))
+    if num_x < 2:
+        row.update(slope=np.nan, low=np.nan, high=np.nan, intercept=np.nan)
+        return row
+    groups = group["seed"].to_numpy() if row["num_seeds"] >= 2 else None
+    fit = bootstrap_slope(
+        group[x].to_numpy(),
+        group["value"].to_numpy(),
+        groups,
+        num_resamples,
+        confidence,
+        seed,
+        fit="means",
+    )
+    lo, hi = sorted((y_power * fit.low, y_power * fit.high))
+    row.update(slope=y_power * fit.slope, low=lo, high=hi, intercept=y_power * fit.intercept)
+    return row
+
+
 def slope_table(
     df: pd.DataFrame,
     x: str,
@@ -269,21 +323,8 @@ def slope_table(
     if isinstance(by, str):
         by = (by,)
     by = list(by)
-    expected = None
-    if predicted is not None:
-        if isinstance(predicted, str):
-            expected = predicted_rate(predicted).slope
-        elif isinstance(predicted, (int, float, np.floating)) and not isinstance(predicted, bool):
-            expected = float(predicted)
-        else:
-            raise ValueError(f"predicted must be a rate name or a number, got {predicted!r}")
-    if (
-        isinstance(y_power, bool)
-        or not isinstance(y_power, (int, float, np.floating))
-        or not np.isfinite(y_power)
-        or y_power == 0
-    ):
-        raise ValueError(f"y_power must be a finite non-zero number, got {y_power!r}")
+    expected = _expected_slope(predicted)
+    _check_y_power(y_power)
     points = run_points(df, metric, x, reduce)
     for column in by:
         check_key_column(points, column, "by")
@@ -295,25 +336,7 @@ def slope_table(
     for key, group in points.groupby(by, dropna=False, sort=True) if by else [((), points)]:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
-        num_x = int(group[x].nunique())
-        row.update(num_x=num_x, num_seeds=int(group["seed"].nunique()))
-        if num_x >= 2:
-            groups = group["seed"].to_numpy() if row["num_seeds"] >= 2 else None
-            fit = bootstrap_slope(
-                group[x].to_numpy(),
-                group["value"].to_numpy(),
-                groups,
-                num_resamples,
-                confidence,
-                seed,
-                fit="means",
-            )
-            lo, hi = sorted((y_power * fit.low, y_power * fit.high))
-            row.update(
-                slope=y_power * fit.slope, low=lo, high=hi, intercept=y_power * fit.intercept
-            )
-        else:
-            row.update(slope=np.nan, low=np.nan, high=np.nan, intercept=np.nan)
+        row.update(_group_slope(group, x, y_power, num_resamples, confidence, seed))
         rows.append(row)
     columns = [*by, "slope", "low", "high", "intercept", "num_x", "num_seeds"]
     table = pd.DataFrame(rows, columns=columns)
