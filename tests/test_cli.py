@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from zoprl.cli import build_parser, main
-from zoprl.results import read_table
+from zoprl.storage import read_table
 
 TINY_RUN = [
     "run",

@@ -15,7 +15,7 @@ from sweep_testing import tiny_raw
 from zoprl.algorithms import make_chunked_run, make_run, zpg
 from zoprl.experiment import SpecError, run_sweep, spec_from_dict
 from zoprl.oracles import make_oracle, oracle_params
-from zoprl.results import read_table, unwrap_counts
+from zoprl.storage import read_table, unwrap_counts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType
 
-from zoprl.results import save_arrays_atomically
+from zoprl.storage import save_arrays_atomically
 
 AXIS = "runs"
 

@@ -20,8 +20,8 @@ Layout of the output folder::
     chunks/cell-000/layout.json                  runs, batch size, chunks
     chunks/cell-000/batch-0000/chunk-0003.npz    metrics of chunk 3 (chunk 0: iteration 0)
     chunks/cell-000/batch-0000/carry-0003.npz    run state after chunk 3 (only the newest kept)
-    results.parquet                              the tidy table (zoprl.results.table)
-    manifest.json                                versions, device, spec, times (zoprl.results)
+    results.parquet                              the tidy table (zoprl.storage.table)
+    manifest.json                                versions, device, spec, times (zoprl.storage)
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from zoprl.experiment.devices import (
 )
 from zoprl.experiment.progress import Progress
 from zoprl.experiment.spec import ExperimentSpec, SpecError, spec_from_dict
-from zoprl.results import (
+from zoprl.storage import (
     build_manifest,
     consistent_columns,
     order_columns,

@@ -11,7 +11,7 @@ import os
 import pandas as pd
 
 from zoprl.plots import plot_final_bars, plot_final_metric, plot_results, save_figure
-from zoprl.results.atomic import write_bytes_atomically
+from zoprl.storage.atomic import write_bytes_atomically
 from zoprl.theory.tidy import mean_ci
 
 

@@ -23,7 +23,7 @@ def run_rates(out_dir: str, profile="quick", log=print, formats=("png", "pdf")) 
     ``out_dir/slopes.csv``, the figures (in ``formats``) and ``out_dir/manifest.json``
     (versions, device, profile, seconds per quantity); returns the written paths.
     Logs the slope table. ValueError for an unknown profile name, before any work."""
-    from zoprl.results import build_manifest, write_atomically, write_json_atomically, write_table
+    from zoprl.storage import build_manifest, write_atomically, write_json_atomically, write_table
 
     profile = get_profile(profile)
     start = time.perf_counter()

@@ -72,7 +72,7 @@ def _finish_table(frames):
     """Concatenate, number the runs (one per cell x x value x seed), order columns and rows."""
     import pandas as pd
 
-    from zoprl.results import order_columns, sort_rows
+    from zoprl.storage import order_columns, sort_rows
 
     df = pd.concat(frames, ignore_index=True)
     order = {q: i for i, q in enumerate(QUANTITIES)}

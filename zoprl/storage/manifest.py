@@ -12,8 +12,18 @@ import os
 import platform
 import subprocess
 
-PACKAGES = ("zoprl", "jax", "jaxlib", "flax", "optax", "gymnax", "evosax", "numpy", "pandas",
-            "pyarrow")
+PACKAGES = (
+    "zoprl",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "gymnax",
+    "evosax",
+    "numpy",
+    "pandas",
+    "pyarrow",
+)
 
 
 def package_versions() -> dict:
@@ -30,8 +40,9 @@ def git_commit() -> str | None:
     """HEAD of the git checkout zoprl is imported from (None outside a checkout)."""
     folder = os.path.dirname(os.path.abspath(__file__))
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
-                                text=True, timeout=10)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() if result.returncode == 0 else None
@@ -42,11 +53,22 @@ def device_info(devices=None) -> dict:
     import jax
 
     devices = jax.devices() if devices is None else devices
-    return {"platform": devices[0].platform, "kind": devices[0].device_kind,
-            "count": len(devices), "host": platform.machine(), "cpus": os.cpu_count()}
+    return {
+        "platform": devices[0].platform,
+        "kind": devices[0].device_kind,
+        "count": len(devices),
+        "host": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def build_manifest(spec_dict: dict, cells: list, wall_seconds: float, devices=None) -> dict:
-    return {"zoprl_version": package_versions()["zoprl"], "git_commit": git_commit(),
-            "versions": package_versions(), "device": device_info(devices), "spec": spec_dict,
-            "cells": cells, "wall_seconds": wall_seconds}
+    return {
+        "zoprl_version": package_versions()["zoprl"],
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "device": device_info(devices),
+        "spec": spec_dict,
+        "cells": cells,
+        "wall_seconds": wall_seconds,
+    }

@@ -10,7 +10,8 @@ import io
 import json
 import os
 import tempfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _umask() -> int:

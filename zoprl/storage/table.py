@@ -30,10 +30,17 @@ import os
 
 import numpy as np
 
-from zoprl.results.atomic import write_atomically
+from zoprl.storage.atomic import write_atomically
 
-ID_COLUMNS = ("run_id", "cell", "label", "algorithm", "environment", "oracle",
-              "reads_latent_reward")
+ID_COLUMNS = (
+    "run_id",
+    "cell",
+    "label",
+    "algorithm",
+    "environment",
+    "oracle",
+    "reads_latent_reward",
+)
 RUN_COLUMNS = ("seed", "iteration", "trajectories", "queries", "metric", "value")
 COUNT_METRICS = ("trajectories", "queries")
 
@@ -46,8 +53,16 @@ def unwrap_counts(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([raw[..., :1], raw[..., :1] + np.cumsum(steps, axis=-1)], axis=-1)
 
 
-def tidy_frame(*, ids: dict, params: dict, run_ids, seeds, iterations, metrics: dict,
-               present: dict | None = None):
+def tidy_frame(
+    *,
+    ids: dict,
+    params: dict,
+    run_ids,
+    seeds,
+    iterations,
+    metrics: dict,
+    present: dict | None = None,
+):
     """A tidy DataFrame for runs [R] recorded at ``iterations`` [E].
 
     ids: identifying columns (scalars, the same for every run); params: parameter columns, [R];
@@ -60,22 +75,30 @@ def tidy_frame(*, ids: dict, params: dict, run_ids, seeds, iterations, metrics: 
     runs, length = len(run_ids), len(iterations)
     counts = {k: unwrap_counts(metrics[k]) for k in COUNT_METRICS}
     names = [m for m in metrics if m not in COUNT_METRICS]
-    r_idx, e_idx = (g.ravel() for g in np.meshgrid(np.arange(runs), np.arange(length),
-                                                    indexing="ij"))
+    r_idx, e_idx = (
+        g.ravel() for g in np.meshgrid(np.arange(runs), np.arange(length), indexing="ij")
+    )
     frames = []
     for name in names:
-        keep = np.ones(r_idx.size, bool) if present is None or name not in present else \
-            np.asarray(present[name])[e_idx]
+        keep = (
+            np.ones(r_idx.size, bool)
+            if present is None or name not in present
+            else np.asarray(present[name])[e_idx]
+        )
         r, e = r_idx[keep], e_idx[keep]
         columns = {"run_id": run_ids[r].astype(np.int64)}
         columns.update({k: np.full(r.size, v) for k, v in ids.items()})
         columns.update({k: np.asarray(v)[r] for k, v in params.items()})
-        columns.update({"seed": seeds[r].astype(np.int64),
-                        "iteration": iterations[e].astype(np.int64),
-                        "trajectories": counts["trajectories"][r, e],
-                        "queries": counts["queries"][r, e],
-                        "metric": np.full(r.size, name, object),
-                        "value": np.asarray(metrics[name], np.float64)[r, e]})
+        columns.update(
+            {
+                "seed": seeds[r].astype(np.int64),
+                "iteration": iterations[e].astype(np.int64),
+                "trajectories": counts["trajectories"][r, e],
+                "queries": counts["queries"][r, e],
+                "metric": np.full(r.size, name, object),
+                "value": np.asarray(metrics[name], np.float64)[r, e],
+            }
+        )
         frames.append(pd.DataFrame(columns))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -88,27 +111,37 @@ def consistent_columns(frame):
         if values.dtype == object and column not in ID_COLUMNS + RUN_COLUMNS:
             present = values.dropna()
             if len({isinstance(v, str) for v in present}) > 1:
-                frame[column] = values.map(lambda v: v if v is None or isinstance(v, str)
-                                           or (isinstance(v, float) and np.isnan(v)) else str(v))
+                frame[column] = values.map(
+                    lambda v: (
+                        v
+                        if v is None or isinstance(v, str) or (isinstance(v, float) and np.isnan(v))
+                        else str(v)
+                    )
+                )
     return frame
 
 
 def order_columns(frame):
     """The module doc's column order; parameter columns sorted in between."""
     params = sorted(c for c in frame.columns if c not in ID_COLUMNS + RUN_COLUMNS)
-    ordered = [c for c in ID_COLUMNS if c in frame.columns] + params + \
-        [c for c in RUN_COLUMNS if c in frame.columns]
+    ordered = (
+        [c for c in ID_COLUMNS if c in frame.columns]
+        + params
+        + [c for c in RUN_COLUMNS if c in frame.columns]
+    )
     return frame[ordered]
 
 
 def sort_rows(frame):
     """Rows in a canonical order: run, metric, iteration."""
     return frame.sort_values(["run_id", "metric", "iteration"], kind="stable").reset_index(
-        drop=True)
+        drop=True
+    )
 
 
 def write_table(frame, path: str) -> str:
     """Write ``frame`` to Parquet atomically."""
+
     def write(f):
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
