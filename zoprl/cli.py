@@ -3,6 +3,8 @@
     zoprl demo                         ZPG against the baselines on the default GridWorld
     zoprl run --algorithm zpg ...      one experiment from flags (or --spec FILE plus flags)
     zoprl sweep SPEC.toml              every cell of a spec file (TOML or YAML)
+    zoprl tune SPEC.toml               every method tuned with equal effort, then evaluated
+    zoprl compare RESULTS              sample-complexity tables (budget to reach a threshold)
     zoprl plot RESULTS                 figures from a results folder
     zoprl reproduce NAME|all           the papers' claims and the rate checks (--quick, --full)
     zoprl list [WHAT]                  environments, algorithms, oracles, presets, policies
@@ -319,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="spec file (.toml, .yaml)")
     _add_sweep_options(p, None)
     p.set_defaults(func=cmd_sweep)
+
+    from zoprl.cli_analysis import add_analysis_commands
+
+    add_analysis_commands(commands, _add_sweep_options)
 
     p = commands.add_parser(
         "plot", help="figures from a results folder", description=cmd_plot.__doc__

@@ -60,6 +60,13 @@ def optimal_value(model: TabularModel, horizon: int) -> jax.Array:
     return jnp.dot(model.start, jnp.max(optimal_q_values(model, horizon)[0], axis=-1))
 
 
+def uniform_policy_value(model: TabularModel, horizon: int) -> jax.Array:
+    """J_0, the value of the uniform policy pi(a | s) = 1 / A (the reference of ``gap_closed``)."""
+    num_states, num_actions = model.reward.shape[:2]
+    uniform = jnp.full((horizon, num_states, num_actions), 1.0 / num_actions, model.reward.dtype)
+    return policy_value(model, uniform)
+
+
 def greedy_policy(model: TabularModel, horizon: int) -> jax.Array:
     """An optimal deterministic time-dependent policy as one-hot probabilities [H, S, A]."""
     q = optimal_q_values(model, horizon)

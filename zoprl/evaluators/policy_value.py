@@ -4,6 +4,11 @@ exact (finite environments, categorical policies; ``zoprl.evaluation``):
     value          J(theta), by backward induction
     grad_norm_sq   ||grad_theta J(theta)||^2, by differentiating it
     value_gap      J* - J(theta), J* by value iteration once per run (``init``)
+    value_ratio    J(theta) / J*
+    gap_closed     (J(theta) - J_0) / (J* - J_0), J_0 the uniform policy's value: the fraction of
+                   the uniform policy's gap closed, comparable across settings whose J* and J_0
+                   differ (e.g. GridWorlds with different slip probabilities); 0 for the uniform
+                   policy, 1 for an optimal one
 monte_carlo (any environment):
     value          the mean return of ``eval_episodes`` rollouts with the record's own key
     value_stderr   its standard error
@@ -18,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from zoprl.evaluation import exact_evaluator
+from zoprl.evaluation import exact_evaluator, uniform_policy_value
 from zoprl.evaluators.base import Evaluator, register_evaluator
 from zoprl.rollout import make_monte_carlo_value
 from zoprl.validation import check_int
@@ -34,12 +39,20 @@ def exact_policy_evaluator(env, policy, oracle=None) -> Evaluator:
     exact = exact_evaluator(env, policy)
 
     def init(key, hparams, env_params, oracle_params):
-        return exact.optimal_value(env_params)
+        uniform = uniform_policy_value(env.model(env_params), env.horizon)
+        return exact.optimal_value(env_params), uniform
 
-    def metrics(key, state, hparams, env_params, oracle_params, optimum):
+    def metrics(key, state, hparams, env_params, oracle_params, references):
+        optimum, uniform = references
         value, grad = exact.value_and_grad(state.params, env_params)
         grad_sq = sum(jnp.sum(g**2) for g in jax.tree.leaves(grad))
-        return {"value": value, "grad_norm_sq": grad_sq, "value_gap": optimum - value}
+        return {
+            "value": value,
+            "grad_norm_sq": grad_sq,
+            "value_gap": optimum - value,
+            "value_ratio": value / optimum,
+            "gap_closed": (value - uniform) / (optimum - uniform),
+        }
 
     return Evaluator("exact", init, metrics)
 

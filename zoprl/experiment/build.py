@@ -76,8 +76,12 @@ class OracleCell(NamedTuple):
 
 
 def seed_keys(spec: ExperimentSpec) -> jax.Array:
-    """The S seed keys shared by every cell and grid point."""
-    return jax.random.split(jax.random.key(spec.seed), spec.seeds)
+    """The S seed keys shared by every cell and grid point: seeds first_seed, ...,
+    first_seed + S - 1 of ``split(key(seed), first_seed + S)``, so that runs with disjoint seed
+    ranges (tuning and evaluation) never share a key."""
+    return jax.random.split(jax.random.key(spec.seed), spec.first_seed + spec.seeds)[
+        spec.first_seed :
+    ]
 
 
 def _wrap(where: str, fn, *args, errors=(ValueError, TypeError), **kwargs):
@@ -348,7 +352,8 @@ def _build_cell(
         spec, where, env_static, policy_static
     )
     grid = {**spec.grid, **entry.grid}
-    points = _combinations(grid)
+    points = [{**p, **q} for p in _combinations(grid) for q in entry.grid_points or ({},)]
+    grid = {k: [p[k] for p in points] for k in points[0]}  # every key, one value per point
     size = len(points)
     env_keys = [k[len("env.") :] for k in grid if k.startswith("env.")]
     if env_keys:

@@ -371,7 +371,7 @@ class CellRunner:
             },
             params={k: v[self.grid_index] for k, v in cell.columns.items()},
             run_ids=run_offset + np.arange(self.num_runs),
-            seeds=self.seed_index,
+            seeds=spec.first_seed + self.seed_index,
             iterations=iterations,
             metrics=metrics,
             present=present,

@@ -62,6 +62,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoprl.experiment.tuning_spec import TuningSpec, check_search, tuning_from_dict
+
 
 class SpecError(ValueError):
     """A malformed or invalid experiment spec (one line, naming where the problem is)."""
@@ -185,7 +187,9 @@ class EvaluationSpec:
 class AlgorithmSpec:
     """One algorithm entry: its registry name, display label, static settings (``static``, and
     ``static_grid``: one compiled cell per combination) and hyperparameters (``hparams`` fixed,
-    ``grid`` swept inside the cell's program)."""
+    ``grid`` swept inside the cell's program; ``grid_points``: explicit points, each a table of
+    grid keys, combined with every point of ``grid``), and a ``search`` space for ``zoprl tune``
+    (``zoprl.experiment.tuning_spec``)."""
 
     name: str
     label: str
@@ -193,6 +197,8 @@ class AlgorithmSpec:
     static_grid: Mapping[str, list] = field(default_factory=dict)
     hparams: Mapping[str, Any] = field(default_factory=dict)
     grid: Mapping[str, list] = field(default_factory=dict)
+    grid_points: tuple = ()
+    search: Mapping[str, Mapping] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,10 +214,12 @@ class ExperimentSpec:
     grid: Mapping[str, list] = field(default_factory=dict)
     seeds: int = 4
     seed: int = 0
+    first_seed: int = 0
     iterations: int = 100
     eval_every: int = 1
     chunk_size: int | None = None
     max_runs_per_batch: int | None = None
+    tuning: TuningSpec | None = None
 
     @property
     def num_records(self) -> int:
@@ -285,14 +293,35 @@ def _algorithm_from_dict(where: str, raw) -> AlgorithmSpec:
         k: _check_number(f"{where}.hparams.{k}", v)
         for k, v in _check_table(f"{where}.hparams", raw.get("hparams", {})).items()
     }
+    grid = _check_grid(f"{where}.grid", raw.get("grid", {}))
     return AlgorithmSpec(
         name,
         label,
         static,
         _check_grid(f"{where}.static_grid", raw.get("static_grid", {})),
         hparams,
-        _check_grid(f"{where}.grid", raw.get("grid", {})),
+        grid,
+        _check_points(f"{where}.grid_points", raw.get("grid_points", []), grid),
+        check_search(f"{where}.search", raw.get("search", {})),
     )
+
+
+def _check_points(where: str, raw, grid: Mapping) -> tuple:
+    """Explicit grid points: a list of tables with the same keys, none of them a ``grid`` key."""
+    if not isinstance(raw, (list, tuple)):
+        raise SpecError(f"{where} must be a list of tables, got {raw!r}")
+    points = tuple(_check_table(f"{where}[{i}]", p) for i, p in enumerate(raw))
+    for i, point in enumerate(points):
+        if set(point) != set(points[0]):
+            raise SpecError(
+                f"{where}[{i}] has keys {sorted(point)}, the first point "
+                f"{sorted(points[0])}: every point needs the same keys"
+            )
+        for key, value in point.items():
+            _check_scalar(f"{where}[{i}].{key}", value)
+            if key in grid:
+                raise SpecError(f"{where}[{i}]: {key!r} is also a grid key; give it in one place")
+    return points
 
 
 def _named_section(where: str, raw, cls, fixed: tuple):
@@ -332,8 +361,8 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     if not _NAME.match(name):
         raise SpecError(f"{where}.name must use letters, digits, '_', '-' and '.', got {name!r}")
     counts = {
-        key: check_count(f"{where}.{key}", raw[key], 0 if key == "seed" else 1)
-        for key in ("seeds", "seed", "iterations", "eval_every")
+        key: check_count(f"{where}.{key}", raw[key], 0 if key in ("seed", "first_seed") else 1)
+        for key in ("seeds", "seed", "first_seed", "iterations", "eval_every")
         if key in raw
     }
     if counts.get("seed", 0) >= 2**32:
@@ -355,6 +384,9 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
             f"{where}.evaluation", raw.get("evaluation", {}), EvaluationSpec, ("name",)
         ),
         grid=_check_grid(f"{where}.grid", raw.get("grid", {})),
+        tuning=None
+        if raw.get("tuning") is None
+        else tuning_from_dict(f"{where}.tuning", raw["tuning"]),
         **counts,
     )
     if spec.iterations % spec.eval_every:
