@@ -72,6 +72,8 @@ def test_the_tidy_table_holds_every_run_metric_and_count(tiny_sweep):
         "value_difference_estimate",
         "gradient_norm",
         "clip_range",
+        "value_ratio",
+        "gap_closed",
     }
     for column in (
         "run_id",
