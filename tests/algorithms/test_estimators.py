@@ -19,9 +19,10 @@ from zoprl.estimators import (
     sample_block_direction,
     sample_direction,
 )
+from zoprl.estimators.inversion import expected_difference_estimate
 from zoprl.evaluation import exact_evaluator
 from zoprl.oracles import Feedback, get_link, make_oracle, oracle_params
-from zoprl.policies import tabular_softmax
+from zoprl.policies import action_probabilities, tabular_softmax
 
 S, A, H = 4, 3, 3
 D = S * A
@@ -127,31 +128,65 @@ def test_smoothing_bias_shrinks_with_mu(problem):
     assert norms[2] < 0.1 * np.linalg.norm(grad)
 
 
-def test_inversion_bias_shrinks_with_number_of_queries(problem):
-    """E[D] - (J(theta + mu v) - J(theta)) for fixed theta, v over 50k pairs, M = 1, 4, 16, 64:
-    the absolute bias falls with M (the same pairs for every M).
-    Measured at this key: exact gap 0.69; |bias| 0.22, 0.14, 0.05, 0.02 (standard errors
-    <= 0.013)."""
-    env, env_params, policy, theta, ev = problem
+@pytest.fixture(scope="module")
+def tiny():
+    """S = 2, A = 2, H = 3 (64 trajectories: pairs enumerable), reward r(s, a) only, a policy
+    theta and a direction v with a clear value difference J(theta + mu v) - J(theta); rewards in
+    [0, 1], so return gaps stay below the clip range R = 3."""
+    env = TabularMDP(2, 2, 3)
+    env_params = random_mdp_params(jax.random.key(3), 2, 2, 2, horizon=3)
+    policy = tabular_softmax(2, 2)
+    theta = 0.3 * jax.random.normal(jax.random.key(4), (2, 2))
+    ev = exact_evaluator(env, policy)
     grad = ev.grad(theta, env_params).reshape(-1)
-    v = grad / jnp.linalg.norm(grad)  # a direction with a large value gap
-    exact = float(ev.value(theta + 3.0 * v.reshape(S, A), env_params) - ev.value(theta, env_params))
-    results = []
+    v = grad / jnp.linalg.norm(grad)
+    return env, env_params, policy, theta, v, ev
+
+
+def _exact_and_estimated(tiny, num_queries, mu, num_pairs, replicates, key):
+    """E[D] exactly by enumeration and D from the estimator (replicates x N pairs each)."""
+    env, env_params, policy, theta, v, ev = tiny
+    pi = lambda t: action_probabilities(policy, t, env.observations(env_params), env.horizon)
+    exact = expected_difference_estimate(
+        env.model(env_params),
+        pi(theta),
+        pi(theta + mu * v.reshape(2, 2)),
+        get_link("logistic"),
+        num_queries,
+        3.0,
+    )
+    estimate = make_preference_gradient(
+        env, policy, make_oracle("logistic", num_queries), num_pairs=num_pairs, scale=4.0
+    )
+    one = lambda k: estimate(
+        k, theta, v[None], _hp(mu=mu, clip=3.0), env_params, oracle_params("noisy")
+    ).per_direction[0]
+    draws = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(key, replicates)))
+    true_difference = float(
+        ev.value(theta + mu * v.reshape(2, 2), env_params) - ev.value(theta, env_params)
+    )
+    return exact, draws.mean(), draws.std(ddof=1) / np.sqrt(replicates), true_difference
+
+
+def test_zpg_estimate_in_the_regime_of_the_reproductions(tiny):
+    """M = 10 votes, R = 3 (the reproductions' settings): the mean of D over 200 x 512 pairs
+    equals the exact E[D] (every pair of trajectories enumerated, the Binomial votes summed
+    exactly) within 5 standard errors; at this M the inversion bias E[D] - (J(theta + mu v) -
+    J(theta)) is itself resolved (more than 5 standard errors)."""
+    exact, mean, se, truth = _exact_and_estimated(tiny, 10, 1.0, 512, 200, jax.random.key(5))
+    assert abs(mean - exact) <= 5 * se, (mean, exact, se)
+    assert abs(exact - truth) > 5 * se, (exact, truth, se)
+
+
+def test_inversion_bias_magnitudes_match_the_exact_computation(tiny):
+    """For M = 1, 4, 16, 64 the measured D (50 x 2048 pairs) matches the exact E[D] within 5
+    standard errors, and the exact bias |E[D] - (J(theta + mu v) - J(theta))| falls with M."""
+    biases = []
     for m in (1, 4, 16, 64):
-        estimate = make_preference_gradient(
-            env, policy, make_oracle("logistic", m), num_pairs=50_000, scale=float(D)
-        )
-        _, gaps, feedback, _ = jax.jit(estimate)(
-            jax.random.key(6), theta, v[None], _hp(mu=3.0), env_params, oracle_params("noisy")
-        )
-        y = get_link("logistic").inverse(
-            jnp.clip(feedback.votes / m, jax.nn.sigmoid(-3.0), jax.nn.sigmoid(3.0))
-        )
-        se = float(jnp.std(y) / jnp.sqrt(y.size))
-        results.append((abs(float(gaps[0]) - exact), se))
-    biases = [b for b, _ in results]
-    assert all(b1 > b2 for b1, b2 in zip(biases, biases[1:])), (results, exact)
-    assert biases[0] > 5 * results[0][1]
+        exact, mean, se, truth = _exact_and_estimated(tiny, m, 1.0, 2048, 50, jax.random.key(m))
+        assert abs(mean - exact) <= 5 * se, (m, mean, exact, se)
+        biases.append(abs(exact - truth))
+    assert all(b1 > b2 for b1, b2 in zip(biases, biases[1:])), biases
 
 
 def _feedback(votes, answered, m=10):

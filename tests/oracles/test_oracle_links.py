@@ -143,7 +143,7 @@ def test_symmetrise():
     np.testing.assert_allclose(jax.jit(g.inverse)(p, 1.5), x, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["logistic", "probit", "linear", "extreme_value"])
+@pytest.mark.parametrize("name", ["logistic", "probit", "extreme_value"])
 def test_clipped_inverse_maps_unanimous_votes_to_plus_minus_r(name):
     """p = 0 and p = 1 give exactly -R and R, also where sigma(+-R) is beyond float32's open
     interval (the extreme-value link for R > 3.2: its inverse alone would stop at -3.18)."""
@@ -151,3 +151,17 @@ def test_clipped_inverse_maps_unanimous_votes_to_plus_minus_r(name):
     for r in (2.0, 6.0, 20.0):
         y = clipped_inverse(get_link(name), jnp.array([0.0, 1.0]), r)
         np.testing.assert_allclose(y, [-r, r], rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [0.5, 1.0, 2.0])
+def test_the_linear_link_saturates_at_c_not_at_r(shape):
+    """sigma^{-1}(clip(p, sigma(-R), sigma(R))) for the linear link (sigma(x) = 1/2 + x / (2c)):
+    with R = 3 > c unanimous votes give +-c and 9 of 10 give 0.8 c (the rule of the method notes;
+    mapping unanimous votes to +-R would jump from 0.8 c to 3 at the last vote); with R < c the
+    clip at sigma(+-R) gives +-R."""
+    link = get_link("linear")
+    y = clipped_inverse(link, jnp.array([0.0, 0.1, 0.9, 1.0]), 3.0, shape)
+    np.testing.assert_allclose(y, [-shape, -0.8 * shape, 0.8 * shape, shape], rtol=1e-6)
+    r = 0.5 * shape
+    y = clipped_inverse(link, jnp.array([0.0, 0.5, 1.0]), r, shape)
+    np.testing.assert_allclose(y, [-r, 0.0, r], rtol=1e-6, atol=1e-7)

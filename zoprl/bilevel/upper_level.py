@@ -26,13 +26,15 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from zoprl.bilevel.problem import BilevelParams, RewardFn, model_reward, ridge_penalty
+from zoprl.enumeration import (
+    MAX_ENUMERATED_TRAJECTORIES,
+    enumerate_trajectories,
+    trajectory_probabilities,
+)
 from zoprl.envs.finite import inverse_cdf
 from zoprl.soft_value import floating_dtype
-
-MAX_ENUMERATED_TRAJECTORIES = 2048
 
 
 def preference_loss(model_gap, true_gap, teacher_beta) -> jax.Array:
@@ -40,35 +42,6 @@ def preference_loss(model_gap, true_gap, teacher_beta) -> jax.Array:
     for the model return gap D = R_nu(tau_1) - R_nu(tau_0) and the true gap delta; elementwise."""
     p = jax.nn.sigmoid(teacher_beta * true_gap)
     return -(p * jax.nn.log_sigmoid(model_gap) + (1.0 - p) * jax.nn.log_sigmoid(-model_gap))
-
-
-def enumerate_trajectories(num_states: int, num_actions: int, horizon: int):
-    """Every state-action sequence as two int32 NumPy index arrays (states [N, H], actions
-    [N, H]), N = (S A)^H, trajectory n in lexicographic order of (s_1, a_1, ..., s_H, a_H).
-    Built from static sizes, so it is a constant of the traced program."""
-    n = (num_states * num_actions) ** horizon
-    if n > MAX_ENUMERATED_TRAJECTORIES:
-        raise ValueError(
-            f"enumerating (S A)^H = {n} trajectories exceeds "
-            f"{MAX_ENUMERATED_TRAJECTORIES} (their pairs would not fit): use "
-            "upper_objective_monte_carlo for this MDP"
-        )
-    digits = np.unravel_index(np.arange(n), (num_states, num_actions) * horizon)
-    states = np.stack(digits[0::2], axis=-1).astype(np.int32)
-    actions = np.stack(digits[1::2], axis=-1).astype(np.int32)
-    return states, actions
-
-
-def trajectory_probabilities(transition, start, policy, states, actions) -> jax.Array:
-    """Pr_pi(tau) for trajectories given by index arrays states, actions [N, H]; policy
-    [H, S, A]. Returns [N] (sums to 1 over a full enumeration)."""
-    horizon = policy.shape[0]
-    steps = jnp.arange(horizon)
-    action_probs = policy[steps, states, actions]  # [N, H]
-    transition_probs = transition[states[:, :-1], actions[:, :-1], states[:, 1:]]  # [N, H - 1]
-    return (
-        start[states[:, 0]] * jnp.prod(action_probs, axis=-1) * jnp.prod(transition_probs, axis=-1)
-    )
 
 
 def _returns(reward_table, states, actions) -> jax.Array:

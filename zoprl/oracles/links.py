@@ -52,13 +52,16 @@ _LOG_LN2 = math.log(_LN2)
 
 
 class Link(NamedTuple):
-    """A link sigma with its inverse and derivative; each is f(array, shape=1.0) -> array."""
+    """A link sigma with its inverse and derivative; each is f(array, shape=1.0) -> array.
+    ``saturation(shape)``: the |x| beyond which sigma is constant (0 or 1), None for links that
+    never saturate (the linear-clipped link saturates at c)."""
 
     name: str
     prob: Callable
     inverse: Callable
     derivative: Callable
     symmetric: bool
+    saturation: Callable | None = None
 
 
 def _open_unit(p):
@@ -151,7 +154,9 @@ def _ev_derivative(x, shape=1.0):
 
 LOGISTIC = Link("logistic", _logistic_prob, _checked(_logistic_inverse), _logistic_derivative, True)
 PROBIT = Link("probit", _probit_prob, _checked(_probit_inverse), _probit_derivative, True)
-LINEAR = Link("linear", _linear_prob, _checked(_linear_inverse), _linear_derivative, True)
+LINEAR = Link(
+    "linear", _linear_prob, _checked(_linear_inverse), _linear_derivative, True, lambda c: c
+)
 EXTREME_VALUE = Link("extreme_value", _ev_prob, _checked(_ev_inverse), _ev_derivative, False)
 
 _LINKS: dict[str, Link] = {}
@@ -196,22 +201,27 @@ def get_link(name) -> Link:
 
 
 def clipped_inverse(link: Link, p, clip_range, shape=1.0):
-    """y = sigma^{-1}(clip(p, sigma(-R), sigma(R))), a value in [-R, R] (R = ``clip_range`` > 0).
+    """y = sigma^{-1}(clip(p, sigma(-R), sigma(R))) (R = ``clip_range`` > 0): the per-pair
+    inversion of an empirical preference frequency used by zeroth-order estimators (ZPG, arXiv
+    2409.17401); clipping keeps y finite when all M votes agree.
 
-    This is the per-pair inversion of an empirical preference frequency used by zeroth-order
-    estimators (ZPG, arXiv 2409.17401): clipping at R keeps y finite when all M votes agree.
-    The output is clipped into [-R, R] again to remove round-off. A p at or beyond sigma(-R)
-    (sigma(R)) maps to exactly -R (R), also when sigma(+-R) lies beyond the open interval on which
-    ``inverse`` is finite in float32 (e.g. the extreme-value link for R > 3.2 s), so the range
-    stays the symmetric [-R, R] the estimators assume. Concrete p outside [0, 1] or a
-    non-positive R raise ValueError.
+    A p at or beyond sigma(R) maps to sigma^{-1}(sigma(R)) exactly: R for a link that does not
+    saturate before R, also when sigma(R) lies beyond the open interval on which ``inverse`` is
+    finite in float32 (e.g. the extreme-value link for R > 3.2 s); min(R, c) for a link that
+    saturates at c (the linear-clipped link: with R > c unanimous votes give c, and 9 of 10
+    votes give c (2 0.9 - 1) = 0.8 c). Likewise at sigma(-R). The output is clipped into that
+    range again to remove round-off. Concrete p outside [0, 1] or a non-positive R raise
+    ValueError.
     """
     check_probability("p", p)
     check_in_range("clip_range", clip_range, 0.0, math.inf, low_open=True)
     low, high = link.prob(-clip_range, shape), link.prob(clip_range, shape)
+    edge = (
+        clip_range if link.saturation is None else jnp.minimum(clip_range, link.saturation(shape))
+    )
     y = link.inverse(jnp.clip(p, low, high), shape)
-    y = jnp.where(p <= low, -clip_range, jnp.where(p >= high, clip_range, y))
-    return jnp.clip(y, -clip_range, clip_range)
+    y = jnp.where(p <= low, -edge, jnp.where(p >= high, edge, y))
+    return jnp.clip(y, -edge, edge)
 
 
 def symmetrise(link: Link, *, iterations: int = 60) -> Link:

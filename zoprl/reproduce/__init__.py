@@ -33,18 +33,26 @@ class Reproduction(NamedTuple):
 
 
 def _spec_based(name: str, summarise: str) -> Reproduction:
+    """A reproduction from ``specs/<name>.toml``: tuned with the tuning protocol when the spec
+    has a [tuning] table (``zoprl.tuning``: <out>/tuning, <out>/evaluation, tuned.yaml,
+    chosen.csv, sensitivity figure), else one sweep into <out>; then the summary of
+    ``figures.<summarise>`` from the (evaluation) table."""
+
     def run(out_dir, profile, fresh, progress, log):
         from zoprl.experiment import run_sweep
         from zoprl.reproduce import figures
         from zoprl.reproduce.specs_io import load_profile
+        from zoprl.tuning import tune
 
         spec = load_profile(os.path.join(SPECS, f"{name}.toml"), profile)
-        result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
-        return [
-            result.table_path,
-            result.manifest_path,
-            *getattr(figures, summarise)(result.table, result.manifest, out_dir, log),
-        ]
+        if spec.tuning is not None:
+            tuned = tune(spec, out_dir, fresh=fresh, progress=progress, log=log)
+            result, written = tuned.evaluation, list(tuned.written)
+        else:
+            result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
+            written = [result.table_path, result.manifest_path]
+        summary = getattr(figures, summarise)(result.table, result.manifest, out_dir, log)
+        return written + list(summary)
 
     return Reproduction(lambda: _first_comment(name), run)
 
