@@ -384,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from zoprl.experiment.compile_cache import enable_compile_cache
+
+        enable_compile_cache()  # compiled programs kept on disk (off: ZOPRL_COMPILE_CACHE=off)
         return args.func(args)
     except ValueError as err:
         message = " ".join(str(err).split())

@@ -11,7 +11,10 @@ tuning seeds, the chosen configuration rerun on fresh evaluation seeds.
 3. The tuned spec (``<out>/tuned.yaml``, a file ``zoprl sweep`` runs): one entry per method
    (static grids expanded, labelled by cell), the chosen values per context as explicit grid
    points, and the spec's ``seeds`` fresh seeds S_t .. S_t + S - 1 (``first_seed``), disjoint
-   from the tuning seeds by construction. Run into ``<out>/evaluation/``.
+   from the tuning seeds by construction. Run into ``<out>/evaluation/``. Both sweeps run in
+   batches of a method's evaluation size (``shared_batch``), so that with the persistent
+   compilation cache (``zoprl.experiment.compile_cache``) the evaluation program is loaded,
+   not compiled again.
 4. ``<out>/chosen.csv`` / ``chosen.md`` (the chosen values, their tuning score and standard
    error), ``<out>/sensitivity.png`` / ``.pdf`` (the tuning score against each searched
    hyperparameter, per method), and a warning for every chosen value on the edge of its range.
@@ -103,8 +106,22 @@ def tuning_spec(spec: ExperimentSpec, plans: list[MethodPlan]) -> ExperimentSpec
             )
         )
     return dataclasses.replace(
-        spec, algorithms=tuple(entries), grid={}, tuning=None, seeds=spec.tuning.seeds, first_seed=0
+        spec,
+        algorithms=tuple(entries),
+        grid={},
+        tuning=None,
+        seeds=spec.tuning.seeds,
+        first_seed=0,
+        max_runs_per_batch=shared_batch(spec, plans),
     )
+
+
+def shared_batch(spec: ExperimentSpec, plans: list[MethodPlan]) -> int:
+    """Runs per batch of both sweeps: a method's evaluation runs (contexts x seeds), so that its
+    tuning sweep runs in batches of the same shape and the evaluation program is the tuning
+    program again (a load from the persistent compilation cache instead of a compile)."""
+    batch = min(len(plan.contexts) * spec.seeds for plan in plans)
+    return batch if spec.max_runs_per_batch is None else min(batch, spec.max_runs_per_batch)
 
 
 def _cells_of(spec: ExperimentSpec, plans: list[MethodPlan]) -> list[tuple]:
@@ -147,7 +164,12 @@ def tuned_spec(
             )
         )
     return dataclasses.replace(
-        spec, algorithms=tuple(entries), grid={}, tuning=None, first_seed=spec.tuning.seeds
+        spec,
+        algorithms=tuple(entries),
+        grid={},
+        tuning=None,
+        first_seed=spec.tuning.seeds,
+        max_runs_per_batch=shared_batch(spec, plans),
     )
 
 

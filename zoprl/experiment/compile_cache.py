@@ -1,0 +1,52 @@
+"""JAX's persistent compilation cache for zoprl's programs.
+
+A sweep compiles two programs per cell (seconds each on a CPU, most of a short run); JAX can
+keep compiled executables on disk, keyed by the program's HLO, the compile options and the
+device, so that rerunning a command, or running a program of the same shapes again (the
+evaluation sweep of ``zoprl tune`` after its tuning sweep, with equal batches), loads it
+instead of compiling it. Measured on the 2-core CPU: a tiny ZPG cell's two compiles, 5.6 s,
+load in 0.5-0.9 s.
+
+``enable_compile_cache(path)`` turns it on for this process (the command line does so by
+default; ``--no-compile-cache`` or ``ZOPRL_COMPILE_CACHE=off`` leaves it off). The folder is
+``path``, else ``$ZOPRL_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/zoprl/jax`` (``~/.cache/...``).
+Every compile is cached (no minimum compile time); delete the folder to reclaim the space.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENVIRONMENT_VARIABLE = "ZOPRL_COMPILE_CACHE"
+
+
+def default_cache_dir() -> str | None:
+    """The cache folder of the module doc (None when the environment turns it off)."""
+    chosen = os.environ.get(ENVIRONMENT_VARIABLE)
+    if chosen is not None:
+        return None if chosen.lower() in ("", "0", "off", "false", "no") else chosen
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "zoprl", "jax")
+
+
+def enable_compile_cache(path: str | None = None) -> str | None:
+    """Cache compiled programs in ``path`` (module doc); returns the folder, or None when off.
+    Raises ValueError when the folder cannot be created."""
+    import jax
+
+    folder = path or default_cache_dir()
+    if folder is None:
+        return None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"cannot create the compilation cache folder {folder!r}: {err.strerror}"
+        ) from None
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return folder
+
+
+__all__ = ["ENVIRONMENT_VARIABLE", "default_cache_dir", "enable_compile_cache"]
