@@ -1,13 +1,16 @@
 """Figures and summary tables of the spec-based reproductions, from their results tables only.
 
-Each function takes (table, manifest, out_dir, log), writes PNG + PDF figures and summary.csv
-into ``out_dir``, logs the summary, and returns the written paths.
+Each function takes (table, manifest, out_dir, log) — the evaluation table of the tuned
+methods — writes PNG + PDF figures, ``summary.csv`` and ``summary.md`` (the pipe table the README
+shows verbatim; a test checks that it does) into ``out_dir``, logs the summary, and returns the
+written paths. Intervals are 95% t intervals over the evaluation seeds.
 """
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 
 from zoprl.plots import plot_final_bars, plot_final_metric, plot_results, save_figure
@@ -15,11 +18,31 @@ from zoprl.storage.atomic import write_bytes_atomically
 from zoprl.theory.tidy import mean_ci
 
 
-def _write_summary(frame: pd.DataFrame, out_dir: str, log) -> str:
-    log(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    return write_bytes_atomically(
-        os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
-    )
+def interval_text(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """ "m [l, h]" to ``digits`` decimals (an interval of one seed is "m")."""
+    if not np.isfinite(low):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def write_summary(frame: pd.DataFrame, markdown: str, out_dir: str, log) -> list[str]:
+    """summary.csv (the numbers) and summary.md (the README's table)."""
+    log(markdown)
+    return [
+        write_bytes_atomically(
+            os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
+        ),
+        write_bytes_atomically(os.path.join(out_dir, "summary.md"), markdown.encode()),
+    ]
+
+
+def pipe_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+    """A Markdown pipe table; ``align`` per column: "l" or "r"."""
+    align = align or ["l"] * len(header)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
@@ -29,71 +52,186 @@ def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataF
     return rows.loc[rows.groupby("run_id")["iteration"].idxmax()]
 
 
+def kl_target_ratio(environment: dict, beta: float) -> float:
+    """J(pi*_beta) / J* on the GridWorld of ``environment`` (the spec's options): pi*_beta the
+    KL-regularised optimum against the uniform reference with coefficient beta (soft value
+    iteration), the policy DPO targets at its beta."""
+    import jax.numpy as jnp
+
+    from zoprl.envs import make
+    from zoprl.evaluation import optimal_value, policy_value
+    from zoprl.soft_value import KLRegularisedMDP, soft_value_iteration
+
+    options = {k: v for k, v in environment.items() if k != "name"}
+    env, env_params = make(environment.get("name", "GridWorld"), **options)
+    model = env.model(env_params)
+    reference = jnp.full((env.num_states, env.num_actions), 1.0 / env.num_actions)
+    mdp = KLRegularisedMDP(
+        model.transition, model.start, model.expected_reward(), reference, jnp.float32(beta)
+    )
+    policy = soft_value_iteration(mdp, env.horizon).policy
+    return float(policy_value(model, policy) / optimal_value(model, env.horizon))
+
+
+def _dpo_targets(table: pd.DataFrame, manifest: dict) -> dict:
+    """label -> J(pi*_beta) / J* for the DPO / IPO rows (their chosen beta)."""
+    environment = manifest["spec"]["environment"]
+    targets = {}
+    for label, group in table[table.algorithm.str.startswith(("dpo", "ipo"))].groupby("label"):
+        targets[label] = kl_target_ratio(environment, float(group["hp.beta"].iloc[0]))
+    return targets
+
+
 def comparison(table, manifest, out_dir, log) -> list[str]:
-    """Learning curves against queries and trajectories; the value gap at the largest query
-    budget every preference method reached (ceilings: at their last iteration)."""
+    """Learning curves against queries and trajectories; the value gap and J / J* at the common
+    query budget (the ceilings, which ask none: at their last iteration) with 95% intervals,
+    the queries each method needed to reach 0.9 J* (``zoprl.compare``: median and bootstrap
+    interval over seeds, censored runs kept), and DPO's KL-regularised target at its beta."""
+    from zoprl.compare import compare
+
     paths = plot_results(table, out_dir, metric="value_gap", x=["queries", "trajectories"])
+    budget = _common_budget(table)
     final = table[table.iteration == table.iteration.max()]
-    spent = final[~final.reads_latent_reward].groupby("label")["queries"].mean()
-    budget = float(spent[spent > 0].min())
-    at_budget = pd.concat(
+    pick = lambda metric: pd.concat(
         [
-            value_at_budget(table[~table.reads_latent_reward], "value_gap", budget),
-            final[(final.reads_latent_reward) & (final.metric == "value_gap")],
+            value_at_budget(table[~table.reads_latent_reward], metric, budget),
+            final[final.reads_latent_reward & (final.metric == metric)],
         ]
     )
-    stats = mean_ci(at_budget, ["label", "reads_latent_reward"])
-    queries = at_budget.groupby("label")["queries"].mean().rename("queries").reset_index()
-    summary = stats.merge(queries, on="label")[
-        ["label", "reads_latent_reward", "queries", "mean", "low", "high", "n"]
+    gap, ratio = mean_ci(pick("value_gap"), ["label"]), mean_ci(pick("value_ratio"), ["label"])
+    complexity, _, written = compare(out_dir, thresholds=["value_ratio>=0.9"], x="queries")
+    targets = _dpo_targets(table, manifest)
+    summary = gap.merge(ratio, on="label", suffixes=("", "_ratio")).sort_values("mean")
+    summary = summary.merge(
+        complexity[["label", "median", "median_low", "median_high", "censored"]],
+        on="label",
+        how="left",
+    )
+    summary["kl_target_ratio"] = summary.label.map(targets)
+    rows = [
+        [
+            row.label,
+            interval_text(row["mean"], row.low, row.high),
+            interval_text(row.mean_ratio, row.low_ratio, row.high_ratio),
+            _queries_text(row),
+            "" if pd.isna(row.kl_target_ratio) else f"{row.kl_target_ratio:.3f}",
+        ]
+        for _, row in summary.iterrows()
     ]
-    summary = summary.rename(columns={"mean": "value_gap"}).sort_values("value_gap")
-    log(f"value gap at a budget of {budget:.0f} queries (ceilings: final), mean and 95% CI:")
-    return [*map(str, paths), _write_summary(summary, out_dir, log)]
+    markdown = pipe_table(
+        [
+            "method",
+            f"value gap at {budget:.0f} queries",
+            "J / J*",
+            "queries to 0.9 J* (median)",
+            "J / J* of the KL target",
+        ],
+        rows,
+        ["l", "l", "l", "l", "r"],
+    )
+    return [*map(str, paths), *written, *write_summary(summary, markdown, out_dir, log)]
+
+
+def _common_budget(table: pd.DataFrame) -> float:
+    """The largest query budget every preference method reached."""
+    final = table[table.iteration == table.iteration.max()]
+    spent = final[~final.reads_latent_reward].groupby("label")["queries"].min()
+    return float(spent[spent > 0].min())
+
+
+def _queries_text(row) -> str:
+    if pd.isna(row["median"]):
+        return "(asks no queries)"
+    if np.isinf(row["median"]):
+        return f"never ({row.censored} of the seeds censored)"
+    high = "inf" if np.isinf(row.median_high) else f"{row.median_high:.0f}"
+    return f"{row['median']:.0f} [{row.median_low:.0f}, {high}]"
 
 
 def stochasticity(table, manifest, out_dir, log) -> list[str]:
-    """Final value gap and final J / J* against the slip probability, per method (J* itself
-    falls as the slip grows, so the ratio is the comparable scale)."""
+    """The fraction of the uniform policy's gap closed (the comparable scale: J* and J / J* of
+    the uniform policy both change with the slip) and J / J* against the slip probability."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    ratio = normalised_value(table)
     fig = Figure(figsize=(12.8, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
-    plot_final_metric(table, "value_gap", "env.slip", ax=left)
-    plot_final_metric(ratio, "value_ratio", "env.slip", ax=right)
-    fig.suptitle("at a fixed budget of human queries")
+    plot_final_metric(table, "gap_closed", "env.slip", ax=left)
+    plot_final_metric(table, "value_ratio", "env.slip", ax=right)
+    fig.suptitle("at a fixed budget of human queries, each method tuned per slip")
     paths = save_figure(fig, os.path.join(out_dir, "final_vs_slip"))
-    final = ratio[ratio.iteration == ratio.iteration.max()]
-    stats = mean_ci(final, ["label", "env.slip"])
-    pivot = stats.pivot(index="label", columns="env.slip", values="mean").reset_index()
-    pivot.columns = ["label"] + [f"slip={c:g}" for c in pivot.columns[1:]]
-    log("final J / J* by slip probability (mean over seeds):")
-    return [*map(str, paths), _write_summary(pivot, out_dir, log)]
-
-
-def normalised_value(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of metric ``value_ratio`` = J(theta) / J* (from the value and value_gap rows)."""
-    value = table[table.metric == "value"].set_index(["run_id", "iteration"])
-    gap = table[table.metric == "value_gap"].set_index(["run_id", "iteration"])["value"]
-    ratio = value.assign(value=value["value"] / (value["value"] + gap), metric="value_ratio")
-    return ratio.reset_index()
+    final = table[(table.iteration == table.iteration.max())]
+    stats = {
+        m: mean_ci(final[final.metric == m], ["label", "env.slip"])
+        for m in ("gap_closed", "value_ratio")
+    }
+    slips = sorted(stats["gap_closed"]["env.slip"].unique())
+    rows, frames = [], []
+    for label, group in stats["gap_closed"].groupby("label", sort=False):
+        ratio = stats["value_ratio"][stats["value_ratio"].label == label].set_index("env.slip")
+        group = group.set_index("env.slip")
+        cells = [interval_text(*group.loc[s, ["mean", "low", "high"]], digits=2) for s in slips]
+        rows.append([label] + [f"{c} ({ratio.loc[s, 'mean']:.2f})" for c, s in zip(cells, slips)])
+        frames.append(group.assign(label=label, value_ratio=ratio["mean"]).reset_index())
+    markdown = pipe_table(["gap closed [95% CI] (J / J*)"] + [f"slip={s:g}" for s in slips], rows)
+    log("fraction of the uniform policy's gap closed by slip probability:")
+    return [*map(str, paths), *write_summary(pd.concat(frames), markdown, out_dir, log)]
 
 
 def links(table, manifest, out_dir, log) -> list[str]:
-    """Final J / J* per teacher link and method (grouped bars)."""
-    ratio = normalised_value(table)
+    """Final J / J* per teacher link and method (grouped bars), and each method's paired
+    differences between teachers: the same evaluation seeds in every cell, so the difference
+    of two teachers is taken seed by seed; its 95% interval, and the smallest difference the
+    design detects with 80% power at the 5% level, (z_0.975 + z_0.8) s_d / sqrt(n) = 2.80 s_d /
+    sqrt(n) for the paired standard deviation s_d."""
+    ratio = table[table.metric == "value_ratio"].copy()
     ratio["teacher link"] = ratio["oracle"].str.split("/").str[0]
     ax = plot_final_bars(ratio, "value_ratio", group="teacher link")
-    ax.set_title("final J / J* by the teacher's link")
+    ax.set_title("final J / J* by the teacher's link (each cell tuned for its teacher)")
     paths = save_figure(ax, os.path.join(out_dir, "value_ratio_by_link"))
     final = ratio[ratio.iteration == ratio.iteration.max()]
     stats = mean_ci(final, ["label", "teacher link"])
-    pivot = stats.pivot(index="label", columns="teacher link", values="mean").reset_index()
-    log("final J / J* by teacher link (mean over seeds):")
-    return [*map(str, paths), _write_summary(pivot, out_dir, log)]
+    teachers = sorted(stats["teacher link"].unique())
+    rows = []
+    for label, group in stats.groupby("label", sort=False):
+        group = group.set_index("teacher link")
+        paired = _paired_spread(final[final.label == label])
+        rows.append(
+            [label]
+            + [
+                interval_text(group.loc[t, "mean"], group.loc[t, "low"], group.loc[t, "high"])
+                if t in group.index
+                else ""
+                for t in teachers
+            ]
+            + [paired]
+        )
+    markdown = pipe_table(
+        ["J / J* [95% CI]"] + teachers + ["largest teacher difference [95% CI]; detectable"], rows
+    )
+    log("final J / J* by teacher link:")
+    return [*map(str, paths), *write_summary(stats, markdown, out_dir, log)]
+
+
+def _paired_spread(final: pd.DataFrame) -> str:
+    """The largest paired difference between two teachers of one method (mean and 95% t
+    interval over the shared seeds) and the design's detectable difference (``links`` doc)."""
+    from zoprl.theory.tidy import t_quantile
+
+    wide = final.pivot_table(index="seed", columns="teacher link", values="value")
+    if wide.shape[1] < 2:
+        return ""
+    means = wide.mean()
+    hi, lo = means.idxmax(), means.idxmin()
+    diff = (wide[hi] - wide[lo]).dropna()
+    n, sd = len(diff), diff.std(ddof=1)
+    half = t_quantile(0.95, n - 1) * sd / np.sqrt(n)
+    detectable = 2.80 * sd / np.sqrt(n)
+    return (
+        f"{hi} - {lo}: {diff.mean():.3f} [{diff.mean() - half:.3f}, "
+        f"{diff.mean() + half:.3f}]; {detectable:.3f}"
+    )
 
 
 def blocks(table, manifest, out_dir, log) -> list[str]:
@@ -108,8 +246,33 @@ def blocks(table, manifest, out_dir, log) -> list[str]:
     stats = stats.rename(columns={"mean": "final_value_gap"})
     stats["ms_per_iteration"] = stats.cell.map(per_iteration) * 1e3
     stats["queries"] = stats.cell.map(final.groupby("cell")["queries"].mean())
+    stats = stats.sort_values("final_value_gap")
+    rows = [
+        [
+            row.cell,
+            f"{row.queries:.0f}",
+            f"{row.ms_per_iteration:.2f}",
+            interval_text(row.final_value_gap, row.low, row.high),
+        ]
+        for row in stats.itertuples()
+    ]
+    markdown = pipe_table(
+        ["cell", "queries", "ms / iteration", "final value gap [95% CI]"],
+        rows,
+        ["l", "r", "r", "l"],
+    )
     log("final value gap, wall-clock cost per iteration (all seeds at once) and queries:")
-    return [*map(str, paths), _write_summary(stats.sort_values("final_value_gap"), out_dir, log)]
+    return [*map(str, paths), *write_summary(stats, markdown, out_dir, log)]
 
 
-__all__ = ["blocks", "comparison", "links", "normalised_value", "stochasticity", "value_at_budget"]
+__all__ = [
+    "blocks",
+    "comparison",
+    "interval_text",
+    "kl_target_ratio",
+    "links",
+    "pipe_table",
+    "stochasticity",
+    "value_at_budget",
+    "write_summary",
+]

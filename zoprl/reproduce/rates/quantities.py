@@ -110,6 +110,42 @@ def inversion_gap_estimates(
     return d_hat, float(plus[0]) - problem.value
 
 
+def exact_inversion_bias(
+    problem: Problem, key, direction, mu: float, num_pairs: int, queries
+) -> dict:
+    """(ii, exact in the votes) The inversion bias of D, mean_n (E[y | u_n] - u_n), for every M in
+    ``queries``: the per-pair bias E[y | u] - u with the Binomial votes summed exactly
+    (``zoprl.estimators.inversion``), averaged over the return gaps u_n of ``num_pairs``
+    sampled pairs (GridWorld return gaps are multiples of 1/8: the distinct gaps and their
+    counts are enough). The same pairs serve every M, so the curve's shape in M is exact given
+    them. Returns {"num_queries", "exact_bias", "local_slope"} (d log|bias| / d log M)."""
+    import jax
+    import jax.numpy as jnp
+
+    from zoprl.estimators.inversion import expected_inversion
+    from zoprl.oracles import get_link
+    from zoprl.rollout import make_paired_rollout
+
+    paired = make_paired_rollout(problem.env, problem.policy, num_pairs)
+    plus = problem.theta_flat + mu * jnp.asarray(direction, jnp.float32)
+    traj_0, traj_1 = jax.jit(paired)(
+        key, problem.theta, problem.unflatten(plus), problem.env_params
+    )
+    gaps = np.asarray(jnp.sum(traj_1.latent_reward - traj_0.latent_reward, axis=-1), np.float64)
+    values, counts = np.unique(np.round(gaps * 8.0) / 8.0, return_counts=True)
+    weights = counts / counts.sum()
+    link = get_link("logistic")
+    bias = np.array(
+        [
+            np.dot(weights, expected_inversion(link, values, int(m), problem.clip_range) - values)
+            for m in queries
+        ]
+    )
+    log_m, log_b = np.log(np.asarray(queries, np.float64)), np.log(np.abs(bias))
+    slope = np.gradient(log_b, log_m)
+    return {"num_queries": np.asarray(queries), "exact_bias": bias, "local_slope": slope}
+
+
 # --------------------------------------------------------------------------------------------
 # (iii) smoothing bias against mu
 

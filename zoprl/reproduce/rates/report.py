@@ -8,9 +8,11 @@ import io
 import os
 import time
 
+import numpy as np
+
 from zoprl.reproduce.rates.figures import plot_rates
 from zoprl.reproduce.rates.profiles import METRICS, QUANTITIES, X_COLUMNS, get_profile
-from zoprl.reproduce.rates.slopes import fit_slopes, format_slopes
+from zoprl.reproduce.rates.slopes import fit_slopes, format_slopes, slopes_markdown
 from zoprl.reproduce.rates.table import compute_rates
 
 # --------------------------------------------------------------------------------------------
@@ -23,7 +25,13 @@ def run_rates(out_dir: str, profile="quick", log=print, formats=("png", "pdf")) 
     ``out_dir/slopes.csv``, the figures (in ``formats``) and ``out_dir/manifest.json``
     (versions, device, profile, seconds per quantity); returns the written paths.
     Logs the slope table. ValueError for an unknown profile name, before any work."""
-    from zoprl.storage import build_manifest, write_atomically, write_json_atomically, write_table
+    from zoprl.storage import (
+        build_manifest,
+        write_atomically,
+        write_bytes_atomically,
+        write_json_atomically,
+        write_table,
+    )
 
     profile = get_profile(profile)
     start = time.perf_counter()
@@ -39,6 +47,10 @@ def run_rates(out_dir: str, profile="quick", log=print, formats=("png", "pdf")) 
         f.write(buffer.getvalue().encode())
 
     written.append(write_atomically(os.path.join(out_dir, "slopes.csv"), write_csv))
+    written.append(
+        write_bytes_atomically(os.path.join(out_dir, "slopes.md"), slopes_markdown(slopes).encode())
+    )
+    written.append(exact_inversion_table(out_dir, profile, log))
     written += plot_rates(df, profile, out_dir, formats)
     cells = [
         {
@@ -64,3 +76,42 @@ def run_rates(out_dir: str, profile="quick", log=print, formats=("png", "pdf")) 
         f"{len(written)} files to {out_dir}"
     )
     return [str(p) for p in written]
+
+
+EXACT_QUERIES = tuple(int(m) for m in np.unique(np.round(np.logspace(0, 4, 25))))
+"""M = 1 to 10^4 (25 log-spaced values) for the exact inversion-bias curve."""
+
+
+def exact_inversion_table(out_dir: str, profile, log) -> str:
+    """``inversion_exact.csv``: the inversion bias against M with the votes summed exactly
+    (``quantities.exact_inversion_bias``) at the (ii) setting, M from 1 to 10^4, and its local
+    log-log slope: where the fitted -1 of the large-M limit is reached."""
+    import jax
+    import pandas as pd
+
+    from zoprl.reproduce.rates import quantities
+    from zoprl.reproduce.rates.problem import make_problem
+    from zoprl.storage import write_bytes_atomically
+
+    problem = make_problem()
+    direction = np.asarray(problem.grad_flat) / np.linalg.norm(np.asarray(problem.grad_flat))
+    exact = quantities.exact_inversion_bias(
+        problem,
+        jax.random.key(11),
+        direction,
+        profile.mu,
+        min(profile.bias_pairs, 2**18),
+        EXACT_QUERIES,
+    )
+    frame = pd.DataFrame(exact)
+    steepest = frame.loc[frame.local_slope.idxmin()]
+    after = frame[frame.num_queries > steepest.num_queries]
+    near_one = after[after.local_slope > -1.05]
+    log(
+        f"exact inversion bias: local slope down to {steepest.local_slope:+.2f} (M = "
+        f"{steepest.num_queries}); within 0.05 of -1 from M = "
+        f"{int(near_one.num_queries.min()) if len(near_one) else 'never'}"
+    )
+    return write_bytes_atomically(
+        os.path.join(out_dir, "inversion_exact.csv"), frame.to_csv(index=False).encode()
+    )

@@ -108,6 +108,22 @@ def fit_slopes(df, profile: RatesProfile):
     return table
 
 
+def slopes_markdown(slopes) -> str:
+    """The slope table as the pipe table the README shows: quantity, x, slope [95% CI],
+    expected, in CI."""
+    lines = [
+        "| quantity | x | slope [95% CI] | expected | in CI |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for _, r in slopes.iterrows():
+        inside = "yes" if r["contains_expected"] else "**no**"
+        lines.append(
+            f"| {r['quantity']} | {r['x']} | {r['slope']:+.2f} [{r['low']:+.2f}, "
+            f"{r['high']:+.2f}] | {r['expected']:+.1f} | {inside} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def format_slopes(slopes) -> str:
     """A short text table: slope [95% CI] next to the expected slope."""
     lines = [f"{'quantity':<28} {'x':<20} {'slope':>7}  {'95% CI':<17} {'expected':>8}  in CI"]
