@@ -52,6 +52,12 @@ def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataF
     return rows.loc[rows.groupby("run_id")["iteration"].idxmax()]
 
 
+def per_method(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without its hyperparameter columns: a method tuned per context (a slip, a
+    teacher) has other hyperparameters in each, and is still one line or one bar per label."""
+    return table.drop(columns=[c for c in table.columns if c.startswith("hp.")])
+
+
 def kl_target_ratio(environment: dict, beta: float) -> float:
     """J(pi*_beta) / J* on the GridWorld of ``environment`` (the spec's options): pi*_beta the
     KL-regularised optimum against the uniform reference with coefficient beta (soft value
@@ -157,8 +163,8 @@ def stochasticity(table, manifest, out_dir, log) -> list[str]:
     fig = Figure(figsize=(12.8, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
-    plot_final_metric(table, "gap_closed", "env.slip", ax=left)
-    plot_final_metric(table, "value_ratio", "env.slip", ax=right)
+    plot_final_metric(per_method(table), "gap_closed", "env.slip", ax=left)
+    plot_final_metric(per_method(table), "value_ratio", "env.slip", ax=right)
     fig.suptitle("at a fixed budget of human queries, each method tuned per slip")
     paths = save_figure(fig, os.path.join(out_dir, "final_vs_slip"))
     final = table[(table.iteration == table.iteration.max())]
@@ -185,7 +191,7 @@ def links(table, manifest, out_dir, log) -> list[str]:
     of two teachers is taken seed by seed; its 95% interval, and the smallest difference the
     design detects with 80% power at the 5% level, (z_0.975 + z_0.8) s_d / sqrt(n) = 2.80 s_d /
     sqrt(n) for the paired standard deviation s_d."""
-    ratio = table[table.metric == "value_ratio"].copy()
+    ratio = per_method(table[table.metric == "value_ratio"])
     ratio["teacher link"] = ratio["oracle"].str.split("/").str[0]
     ax = plot_final_bars(ratio, "value_ratio", group="teacher link")
     ax.set_title("final J / J* by the teacher's link (each cell tuned for its teacher)")
