@@ -14,6 +14,8 @@ from sweep_testing import tiny_raw
 
 from zoprl.algorithms import make_chunked_run, make_run, zpg
 from zoprl.experiment import SpecError, run_sweep, spec_from_dict
+from zoprl.experiment.folder import FolderError
+from zoprl.experiment.resources import ResourceError
 from zoprl.oracles import make_oracle, oracle_params
 from zoprl.storage import read_table, unwrap_counts
 
@@ -167,17 +169,30 @@ def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_table
 
 def test_runs_too_many_for_memory_are_split_into_batches(tmp_path, tiny_sweep):
     spec, uninterrupted, _ = tiny_sweep
-    result = run_sweep(spec, str(tmp_path), progress=False, memory_budget_bytes=1.0)
+    one_run = _bytes_of_one_run(spec)  # per device, for a batch of one run per device
+    result = run_sweep(spec, str(tmp_path), progress=False, memory_budget_bytes=1.01 * one_run)
     cell = result.manifest["cells"][0]
-    assert cell["batch_size"] == jax.device_count() and cell["batches"] == 8
+    assert cell["batch_size"] < 8 and cell["batches"] == -(-8 // cell["batch_size"])
     assert_tables_equal(result.table, uninterrupted.table, atol=1e-5)
+    with pytest.raises(ResourceError, match="one run per device needs .* more than the budget"):
+        run_sweep(spec, str(tmp_path / "refused"), progress=False, memory_budget_bytes=one_run / 2)
+    assert not (tmp_path / "refused" / "chunks" / "cell-000" / "layout.json").exists()
+
+
+def _bytes_of_one_run(spec) -> float:
+    from zoprl.experiment import build_cells, runs_mesh, seed_keys
+    from zoprl.experiment.engine import Budgets, CellRunner
+
+    cell = build_cells(spec)[0]
+    runner = CellRunner(spec, cell, "unused", runs_mesh(), Budgets(1e12, 1e12), seed_keys(spec))
+    return runner.compile(jax.device_count())
 
 
 def test_a_folder_of_another_spec_is_refused_unless_fresh(tmp_path, tiny_sweep):
     spec, _, _ = tiny_sweep
     other = spec_from_dict(tiny_raw(seed=1))
     run_sweep(spec, str(tmp_path), progress=False, memory_budget_bytes=1e12)
-    with pytest.raises(SpecError, match="holds the results of a different spec"):
+    with pytest.raises(FolderError, match="holds the results of a different spec"):
         run_sweep(other, str(tmp_path), progress=False)
     result = run_sweep(other, str(tmp_path), progress=False, fresh=True)
     assert result.manifest["spec"]["seed"] == 1

@@ -6,27 +6,36 @@ Auto). A cell compiles two programs once (``start``: init + the record of iterat
 ``advance``: ``chunk_size`` iterations), whatever the number of grid points and seeds. Between
 chunks the metrics and the run state (the carry) are written to disk atomically, so that:
 
-  * progress is reported per chunk;
+  * progress is reported per chunk (and compilation as a timed phase);
   * a sweep killed at any point and rerun with the same command resumes every batch from its last
     finished chunk (finished chunks are never recomputed) and ends with the same table as an
     uninterrupted sweep (same programs, same keys: the same numbers);
   * a runs axis too large for device memory is split into equal batches (the size is chosen from
     the compiled programs' memory analysis against the device memory, and halved if the device
-    still runs out of memory).
+    still runs out of memory); a cell whose single run cannot fit, or a table that cannot fit in
+    host memory, is refused before anything runs (``zoprl.experiment.resources``).
 
-Layout of the output folder::
+The output folder is locked for the whole sweep, belongs to one spec, and is cleared of what a
+killed writer left behind (``zoprl.experiment.folder``). Its layout::
 
+    .zoprl.lock                                  held while a sweep writes here
     spec.json                                    the spec (a rerun must match it)
-    chunks/cell-000/layout.json                  runs, batch size, chunks
-    chunks/cell-000/batch-0000/chunk-0003.npz    metrics of chunk 3 (chunk 0: iteration 0)
+    chunks/invocations.json                      provenance and wall time of each invocation
+                                                 that computed chunks
+    chunks/cell-000/layout.json                  runs, batch size, chunks, metric names
+    chunks/cell-000/batch-0000/chunk-0003.npz    metrics of chunk 3 (chunk 0: iteration 0), its
+                                                 seconds, and the compile seconds spent on it
     chunks/cell-000/batch-0000/carry-0003.npz    run state after chunk 3 (only the newest kept)
     results.parquet                              the tidy table (zoprl.storage.table)
-    manifest.json                                versions, device, spec, times (zoprl.storage)
+    manifest.json                                versions, device, spec, times, provenance,
+                                                 diverged runs (zoprl.storage)
+
+Times in the manifest belong to the invocations that computed the chunks: a rerun that finds
+everything finished rewrites the table and manifest but keeps them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -36,7 +45,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from zoprl.algorithms.run import RUN_AXES, RunCarry, make_chunked_run, vmap_runs
+from zoprl.algorithms.run import RUN_AXES, WRAPS_SUFFIX, RunCarry, make_chunked_run, vmap_runs
 from zoprl.experiment.build import Cell, build_cells, seed_keys
 from zoprl.experiment.devices import (
     AXIS,
@@ -47,18 +56,42 @@ from zoprl.experiment.devices import (
     runs_mesh,
     save_carry,
 )
+from zoprl.experiment.folder import (
+    FolderError,
+    check_folder_path,
+    lock_folder,
+    prepare_folder,
+    read_json_file,
+    remove_temporaries,
+)
 from zoprl.experiment.progress import Progress
-from zoprl.experiment.spec import ExperimentSpec, SpecError, spec_from_dict
+from zoprl.experiment.resources import (
+    check_one_run,
+    check_spec_size,
+    check_table_size,
+    host_batch_bytes,
+    host_memory_budget,
+    tree_bytes,
+)
+from zoprl.experiment.spec import ExperimentSpec, spec_from_dict
 from zoprl.storage import (
+    ID_COLUMNS,
+    RUN_COLUMNS,
+    CorruptFileError,
     build_manifest,
     consistent_columns,
+    divergence,
+    exact_counts,
+    load_arrays,
     order_columns,
+    provenance,
     save_arrays_atomically,
     sort_rows,
     tidy_frame,
     write_json_atomically,
     write_table,
 )
+from zoprl.storage.table import COUNT_METRICS
 
 
 class SweepResult(NamedTuple):
@@ -66,6 +99,22 @@ class SweepResult(NamedTuple):
     manifest_path: str
     table: Any  # pandas DataFrame
     manifest: dict
+
+
+class Budgets(NamedTuple):
+    """Bytes a batch may use per device, and bytes the sweep may hold on the host."""
+
+    device: float
+    host: float
+
+
+def _load_chunk_file(path: str) -> dict:
+    try:
+        return load_arrays(path)
+    except CorruptFileError as err:
+        raise FolderError(
+            f"{err}; delete it to recompute that chunk, or rerun with --fresh"
+        ) from None
 
 
 # one cell -----------------------------------------------------------------------------------
@@ -76,30 +125,25 @@ class CellRunner:
     (``chunk_records``): a record count with no good divisor gets a shorter last chunk, compiled
     as a second ``advance`` program, instead of many tiny chunks."""
 
-    def __init__(self, spec: ExperimentSpec, cell: Cell, folder: str, mesh, budget: float):
-        self.spec, self.cell, self.folder, self.mesh, self.budget = spec, cell, folder, mesh, budget
+    def __init__(self, spec: ExperimentSpec, cell: Cell, folder: str, mesh, budgets: Budgets, keys):
+        self.spec, self.cell, self.folder, self.mesh, self.budgets = (
+            spec,
+            cell,
+            folder,
+            mesh,
+            budgets,
+        )
+        self.keys = keys
         self.devices = mesh.devices.size
+        self.on_cpu = mesh.devices.flat[0].platform == "cpu"
         self.chunk = spec.resolved_chunk_size()
         self.records_per_chunk = self.chunk // spec.eval_every
-        self.num_chunks = 1 + -(-spec.num_records // self.records_per_chunk)
+        self.num_chunks = spec.chunks_per_batch
         self.num_runs = cell.grid_size * spec.seeds
-        self.grid_index = np.repeat(np.arange(cell.grid_size), spec.seeds)
-        self.seed_index = np.tile(np.arange(spec.seeds), cell.grid_size)
-        self.keys = seed_keys(spec)
         self.compilations = {"start": 0, "advance": 0}
         self.compile_seconds = {"start": 0.0, "advance": 0.0}
-        self.vmapped = {}
-        for records in sorted({self.chunk_records(k) for k in range(1, self.num_chunks)}):
-            name = "advance" if records == self.records_per_chunk else "advance_tail"
-            chunked = make_chunked_run(
-                cell.algorithm,
-                records_per_chunk=records,
-                eval_every=spec.eval_every,
-                evaluator=cell.evaluator,
-            )
-            vstart, vadvance = vmap_runs(chunked, cell.env_batched)
-            self.vmapped["start"] = self._counted("start", vstart)
-            self.vmapped[name] = self._counted(name, vadvance)
+        self.unrecorded = {}  # compile seconds not yet written into a chunk file
+        self.vmapped = self._vmapped_programs()
         self.runs_sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         self.replicated = NamedSharding(mesh, PartitionSpec())
         self.carry_sharding = RunCarry(
@@ -109,6 +153,23 @@ class CellRunner:
         self.programs: dict[str, Any] = {}
         self.max_batch = spec.max_runs_per_batch
         self.batch_size = self.num_batches = 0
+        self.metric_names: list[str] = []
+
+    def _vmapped_programs(self) -> dict:
+        """The vmapped start and advance functions (one advance per chunk length)."""
+        vmapped = {}
+        for records in sorted({self.chunk_records(k) for k in range(1, self.num_chunks)}):
+            name = "advance" if records == self.records_per_chunk else "advance_tail"
+            chunked = make_chunked_run(
+                self.cell.algorithm,
+                records_per_chunk=records,
+                eval_every=self.spec.eval_every,
+                evaluator=self.cell.evaluator,
+            )
+            vstart, vadvance = vmap_runs(chunked, self.cell.env_batched)
+            vmapped["start"] = self._counted("start", vstart)
+            vmapped[name] = self._counted(name, vadvance)
+        return vmapped
 
     def _counted(self, name, fn):
         """``fn`` counting its traces (one per compilation) under ``name``."""
@@ -134,8 +195,9 @@ class CellRunner:
         return np.minimum(np.arange(batch * size, (batch + 1) * size), self.num_runs - 1)
 
     def inputs(self, idx: np.ndarray):
-        """(keys, hparams, env_params, oracle_params) of runs ``idx``, placed on the mesh."""
-        g, s = self.grid_index[idx], self.seed_index[idx]
+        """(keys, hparams, env_params, oracle_params) of runs ``idx`` (run r = grid point
+        r // S, seed r % S), placed on the mesh."""
+        g, s = idx // self.spec.seeds, idx % self.spec.seeds
         pick = lambda tree: jax.tree.map(lambda x: np.asarray(x)[g], tree)
         cell = self.cell
         args = (
@@ -156,18 +218,24 @@ class CellRunner:
         )
 
     # programs -------------------------------------------------------------------------------
+    def _compile_one(self, name: str, *args, **jit_options):
+        t0 = time.perf_counter()
+        traced = jax.jit(self.vmapped[name], **jit_options).trace(*args)
+        self.programs[name] = traced.lower().compile()
+        seconds = time.perf_counter() - t0
+        self.compile_seconds[name] += seconds
+        self.unrecorded[name] = self.unrecorded.get(name, 0.0) + seconds
+        return traced
+
     def compile(self, batch_size: int) -> float:
-        """Compile every program for ``batch_size`` runs; returns their memory need (bytes)."""
+        """Compile every program for ``batch_size`` runs; returns the bytes a device needs: the
+        programs' own (XLA's memory analysis) and, on a CPU, its share of the host copies."""
         args = self.abstract_inputs(batch_size)
         shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding, self.runs_sharding)
-        t0 = time.perf_counter()
-        traced = jax.jit(
-            self.vmapped["start"],
-            in_shardings=shardings,
-            out_shardings=(self.carry_sharding, self.runs_sharding),
-        ).trace(*args)
-        self.programs["start"] = traced.lower().compile()
-        self.compile_seconds["start"] += time.perf_counter() - t0
+        out_shardings = (self.carry_sharding, self.runs_sharding)
+        traced = self._compile_one(
+            "start", *args, in_shardings=shardings, out_shardings=out_shardings
+        )
         self.template = RunCarry(
             *(
                 jax.tree.map(
@@ -176,64 +244,78 @@ class CellRunner:
                 for part, sharding in zip(traced.out_info[0], self.carry_sharding)
             )
         )
+        chunk_metrics = 0.0
         for name in (n for n in self.vmapped if n != "start"):
-            t0 = time.perf_counter()
-            self.programs[name] = (
-                jax.jit(
-                    self.vmapped[name],
-                    in_shardings=(self.carry_sharding, *shardings[1:]),
-                    out_shardings=(self.carry_sharding, self.runs_sharding),
-                    donate_argnums=0,
-                )
-                .trace(self.template, *args[1:])
-                .lower()
-                .compile()
+            advance = self._compile_one(
+                name,
+                self.template,
+                *args[1:],
+                in_shardings=(self.carry_sharding, *shardings[1:]),
+                out_shardings=out_shardings,
+                donate_argnums=0,
             )
-            self.compile_seconds[name] += time.perf_counter() - t0
+            chunk_metrics = max(chunk_metrics, tree_bytes(advance.out_info[1]))
+            self.metric_names = sorted(advance.out_info[1])
         self.batch_size = batch_size
-        return max(program_bytes(p) for p in self.programs.values())
+        self.host_bytes = host_batch_bytes(tree_bytes(self.template), chunk_metrics)
+        own = max(program_bytes(p) for p in self.programs.values())
+        return own + (self.host_bytes / self.devices if self.on_cpu else 0.0)
 
     def choose_batch_size(self) -> int:
         """All runs at once unless ``max_runs_per_batch`` or the memory budget says otherwise;
-        always a multiple of the device count. Compiles the programs for the chosen size."""
-        d = self.devices
+        always a multiple of the device count. Compiles the programs for the chosen size;
+        ResourceError when one run per device does not fit."""
+        d, budget = self.devices, self.budgets.device
         size = -(-self.num_runs // d) * d
         if self.max_batch is not None:
             size = min(size, max(d, self.max_batch // d * d))
         for _ in range(8):
             need = self.compile(size)
-            if need <= self.budget or size == d:
+            ratio = max(need / budget, 0.0 if self.on_cpu else self.host_bytes / self.budgets.host)
+            if ratio <= 1 or size == d:
                 break
-            size = max(d, int(size * self.budget / need) // d * d)
+            size = max(d, int(size / ratio) // d * d)
+        if size == d:
+            check_one_run(self.cell.name, need, budget, d)
         return size
 
     # the loop -------------------------------------------------------------------------------
-    def plan(self, note=lambda message: None) -> None:
+    def plan(self, progress: Progress) -> None:
         """Read the cell's layout from disk (resuming) or choose and record the batch size. A
         layout written with another device count is kept when its batch size still divides
-        among the devices; otherwise the cell starts over (``note`` says so)."""
+        among the devices; otherwise the cell starts over (``progress`` says so)."""
         path = os.path.join(self.folder, "layout.json")
         expected = {"num_runs": self.num_runs, "num_chunks": self.num_chunks}
-        layout = None
-        if os.path.exists(path):
-            with open(path) as f:
-                layout = json.load(f)
-            if (
-                any(layout.get(k) != v for k, v in expected.items())
-                or layout.get("batch_size", 0) % self.devices
-            ):
-                note(
-                    f"{self.cell.name}: finished chunks were laid out for "
-                    f"{layout.get('devices')} devices in batches of {layout.get('batch_size')}"
-                    f", which {self.devices} devices cannot share: starting the cell over"
-                )
-                shutil.rmtree(self.folder)
-                layout = None
+        layout = read_json_file(path, "the batch layout")
+        if layout is not None and (
+            any(layout.get(k) != v for k, v in expected.items())
+            or not isinstance(layout.get("batch_size"), int)
+            or layout["batch_size"] < 1
+            or layout["batch_size"] % self.devices
+        ):
+            progress.note(
+                f"{self.cell.name}: finished chunks were laid out for "
+                f"{layout.get('devices')} devices in batches of {layout.get('batch_size')}"
+                f", which {self.devices} devices cannot share: starting the cell over"
+            )
+            shutil.rmtree(self.folder)
+            layout = None
         if layout is None:
-            layout = {**expected, "devices": self.devices, "batch_size": self.choose_batch_size()}
+            with progress.phase(f"compiling {self.cell.name} ({self.num_runs} runs)"):
+                size = self.choose_batch_size()
+            layout = {**expected, "devices": self.devices, "batch_size": size}
+            layout["metrics"] = self.metric_names
             write_json_atomically(path, layout)
         self.batch_size = layout["batch_size"]
+        self.metric_names = layout.get("metrics") or self.metric_names
         self.num_batches = -(-self.num_runs // self.batch_size)
+
+    def table_rows(self) -> int:
+        """Rows this cell adds to the tidy table (every metric at every record; an estimate
+        of 3 metrics for a layout written before metric names were recorded)."""
+        names = [n for n in self.metric_names if n not in COUNT_METRICS]
+        names = [n for n in names if not n.endswith(WRAPS_SUFFIX)]
+        return self.num_runs * (self.spec.num_records + 1) * (len(names) or 3)
 
     def finished_chunks(self, batch_folder: str) -> int:
         """Chunks 0..k-1 finished (metrics on disk, and the carry of k-1 unless all are done)."""
@@ -261,8 +343,15 @@ class CellRunner:
                 self.max_batch = self.batch_size // 2
                 shutil.rmtree(self.folder)
                 self.programs.clear()
-                self.plan()
+                self.plan(progress)
                 progress.total += (self.num_batches - before) * self.num_chunks
+
+    def _resume_carry(self, folder: str, done: int):
+        path = os.path.join(folder, f"carry-{done - 1:04d}.npz")
+        try:
+            return load_carry(path, self.template)
+        except CorruptFileError as err:
+            raise FolderError(f"{err}; rerun with --fresh") from None
 
     def _run_batches(self, progress: Progress) -> int:
         computed = 0
@@ -275,7 +364,8 @@ class CellRunner:
             if done == self.num_chunks:
                 continue
             if not self.programs:
-                self.compile(self.batch_size)
+                with progress.phase(f"compiling {self.cell.name} ({self.num_runs} runs)"):
+                    self.compile(self.batch_size)
             args = self.inputs(self.batch_indices(b, self.batch_size))
             where = f"batch {b + 1}/{self.num_batches}"
             if done == 0:
@@ -286,7 +376,7 @@ class CellRunner:
                 progress.done(time.perf_counter() - t0, f"{where} start")
                 computed, done = computed + 1, 1
             else:
-                carry = load_carry(os.path.join(folder, f"carry-{done - 1:04d}.npz"), self.template)
+                carry = self._resume_carry(folder, done)
             for k in range(done, self.num_chunks):
                 t0 = time.perf_counter()
                 carry, metrics = self.programs[self.advance_name(k)](carry, *args[1:])
@@ -304,16 +394,19 @@ class CellRunner:
                 os.unlink(os.path.join(folder, name))
 
     def _commit(self, folder: str, k: int, carry, metrics: dict, seconds: float) -> None:
-        """Carry k, then the metrics of chunk k (the chunk's commit mark); drop carry k - 1, and
-        carry k too after the last chunk."""
+        """Carry k, then the metrics of chunk k (the chunk's commit mark, holding its seconds
+        and the compile seconds not yet recorded); drop carry k - 1, and carry k too after the
+        last chunk."""
         save_carry(os.path.join(folder, f"carry-{k:04d}.npz"), jax.device_get(carry))
         save_arrays_atomically(
             os.path.join(folder, f"chunk-{k:04d}.npz"),
             {
                 **{f"metric.{n}": np.asarray(v) for n, v in metrics.items()},
+                **{f"compile.{n}": np.float64(s) for n, s in self.unrecorded.items()},
                 "seconds": np.float64(seconds),
             },
         )
+        self.unrecorded = {}
         stale = [k - 1, k] if k == self.num_chunks - 1 else [k - 1]
         for j in stale:
             path = os.path.join(folder, f"carry-{j:04d}.npz")
@@ -321,26 +414,37 @@ class CellRunner:
                 os.unlink(path)
 
     # the table ------------------------------------------------------------------------------
-    def table(self, run_offset: int):
-        """The cell's tidy table from its chunk files, and the seconds its chunks took."""
-        per_batch, seconds = [], 0.0
+    def _read_chunks(self) -> tuple[list, dict]:
+        """Per batch, the metrics of each chunk (exact int64 counts); and the seconds the
+        chunks took: ``chunk`` and the compile seconds per program."""
+        per_batch, seconds = [], {"chunk": 0.0}
         for b in range(self.num_batches):
-            folder = os.path.join(self.folder, f"batch-{b:04d}")
             chunks = []
             for k in range(self.num_chunks):
-                with np.load(os.path.join(folder, f"chunk-{k:04d}.npz")) as data:
-                    chunks.append(
-                        {
-                            n[len("metric.") :]: data[n]
-                            for n in data.files
-                            if n.startswith("metric.")
-                        }
-                    )
-                    seconds += float(data["seconds"])
+                data = _load_chunk_file(
+                    os.path.join(self.folder, f"batch-{b:04d}", f"chunk-{k:04d}.npz")
+                )
+                metrics = {
+                    n[len("metric.") :]: v for n, v in data.items() if n.startswith("metric.")
+                }
+                for count in COUNT_METRICS:
+                    wraps = metrics.pop(count + WRAPS_SUFFIX, None)
+                    if wraps is not None:
+                        metrics[count] = exact_counts(metrics[count], wraps)
+                chunks.append(metrics)
+                seconds["chunk"] += float(data.get("seconds", 0.0))
+                for name in (n for n in data if n.startswith("compile.")):
+                    key = name[len("compile.") :]
+                    seconds[key] = seconds.get(key, 0.0) + float(data[name])
             per_batch.append(chunks)
-        names = list(per_batch[0][-1])
+        return per_batch, seconds
+
+    def table(self, run_offset: int):
+        """The cell's tidy table from its chunk files, and the seconds its chunks took
+        (``_read_chunks``)."""
+        per_batch, seconds = self._read_chunks()
         metrics, present = {}, {}
-        for name in names:
+        for name in per_batch[0][-1]:
             columns = []
             for chunks in per_batch:
                 columns.append(
@@ -359,7 +463,7 @@ class CellRunner:
                 [np.full(c[name].shape[1] if name in c else 1, name in c) for c in per_batch[0]]
             )
         spec, cell = self.spec, self.cell
-        iterations = np.arange(0, spec.iterations + 1, spec.eval_every)
+        runs = np.arange(self.num_runs)
         frame = tidy_frame(
             ids={
                 "cell": cell.name,
@@ -369,37 +473,41 @@ class CellRunner:
                 "oracle": cell.oracle,
                 "reads_latent_reward": cell.reads_latent_reward,
             },
-            params={k: v[self.grid_index] for k, v in cell.columns.items()},
-            run_ids=run_offset + np.arange(self.num_runs),
-            seeds=self.seed_index,
-            iterations=iterations,
+            params={k: v[runs // spec.seeds] for k, v in cell.columns.items()},
+            run_ids=run_offset + runs,
+            seeds=runs % spec.seeds,
+            iterations=np.arange(0, spec.iterations + 1, spec.eval_every),
             metrics=metrics,
             present=present,
         )
         return frame, seconds
 
+    def summary(self, computed: int, resumed: int, seconds: dict) -> dict:
+        """The cell's entry of the manifest: this invocation's work (chunks computed and
+        resumed, compilations), and the seconds of every invocation that computed chunks."""
+        return {
+            "cell": self.cell.name,
+            "label": self.cell.label,
+            "algorithm": self.cell.algorithm_name,
+            "grid_points": self.cell.grid_size,
+            "runs": self.num_runs,
+            "batch_size": self.batch_size,
+            "batches": self.num_batches,
+            "chunk_size": self.chunk,
+            "chunks_per_batch": self.num_chunks,
+            "chunks_computed": computed,
+            "chunks_resumed": resumed,
+            "compilations": dict(self.compilations),
+            "compile_seconds": {
+                name: seconds.get(name, 0.0)
+                for name in {**self.compile_seconds, **seconds}
+                if name != "chunk"
+            },
+            "chunk_seconds": seconds["chunk"],
+        }
+
 
 # the sweep ----------------------------------------------------------------------------------
-def _prepare_folder(out_dir: str, spec: ExperimentSpec, fresh: bool) -> None:
-    spec_path = os.path.join(out_dir, "spec.json")
-    if os.path.exists(spec_path) and not fresh:
-        with open(spec_path) as f:
-            previous = json.load(f)
-        if previous.get("fingerprint") != spec.fingerprint():
-            raise SpecError(
-                f"{out_dir} holds the results of a different spec; rerun with --fresh "
-                "to replace them, or choose another --out"
-            )
-    if fresh:
-        for name in ("chunks", "results.parquet", "manifest.json", "spec.json"):
-            path = os.path.join(out_dir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.unlink(path)
-    write_json_atomically(spec_path, {"fingerprint": spec.fingerprint(), "spec": spec.to_dict()})
-
-
 def run_sweep(
     spec: ExperimentSpec,
     out_dir: str,
@@ -409,65 +517,91 @@ def run_sweep(
     stream=None,
     devices=None,
     memory_budget_bytes: float | None = None,
+    host_memory_bytes: float | None = None,
 ) -> SweepResult:
     """Run (or resume) every cell of ``spec`` into ``out_dir`` (module doc) and write the tidy
-    table ``results.parquet`` and ``manifest.json``. Every input is validated before anything
-    is compiled. ``fresh``: discard earlier results in ``out_dir`` instead of resuming.
-    ``memory_budget_bytes``: bytes a batch may use per device (default: ``memory_budget``)."""
-    import pandas as pd
-
+    table ``results.parquet`` and ``manifest.json``. Every input is validated, and the memory it
+    needs checked, before anything runs. ``fresh``: discard earlier results in ``out_dir``
+    instead of resuming. ``memory_budget_bytes``: bytes a batch may use per device (default:
+    ``memory_budget``); ``host_memory_bytes``: bytes on the host (default:
+    ``host_memory_budget``)."""
     spec = spec_from_dict(spec.to_dict())  # a spec built in Python is validated like a file
+    budgets = Budgets(0.0, host_memory_budget() if host_memory_bytes is None else host_memory_bytes)
+    check_spec_size(spec, budgets.host)
     cells = build_cells(spec)
-    _prepare_folder(out_dir, spec, fresh)
+    check_folder_path(out_dir)
     devices = jax.local_devices() if devices is None else devices
-    mesh = runs_mesh(devices)
-    budget = memory_budget(devices) if memory_budget_bytes is None else memory_budget_bytes
-    started = time.perf_counter()
+    device_budget = memory_budget(devices) if memory_budget_bytes is None else memory_budget_bytes
+    budgets = budgets._replace(device=device_budget)
+    with lock_folder(out_dir):
+        remove_temporaries(out_dir)
+        prepare_folder(out_dir, spec.fingerprint(), spec.to_dict(), fresh)
+        bar = Progress(0, len(cells), stream=stream, enabled=progress)
+        try:
+            return _sweep(spec, cells, out_dir, devices, budgets, bar)
+        finally:
+            bar.close()
+
+
+def _plan(spec, cells, out_dir, devices, budgets, bar) -> list[CellRunner]:
+    """A runner per cell, each with its batch size (compiling), and the table checked against
+    the host budget: all before the first chunk runs."""
+    mesh, keys = runs_mesh(devices), seed_keys(spec)
     runners = [
         CellRunner(
-            spec, cell, os.path.join(out_dir, "chunks", f"cell-{cell.index:03d}"), mesh, budget
+            spec,
+            cell,
+            os.path.join(out_dir, "chunks", f"cell-{cell.index:03d}"),
+            mesh,
+            budgets,
+            keys,
         )
         for cell in cells
     ]
-    bar = Progress(0, len(cells), stream=stream, enabled=progress)
-    for runner in runners:  # batch sizes first (compiling), so that progress knows the total
-        bar.note(
-            f"preparing cell {runner.cell.index + 1}/{len(cells)} {runner.cell.name} "
-            f"({runner.num_runs} runs)"
-        )
-        runner.plan(bar.note)
+    for runner in runners:
+        runner.plan(bar)
+    columns = {c for cell in cells for c in cell.columns} | set(ID_COLUMNS) | set(RUN_COLUMNS)
+    check_table_size(sum(r.table_rows() for r in runners), len(columns), budgets.host)
     bar.total = sum(r.num_batches * r.num_chunks for r in runners)
-    summaries, frames, offset = [], [], 0
-    try:
-        for runner in runners:
-            bar.cell(runner.cell.index, runner.cell.name)
-            before = bar.finished
-            computed = runner.run(bar)
-            frame, chunk_seconds = runner.table(offset)
-            offset += runner.num_runs
-            frames.append(frame)
-            summaries.append(
-                {
-                    "cell": runner.cell.name,
-                    "label": runner.cell.label,
-                    "algorithm": runner.cell.algorithm_name,
-                    "grid_points": runner.cell.grid_size,
-                    "runs": runner.num_runs,
-                    "batch_size": runner.batch_size,
-                    "batches": runner.num_batches,
-                    "chunk_size": runner.chunk,
-                    "chunks_per_batch": runner.num_chunks,
-                    "chunks_computed": computed,
-                    "chunks_resumed": bar.finished - before - computed,
-                    "compilations": dict(runner.compilations),
-                    "compile_seconds": dict(runner.compile_seconds),
-                    "chunk_seconds": chunk_seconds,
-                }
-            )
-    finally:
-        bar.close()
+    return runners
+
+
+def _record_invocation(out_dir: str, began: dict, wall: float, computed: int) -> list:
+    """The invocations that computed chunks (``chunks/invocations.json``), this one added when
+    it computed some (or when none is recorded yet)."""
+    path = os.path.join(out_dir, "chunks", "invocations.json")
+    recorded = (read_json_file(path, "the invocation record") or {}).get("invocations", [])
+    if computed or not recorded:
+        recorded = [*recorded, {**began, "wall_seconds": wall, "chunks_computed": computed}]
+        write_json_atomically(path, {"invocations": recorded})
+    return recorded
+
+
+def _sweep(spec, cells, out_dir, devices, budgets: Budgets, bar: Progress) -> SweepResult:
+    import pandas as pd
+
+    started, began = time.perf_counter(), provenance()
+    runners = _plan(spec, cells, out_dir, devices, budgets, bar)
+    summaries, frames, offset, computed_total = [], [], 0, 0
+    for runner in runners:
+        bar.cell(runner.cell.index, runner.cell.name)
+        before = bar.finished
+        computed = runner.run(bar)
+        frame, seconds = runner.table(offset)
+        offset += runner.num_runs
+        frames.append(frame)
+        summaries.append(runner.summary(computed, bar.finished - before - computed, seconds))
+        computed_total += computed
     table = sort_rows(order_columns(consistent_columns(pd.concat(frames, ignore_index=True))))
     table_path = write_table(table, os.path.join(out_dir, "results.parquet"))
-    manifest = build_manifest(spec.to_dict(), summaries, time.perf_counter() - started, devices)
+    invocations = _record_invocation(out_dir, began, time.perf_counter() - started, computed_total)
+    manifest = build_manifest(
+        spec.to_dict(),
+        summaries,
+        sum(i.get("wall_seconds", 0.0) for i in invocations),
+        devices,
+        invocations=invocations,
+        diverged=divergence(table),
+    )
     manifest_path = write_json_atomically(os.path.join(out_dir, "manifest.json"), manifest)
     return SweepResult(table_path, manifest_path, table, manifest)

@@ -48,6 +48,27 @@ def write_json_atomically(path: str, payload: Any) -> str:
     return write_bytes_atomically(path, text.encode())
 
 
+class CorruptFileError(ValueError):
+    """A results file that cannot be read back (one line naming it and the cause)."""
+
+
+def load_arrays(path: str) -> dict:
+    """The arrays of a file written by ``save_arrays_atomically`` (name -> numpy array), read
+    whole; CorruptFileError naming the file when it cannot be read as one."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        if isinstance(err, OSError) and not isinstance(err, zipfile.BadZipFile) and err.errno:
+            raise  # a filesystem error, not a corrupt file: the caller reports it
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise CorruptFileError(f"{path} is corrupt ({detail})") from None
+
+
 def save_arrays_atomically(path: str, arrays: dict) -> str:
     """``numpy.savez`` of ``arrays`` (name -> array), atomically."""
     import numpy as np
