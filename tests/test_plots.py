@@ -1,5 +1,6 @@
 """zoprl.plots: learning curves, final metrics, rate plots, atomic saving, loading; no jax."""
 
+import itertools
 import subprocess
 import sys
 
@@ -121,12 +122,28 @@ def test_learning_curve_mean_and_band_values(table):
     rows = table[(table["metric"] == "value_gap") & (table["static.num_pairs"] == 16)]
     expected = rows.groupby("iteration")["value"].mean().to_numpy()
     np.testing.assert_allclose(line.get_ydata(), expected)
-    # band half-width = t_{0.975, 2} * s / sqrt(3) at iteration 0
+    # 3 seeds: the band is the exact percentile bootstrap of the mean (27 resamples)
     v0 = rows[rows["iteration"] == 0]["value"].to_numpy()
-    half = 4.302652729749464 * v0.std(ddof=1) / np.sqrt(3)
+    means = np.array([v0[list(i)].mean() for i in itertools.product(range(3), repeat=3)])
+    low, high = np.percentile(means, [2.5, 97.5])
     band = bands(ax)[1].get_paths()[0].vertices[:, 1]  # bands in legend order: PPO, N=16, N=64
-    assert band.max() >= v0.mean() + half * (1 - 1e-9)
-    assert np.isclose(band, v0.mean() + half).any() and np.isclose(band, v0.mean() - half).any()
+    assert np.isclose(band, high).any() and np.isclose(band, low).any()
+    assert v0.min() <= low <= high <= v0.max()
+
+
+def test_bands_are_t_intervals_from_5_seeds_and_stay_in_the_metric_range():
+    from zoprl.plots.bands import intervals
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"iteration": np.repeat([0, 1], 6), "value": rng.random(12) * 1e-3})
+    frame.loc[6:, "value"] = [1e-4, 2e-4, 1.0, 2e-4, 1e-4, 3e-4]  # one outlier: t interval < 0
+    stats = intervals(frame, ["iteration"], "value_gap")
+    v = frame.loc[:5, "value"].to_numpy()
+    half = 2.5705818366147395 * v.std(ddof=1) / np.sqrt(6)  # t_{0.975, 5}
+    np.testing.assert_allclose(stats[["low", "high"]].iloc[0], [v.mean() - half, v.mean() + half])
+    assert stats["low"].iloc[1] == 0.0  # clipped: a value gap is never negative
+    unclipped = intervals(frame, ["iteration"], "value")
+    assert unclipped["low"].iloc[1] < 0
 
 
 def test_single_seed_has_no_band():

@@ -117,7 +117,7 @@ def test_malformed_specs_are_reported_in_one_line(change, message):
             {"name": "zpgg", "static": {"num_pairs": 4}},
             "unknown algorithm 'zpgg' (did you mean 'zpg'?)",
         ),
-        ({"name": "zpg"}, "missing static setting 'num_pairs'"),
+        ({"name": "zpg", "static": {"block_size": 4}}, "unknown key 'block_size'"),
         ({"name": "zpg", "static": {"num_pairs": 4.0}}, "num_pairs must be of type int"),
         ({"name": "zpg", "static": {"num_pairs": 0}}, "num_pairs (N) must be >= 1, got 0"),
         (

@@ -130,9 +130,12 @@ def lock_folder(folder: str):
         os.pwrite(fd, json.dumps(_holder()).encode(), 0)
         yield
     finally:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(path)  # while still holding it, so no one locks the removed file
-        os.close(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def remove_temporaries(folder: str) -> list[str]:

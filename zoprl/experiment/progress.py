@@ -5,8 +5,8 @@ line when each starts and when it ends, with its seconds (on a terminal, the bar
 elapsed clock that ticks while the phase runs: compiling is often most of a short sweep).
 Chunks are counted over the whole sweep (every cell, batch and chunk), with an ETA from the mean
 time of the chunks computed in this invocation (chunks found finished on disk count as done and
-take no time); no ETA is shown before a chunk has been timed or once none is left, and no chunk
-count before the total is known.
+take no time); no ETA is shown before a chunk has been timed or when under a second is left
+(never "ETA 0:00:00"), and no chunk count before the total is known (never "0/0 chunks").
 """
 
 from __future__ import annotations
@@ -102,11 +102,12 @@ class Progress:
 
     def eta(self) -> float | None:
         """Seconds left, from the mean time of the chunks computed so far; None before the
-        first or when none is left."""
+        first, when none is left, or when under a second is."""
         left = self.total - self.finished
         if not self.computed or left <= 0:
             return None
-        return self.compute_seconds / self.computed * left
+        eta = self.compute_seconds / self.computed * left
+        return eta if eta >= 0.5 else None
 
     def _eta(self, separator: str) -> str:
         eta = self.eta()

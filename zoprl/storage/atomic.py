@@ -1,7 +1,9 @@
 """Atomic file writes: write a temporary file in the target's folder, then ``os.replace`` it.
 
 A reader (or a sweep resumed after a kill) sees either the old file or the whole new one, never
-a partial file. Files get the usual mode (0666 less the umask), not mkstemp's 0600.
+a partial file. Files get the usual mode (0666 less the umask), not mkstemp's 0600. A failed
+write (a full disk, a read-only folder) removes the temporary file and raises the OSError with
+the target's path.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ def _umask() -> int:
 def write_atomically(path: str, write: Callable[[io.BufferedWriter], None]) -> str:
     """Call ``write(binary file)`` on a temporary file, then rename it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    except OSError as err:
+        raise named(err, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -32,11 +37,20 @@ def write_atomically(path: str, write: Callable[[io.BufferedWriter], None]) -> s
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise named(err, path) from None
         raise
     return path
+
+
+def named(err: OSError, path: str) -> OSError:
+    """``err`` naming ``path`` when it names no file (a failed write or fsync names none)."""
+    if err.filename is not None:
+        return err
+    return type(err)(err.errno, err.strerror or str(err), path)
 
 
 def write_bytes_atomically(path: str, data: bytes) -> str:

@@ -11,7 +11,8 @@ Columns, in this order:
     reads_latent_reward  bool  True for the ceilings that optimise the environment's reward
     hp.*, static.*, oracle.*, env.*   every hyperparameter, static setting, teacher knob and
                           environment option of the run (missing where a cell lacks one;
-                          integer settings stay integer: pandas' nullable Int64)
+                          integer and boolean settings keep their type: pandas'
+                          nullable Int64 and boolean)
     seed          int64
     diverged      bool    the run recorded a non-finite metric (NaN or inf) at some iteration
     iteration     int64
@@ -64,13 +65,16 @@ def exact_counts(low: np.ndarray, wraps: np.ndarray) -> np.ndarray:
 
 
 def _param_column(values):
-    """A parameter column: integers as nullable Int64 (so that a table mixing cells, some
-    without the setting, keeps them integer), anything else as it is."""
+    """A parameter column: integers and booleans as pandas' nullable Int64 and boolean (so
+    that a table mixing cells, some without the setting, keeps their type), anything else as it
+    is."""
+    import pandas as pd
+
     values = np.asarray(values)
     if values.dtype.kind in "iu":
-        import pandas as pd
-
         return pd.array(values.astype(np.int64), dtype="Int64")
+    if values.dtype.kind == "b":
+        return pd.array(values, dtype="boolean")
     return values
 
 
