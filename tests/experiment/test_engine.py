@@ -255,3 +255,53 @@ def test_a_spec_built_in_python_is_validated_before_compiling(tmp_path, tiny_swe
     with pytest.raises(SpecError, match="eval_every \\(4\\) must divide iterations \\(6\\)"):
         run_sweep(bad, str(tmp_path), progress=False)
     assert not os.path.exists(tmp_path / "spec.json")
+
+
+def test_counts_are_exact_when_a_record_adds_more_than_2_to_the_32(tmp_path):
+    """N M eval_every = 64 x 10^6 x 100 = 6.4e9 queries between records (issue 17, item 2)."""
+    raw = tiny_raw(seeds=1, iterations=100, eval_every=100, chunk_size=100, grid={})
+    raw["oracle"]["num_queries"] = 1_000_000
+    raw["algorithms"][0]["static"] = {"num_pairs": 64}
+    raw["algorithms"][0]["grid"] = {}
+    table = run_sweep(spec_from_dict(raw), str(tmp_path), progress=False).table
+    last = table[table.iteration == 100]
+    assert (last.queries == 64 * 1_000_000 * 100).all() and last.queries.dtype == np.int64
+    assert (last.trajectories == 2 * 64 * 100).all()
+
+
+def test_mixed_algorithm_tables_keep_integer_settings_integer(tmp_path):
+    """A column that one cell lacks stays Int64 with missing values (issue 17, item 16)."""
+    import pandas as pd
+
+    from zoprl.storage import consistent_columns, order_columns, sort_rows, tidy_frame, write_table
+
+    def frame(run, params):
+        metrics = {
+            "value": np.array([[1.0, 2.0]]),
+            "queries": np.array([[0, 2**40]], np.int64),
+            "trajectories": np.array([[0, 4]], np.int32),
+        }
+        ids = {"cell": f"c{run}", "label": "x", "algorithm": "a", "environment": "e"}
+        ids.update(oracle="o", reads_latent_reward=False)
+        return tidy_frame(
+            ids=ids, params=params, run_ids=[run], seeds=[0], iterations=[0, 1], metrics=metrics
+        )
+
+    both = pd.concat(
+        [
+            frame(0, {"static.num_pairs": np.array([64]), "static.two_sided": np.array([True])}),
+            frame(1, {"static.num_envs": np.array([128])}),
+        ],
+        ignore_index=True,
+    )
+    table = sort_rows(order_columns(consistent_columns(both)))
+    write_table(table, str(tmp_path / "t.parquet"))
+    back = read_table(str(tmp_path / "t.parquet"))
+    for column in ("static.num_pairs", "static.num_envs"):
+        assert str(back[column].dtype) == "Int64", column
+    assert (
+        back["static.num_pairs"].tolist()[:2] == [64, 64]
+        and back["static.num_pairs"].isna()[2:].all()
+    )
+    assert str(back["static.two_sided"].dtype) == "boolean"
+    assert back["queries"].max() == 2**40  # int64 counts pass through exactly
