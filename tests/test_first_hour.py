@@ -230,3 +230,24 @@ def test_parameter_values_print_in_short_scientific_notation():
         "1e38",
         "3",
     ]
+
+
+def test_the_methods_page_replaces_the_private_notes():
+    """docs/methods.md defines what zoprl computes; nothing outside the reproductions (whose
+    text is the reproductions' own) cites the private PAPERS.md."""
+    with open(os.path.join(ROOT, "docs", "methods.md")) as f:
+        methods = f.read()
+    for heading in ("The simulated human", "zeroth-order preference methods", "rates zoprl checks"):
+        assert heading in methods
+    citing = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "zoprl")):
+        if os.sep + "reproduce" in folder:
+            continue
+        for name in (f for f in files if f.endswith(".py")):
+            with open(os.path.join(folder, name)) as f:
+                if "PAPERS.md" in f.read():
+                    citing.append(name)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = " ".join(f.read().split())
+    assert citing == [] and "PAPERS.md" not in readme and "docs/methods.md" in readme
+    assert "pairs its lists element by element" in readme and "np.meshgrid" in readme

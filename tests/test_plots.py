@@ -244,3 +244,36 @@ def test_import_does_not_import_jax():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_many_curves_put_the_legend_outside_and_numbers_stay_short():
+    """12 step sizes: the legend leaves the axes; values print as 1e-4, not 0.0001."""
+    rows = []
+    for run, step in enumerate(np.geomspace(1e-4, 1e7, 12)):
+        for it in range(3):
+            rows.append(
+                dict(
+                    run_id=run, cell="ZPG", label="ZPG", algorithm="zpg", environment="E",
+                    oracle="o", reads_latent_reward=False, seed=0, iteration=it,
+                    trajectories=it, queries=it, metric="value_gap", value=1.0 / (1 + it),
+                    **{"hp.step_size": step},
+                )
+            )  # fmt: skip
+    ax = plot_learning_curves(pd.DataFrame(rows), "value_gap")
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # right of the axes
+    texts = legend_texts(ax)
+    assert "ZPG (step_size=1e-4)" in texts and "ZPG (step_size=1e7)" in texts
+    assert all(len(t) <= len("ZPG (step_size=1.26e-2)") for t in texts)
+
+
+def test_a_diverged_seed_is_marked_and_counted(table):
+    broken = table.copy()
+    bad = (broken.run_id == 0) & (broken.iteration >= 2) & (broken.metric == "value_gap")
+    broken.loc[bad, "value"] = np.inf
+    ax = plot_learning_curves(broken, "value_gap", x="iteration")
+    assert "ZPG (num_pairs=16) (1/3 seeds diverged)" in legend_texts(ax)
+    marks = [line for line in ax.get_lines() if line.get_marker() == "X"]
+    assert len(marks) == 1 and marks[0].get_xdata()[0] == 2
+    line = next(li for li in ax.get_lines() if li.get_label().startswith("ZPG (num_pairs=16)"))
+    assert np.isfinite(line.get_ydata()).all()  # the mean of the seeds still finite

@@ -1,4 +1,4 @@
-"""RLHF by reward inference: fit r_phi to the oracle's votes, then run PPO on r_phi (PAPERS.md 4).
+"""RLHF by reward inference: fit r_phi to the votes, then PPO on r_phi (docs/methods.md, 4).
 
 The pipeline of Christiano et al. (2017) and Ouyang et al. (2022), with the simulated human of
 ``zoprl.oracles`` in place of labellers:
