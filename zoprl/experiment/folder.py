@@ -27,6 +27,7 @@ import shutil
 import socket
 
 from zoprl.storage import write_json_atomically
+from zoprl.storage.atomic import named
 
 LOCK_FILE = ".zoprl.lock"
 SPEC_FILE = "spec.json"
@@ -126,8 +127,11 @@ def lock_folder(folder: str):
             pass
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+        except OSError as err:
+            raise named(err, path) from None
         yield
     finally:
         try:
