@@ -13,29 +13,12 @@ from cli_testing import ROOT, assert_refused, cli_env, zoprl, zoprl_batch
 from zoprl.cli import TIME_CLAIMS, build_parser
 from zoprl.storage import read_table
 
-RUN = [
-    "run",
-    "--algorithm",
-    "zpg",
-    "--name",
-    "journey",
-    "--queries",
-    "3",
-    "--seeds",
-    "2",
-    "--iterations",
-    "4",
-    "--eval-every",
-    "2",
-    "--set",
-    "static.num_pairs=4",
-    "--set",
-    "environment.size=3",
-    "--set",
-    "environment.horizon=4",
-    "--set",
-    "grid.step_size=[0.1, 1e38]",  # the second grid point overflows float32: it diverges
-]
+# the second grid point overflows float32: it diverges
+RUN = (
+    "run --algorithm zpg --name journey --queries 3 --seeds 2 --iterations 4 --eval-every 2 "
+    "--set static.num_pairs=4 --set environment.size=3 --set environment.horizon=4 "
+    "--set grid.step_size=[0.1,1e38]"
+).split()
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +234,13 @@ def test_the_methods_page_replaces_the_private_notes():
         readme = " ".join(f.read().split())
     assert citing == [] and "PAPERS.md" not in readme and "docs/methods.md" in readme
     assert "pairs its lists element by element" in readme and "np.meshgrid" in readme
+
+
+def test_reproduce_ends_with_the_summary_of_each_table_it_wrote(journey, capsys):
+    from zoprl.cli import _report_written
+
+    folder, *_ = journey
+    assert _report_written([str(folder / "results.parquet"), str(folder / "x.png")]) == 1
+    captured = capsys.readouterr()
+    assert f"== {folder}" in captured.out and "+- is one standard error" in captured.out
+    assert "runs diverged" in captured.err
