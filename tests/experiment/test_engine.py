@@ -1,6 +1,7 @@
 """The sweep engine: tidy table contents, one compilation per cell, resume after a kill,
 automatic batching, 1 vs 8 devices, and a results folder that belongs to another spec."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -174,8 +175,11 @@ def test_runs_too_many_for_memory_are_split_into_batches(tmp_path, tiny_sweep):
     cell = result.manifest["cells"][0]
     assert cell["batch_size"] < 8 and cell["batches"] == -(-8 // cell["batch_size"])
     assert_tables_equal(result.table, uninterrupted.table, atol=1e-5)
+    one_batch = dataclasses.replace(spec, max_runs_per_batch=1)  # compiled once, at one run
     with pytest.raises(ResourceError, match="one run per device needs .* more than the budget"):
-        run_sweep(spec, str(tmp_path / "refused"), progress=False, memory_budget_bytes=one_run / 2)
+        run_sweep(
+            one_batch, str(tmp_path / "refused"), progress=False, memory_budget_bytes=one_run / 2
+        )
     assert not (tmp_path / "refused" / "chunks" / "cell-000" / "layout.json").exists()
 
 
