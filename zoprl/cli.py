@@ -382,7 +382,7 @@ def _add_run(commands) -> None:
     p.add_argument("--env", help="environment name (default GridWorld)")
     p.add_argument("--link", help="the oracle's link (default logistic)")
     p.add_argument("--queries", type=_positive_int, help="votes M per pair (default 10)")
-    p.add_argument("--preset", help="teacher preset (default: the oracle kind's, noisy)")
+    p.add_argument("--preset", help="teacher preset (default: noisy, the utility oracle kind's)")
     p.add_argument(
         "--seeds", type=_positive_int, help="independent runs per grid point (default 4)"
     )
