@@ -211,7 +211,7 @@ def test_pipeline_recovers_injected_slopes(tmp_path, monkeypatch):
     assert slopes.loc["inversion_bias_vs_queries", "x_min"] == 16
     assert slopes.loc["inversion_bias_vs_queries", "num_x"] == 4
     assert slopes.loc["directional_bias_vs_mu", "contains_expected"]
-    # the smoothing bias is O(mu^2): PAPERS.md's +1 bound is outside the interval
+    # the smoothing bias is O(mu^2): the +1 bound (docs/methods.md 5) is outside the interval
     assert slopes.loc["smoothing_bias_vs_mu", "slope"] == pytest.approx(2.0, abs=0.1)
     assert not slopes.loc["smoothing_bias_vs_mu", "contains_expected"]
 

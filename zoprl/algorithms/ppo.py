@@ -250,7 +250,7 @@ def ppo(
     policy,
     reward_fn: Callable | None = None,
     *,
-    num_envs: int,
+    num_envs: int = 128,
     num_epochs: int = 4,
     num_minibatches: int = 4,
     critic: str | Critic | None = None,

@@ -163,7 +163,7 @@ def reinforce(
     policy,
     reward_fn: Callable | None = None,
     *,
-    num_envs: int,
+    num_envs: int = 128,
     baseline: str = "critic",
     critic: str | Critic | None = None,
     max_grad_norm: float | None = None,

@@ -1,4 +1,4 @@
-"""RLHF by reward inference: fit r_phi to the oracle's votes, then run PPO on r_phi (PAPERS.md 4).
+"""RLHF by reward inference: fit r_phi to the votes, then PPO on r_phi (docs/methods.md, 4).
 
 The pipeline of Christiano et al. (2017) and Ouyang et al. (2022), with the simulated human of
 ``zoprl.oracles`` in place of labellers:
@@ -228,8 +228,8 @@ def rlhf(
     oracle,
     behaviour_params=None,
     *,
-    num_pairs: int,
-    num_envs: int,
+    num_pairs: int = 32,
+    num_envs: int = 64,
     reward_model: str | RewardModel = "tabular",
     online: bool = False,
     refit_every: int = 10,

@@ -193,7 +193,7 @@ def links(table, manifest, out_dir, log) -> list[str]:
     sqrt(n) for the paired standard deviation s_d."""
     ratio = per_method(table[table.metric == "value_ratio"])
     ratio["teacher link"] = ratio["oracle"].str.split("/").str[0]
-    ratio["label"] = ratio["label"].str.split("[").str[0]   # tuned cells: "ZSPO[oracle.link=..]"
+    ratio["label"] = ratio["label"].str.split("[").str[0]  # tuned cells: "ZSPO[oracle.link=..]"
     ax = plot_final_bars(ratio, "value_ratio", group="teacher link")
     ax.set_title("final J / J* by the teacher's link (each cell tuned for its teacher)")
     paths = save_figure(ax, os.path.join(out_dir, "value_ratio_by_link"))
