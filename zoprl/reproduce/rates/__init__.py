@@ -36,8 +36,8 @@ Quantities (docs/methods.md; predicted slopes from ``zoprl.theory.PREDICTED_RATE
     O(mu^2) instead of O(sqrt(d) ||grad J||). The directions are split into
     ``smoothing_groups`` groups (the bootstrap groups); the value of a group is ||bias_hat_g||, and
     ``smoothing_bias_se`` is the standard error of the pooled vector's norm,
-    sqrt(sum_k Var_g(bias_hat_g,k) / G). docs/methods.md states +1 (the Lipschitz upper bound); for a
-    smooth J the linear term cancels and the bias is O(mu^2): both are reported.
+    sqrt(sum_k Var_g(bias_hat_g,k) / G). docs/methods.md states +1 (the Lipschitz upper bound);
+    for a smooth J the linear term cancels and the bias is O(mu^2): both are reported.
     ``directional_bias_vs_mu``: |(J(theta + mu v_j) - J(theta)) / mu - <grad J, v_j>| for
     ``directional_directions`` fixed sphere directions (the groups); predicted +1.
 (iv) ``stationarity_vs_iterations``: (1 / T) sum_{t < T} ||grad J(theta_t)||^2 (exact) of ZPG
