@@ -122,9 +122,9 @@ def nash_offline_step(
         num_steps=setup.solver_steps,
         num_sweeps=setup.num_sweeps,
     )
-    log_pi1, worst, values = jax.vmap(
-        lambda lp, P, Ph, w, ref: ascend(lp, P, Ph, w, ref)
-    )(state.params, state.worst_case, P_hat, width, pi0)
+    log_pi1, worst, values = jax.vmap(lambda lp, P, Ph, w, ref: ascend(lp, P, Ph, w, ref))(
+        state.params, state.worst_case, P_hat, width, pi0
+    )
     d0 = context_weights(setup.env, env_params).astype(dtype)
     state = state._replace(params=log_pi1, worst_case=worst)
     return state, NashOfflineInfo(d0 @ values)

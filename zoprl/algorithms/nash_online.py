@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.preference_game import (
     PairSampler,
     check_bandit,
@@ -48,7 +49,6 @@ from zoprl.algorithms.preference_game import (
     reference_logits,
     sample_comparisons,
 )
-from zoprl.algorithms.base import Algorithm
 from zoprl.games.confidence import (
     confidence_width,
     context_uncertainty_sq,
@@ -202,7 +202,12 @@ def nash_online_step(
 def nash_online_hparams(eta=1.0, lam=1.0, beta=1.0) -> NashOnlineHparams:
     """Validated hyperparameters; scalars or grids, broadcast to one common shape."""
     return make_hparams(
-        NashOnlineHparams, nonnegative=("beta",), positive=("eta", "lam"), eta=eta, lam=lam, beta=beta
+        NashOnlineHparams,
+        nonnegative=("beta",),
+        positive=("eta", "lam"),
+        eta=eta,
+        lam=lam,
+        beta=beta,
     )
 
 
