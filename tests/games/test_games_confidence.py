@@ -30,7 +30,6 @@ from zoprl.games.models import (
     tabular_estimate,
 )
 
-
 ASCEND = jax.jit(pessimistic_ascent, static_argnums=8)
 STEPS = 3000
 
