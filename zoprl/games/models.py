@@ -24,6 +24,13 @@ The fitted objective is the weighted Bernoulli negative log-likelihood
 minimised by ``make_fit`` in a fixed number of Adam (optax) or line-searched Newton steps, one
 ``lax.scan``. ``tabular_estimate`` is the closed-form tabular MLE (l2 = 0): the vote frequencies
 per unordered pair with their counts n(x, {a, b}).
+
+Comparisons (``Comparisons``: contexts, first, second, labels, weights) accumulate in a
+fixed-size ``ComparisonTable`` (wins and counts [X, K, K]): every model's logit depends on a
+comparison only through (x, a, b), so the table is a sufficient statistic of the likelihood, and
+``make_fit`` on ``table_records(table)`` (one record per context and pair a < b) returns the fit
+on the individual comparisons, whatever their number (comparisons of an action with itself carry
+no information and are dropped). ``table_estimate`` is the closed-form tabular MLE of a table.
 """
 
 from __future__ import annotations
