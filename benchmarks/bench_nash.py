@@ -124,6 +124,23 @@ class NumpyOnline:
 
 
 # --- cases ----------------------------------------------------------------------------------------
+def result_rows(case, stats, work, unit, **extra):
+    """One row per implementation; ratio = zoprl throughput / NumPy's (paired rounds)."""
+    return [
+        {
+            "case": case,
+            "implementation": name,
+            "median_s": stats[name]["median_s"],
+            "per_second": work / stats[name]["median_s"],
+            "unit": unit,
+            "ratio": paired_ratio(stats["numpy"], stats[name]),
+            "compile_s": stats[name]["compile_s"],
+            **extra,
+        }
+        for name in stats
+    ]
+
+
 def random_games(eta):
     draw = lambda k: random_game(k, 1, NUM_ACTIONS, "skew", "random", dtype=jnp.float64)
     games = jax.vmap(draw)(jax.random.split(jax.random.key(0), NUM_GAMES))
@@ -140,20 +157,10 @@ def equilibrium_case(eta, repeats):
         {"newton": (newton, (P, pi0)), "mmd": (mmd, (P, pi0)), "numpy": (reference, ())},
         repeats=repeats,
     )
-    agree = np.abs(np.asarray(newton(P, pi0)) - reference()).max()
-    return [
-        {
-            "case": f"equilibria, eta = {eta:g}",
-            "implementation": name,
-            "median_s": stats[name]["median_s"],
-            "per_second": NUM_GAMES / stats[name]["median_s"],
-            "unit": "games/s",
-            "ratio": paired_ratio(stats["numpy"], stats[name]) if name != "numpy" else 1.0,
-            "compile_s": stats[name]["compile_s"],
-            "max_abs_diff_vs_numpy": float(agree),
-        }
-        for name in ("newton", "mmd", "numpy")
-    ]
+    agree = float(np.abs(np.asarray(newton(P, pi0)) - reference()).max())
+    return result_rows(
+        f"equilibria, eta = {eta:g}", stats, NUM_GAMES, "games/s", max_abs_diff_vs_numpy=agree
+    )
 
 
 def online_setup(eta, runs):
@@ -183,18 +190,7 @@ def online_case(eta, runs, repeats):
     stats = time_interleaved(
         {"zoprl": (step, args), "numpy": (reference.round, ())}, repeats=repeats
     )
-    return [
-        {
-            "case": f"online round, eta = {eta:g}, R = {runs}",
-            "implementation": name,
-            "median_s": stats[name]["median_s"],
-            "per_second": runs / stats[name]["median_s"],
-            "unit": "rounds/s",
-            "ratio": paired_ratio(stats["numpy"], stats[name]) if name != "numpy" else 1.0,
-            "compile_s": stats[name]["compile_s"],
-        }
-        for name in ("zoprl", "numpy")
-    ]
+    return result_rows(f"online round, eta = {eta:g}, R = {runs}", stats, runs, "rounds/s")
 
 
 def main() -> None:

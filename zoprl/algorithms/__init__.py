@@ -44,7 +44,7 @@ from zoprl.algorithms.run import (
 from zoprl.algorithms.self_play import self_play
 from zoprl.algorithms.zbcpg import zbcpg
 from zoprl.algorithms.zeroth_order import SignInfo, ZerothOrderHparams, ZerothOrderInfo
-from zoprl.algorithms.zeroth_order_nash import zpg_nash, zspo_nash
+from zoprl.algorithms.zeroth_order_nash import zeroth_order_nash, zpg_nash, zspo_nash
 from zoprl.algorithms.zpg import zpg
 from zoprl.algorithms.zspo import zspo
 
@@ -100,6 +100,7 @@ __all__ = [
     "self_play",
     "tabular_critic",
     "zbcpg",
+    "zeroth_order_nash",
     "zpg",
     "zpg_nash",
     "zspo",

@@ -31,10 +31,8 @@ import jax.numpy as jnp
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.preference_game import (
     PairSampler,
-    check_bandit,
-    make_pair_sampler,
+    bandit_inputs,
     normalised,
-    reference_logits,
     sample_comparisons,
 )
 from zoprl.games.models import (
@@ -142,15 +140,15 @@ def bt_pipeline(
     steps per refit; reference, reference_strength, reference_seed: pi0
     (``preference_game.reference_logits``); exact_probabilities: label pairs with the
     oracle's exact probabilities."""
-    num_contexts, num_actions = check_bandit(env, policy)
+    inputs = bandit_inputs(
+        env, policy, oracle, num_pairs, reference, reference_strength, reference_seed,
+        exact_probabilities,
+    )  # fmt: skip
     check_choice("sampling", sampling, SAMPLING)
-    reference_table = reference_logits(
-        reference, num_contexts, num_actions, reference_strength, reference_seed
-    )
-    model = bradley_terry_model(num_contexts, num_actions, reference_table.dtype)
+    model = bradley_terry_model(env.num_states, env.num_actions, inputs.reference.dtype)
     setup = BTPipelineSetup(
-        make_pair_sampler(env, policy, oracle, num_pairs, exact_probabilities),
-        reference_table,
+        inputs.sampler,
+        inputs.reference,
         model,
         make_fit(model, check_int("fit_steps", fit_steps), "newton"),
         sampling,

@@ -39,10 +39,8 @@ import jax.numpy as jnp
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.preference_game import (
     PairSampler,
-    check_bandit,
+    bandit_inputs,
     context_weights,
-    make_pair_sampler,
-    reference_logits,
     sample_comparisons,
 )
 from zoprl.games.confidence import confidence_width, pessimistic_ascent
@@ -162,12 +160,15 @@ def nash_offline(
     reference, reference_strength, reference_seed: pi0 (``preference_game.reference_logits``);
     exact_probabilities: label pairs with the oracle's exact probabilities; solver_steps:
     ascent steps per iteration; num_sweeps: flip-search passes of the inner minimisation."""
-    num_contexts, num_actions = check_bandit(env, policy)
+    inputs = bandit_inputs(
+        env, policy, oracle, num_pairs, reference, reference_strength, reference_seed,
+        exact_probabilities,
+    )  # fmt: skip
     check_choice("behaviour", behaviour, BEHAVIOURS)
     setup = NashOfflineSetup(
-        make_pair_sampler(env, policy, oracle, num_pairs, exact_probabilities),
+        inputs.sampler,
         env,
-        reference_logits(reference, num_contexts, num_actions, reference_strength, reference_seed),
+        inputs.reference,
         behaviour,
         check_int("solver_steps", solver_steps),
         check_int("num_sweeps", num_sweeps, 0),

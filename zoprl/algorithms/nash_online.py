@@ -42,11 +42,9 @@ import jax.numpy as jnp
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.preference_game import (
     PairSampler,
-    check_bandit,
+    bandit_inputs,
     context_weights,
-    make_pair_sampler,
     normalised,
-    reference_logits,
     sample_comparisons,
 )
 from zoprl.games.confidence import (
@@ -229,12 +227,15 @@ def nash_online(
     num_pairs: m pairs per round; enhancer: one of ``ENHANCERS``; best_of: n of "best_of_n";
     reference, reference_strength, reference_seed: pi0 (``preference_game.reference_logits``);
     exact_probabilities: label pairs with the oracle's exact probabilities."""
-    num_contexts, num_actions = check_bandit(env, policy)
+    inputs = bandit_inputs(
+        env, policy, oracle, num_pairs, reference, reference_strength, reference_seed,
+        exact_probabilities,
+    )  # fmt: skip
     check_choice("enhancer", enhancer, ENHANCERS)
     setup = NashOnlineSetup(
-        make_pair_sampler(env, policy, oracle, num_pairs, exact_probabilities),
+        inputs.sampler,
         env,
-        reference_logits(reference, num_contexts, num_actions, reference_strength, reference_seed),
+        inputs.reference,
         enhancer,
         check_int("best_of", best_of),
         oracle.num_queries,

@@ -134,6 +134,33 @@ def make_pair_sampler(env, policy, oracle, num_pairs: int, exact_probabilities: 
     return PairSampler(paired, oracle, num_pairs, bool(exact_probabilities))
 
 
+class BanditInputs(NamedTuple):
+    """What every Nash learner's factory builds from its static options."""
+
+    sampler: PairSampler
+    reference: jax.Array  # logits of pi0 [X, K]
+
+
+def bandit_inputs(
+    env,
+    policy,
+    oracle,
+    num_pairs: int,
+    reference: str,
+    reference_strength: float,
+    reference_seed: int,
+    exact_probabilities: bool,
+) -> BanditInputs:
+    """The pair sampler and the reference logits of a Nash learner (checked: a contextual bandit
+    and a tabular softmax policy, the reference options, the number of pairs)."""
+    num_contexts, num_actions = check_bandit(env, policy)
+    logits = reference_logits(
+        reference, num_contexts, num_actions, reference_strength, reference_seed
+    )
+    sampler = make_pair_sampler(env, policy, oracle, num_pairs, exact_probabilities)
+    return BanditInputs(sampler, logits)
+
+
 def sample_comparisons(
     sampler: PairSampler, key, logits_0, logits_1, env_params, oracle_params
 ) -> tuple[Comparisons, Counts]:
@@ -155,7 +182,9 @@ def context_weights(env, env_params) -> jax.Array:
 
 __all__ = [
     "REFERENCE_KINDS",
+    "BanditInputs",
     "PairSampler",
+    "bandit_inputs",
     "buffer_comparisons",
     "check_bandit",
     "comparisons",

@@ -53,11 +53,9 @@ from zoprl.algorithms.base import Algorithm, ascent_update
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
 from zoprl.algorithms.preference_game import (
     PairSampler,
-    check_bandit,
+    bandit_inputs,
     magnetic_step,
-    make_pair_sampler,
     normalised,
-    reference_logits,
     sample_comparisons,
 )
 from zoprl.games.models import Comparisons
@@ -235,11 +233,14 @@ def self_play(
     update: one of ``UPDATES``; num_pairs: N pairs per batch; reference, reference_strength,
     reference_seed: pi0 (``preference_game.reference_logits``); exact_probabilities: label
     pairs with the oracle's exact probabilities; optimizer: of the ipo update (sgd default)."""
-    num_contexts, num_actions = check_bandit(env, policy)
+    inputs = bandit_inputs(
+        env, policy, oracle, num_pairs, reference, reference_strength, reference_seed,
+        exact_probabilities,
+    )  # fmt: skip
     check_choice("update", update, UPDATES)
     setup = SelfPlaySetup(
-        make_pair_sampler(env, policy, oracle, num_pairs, exact_probabilities),
-        reference_logits(reference, num_contexts, num_actions, reference_strength, reference_seed),
+        inputs.sampler,
+        inputs.reference,
         update,
         resolve_optimizer(optimizer, "sgd"),
     )

@@ -13,11 +13,12 @@ for a_1 (a preference probability is already on the payoff's scale); the KL term
 learner knows, is added exactly (E_{x ~ d0}, d0 the environment's context distribution). Per
 iteration, K = ``num_directions`` directions v uniform on the unit sphere:
 
-    zpg_nash   g = mean_k (d / mu) D_k v_k  (D_k the estimated difference; one-point estimate of
+    gradient   g = mean_k (d / mu) D_k v_k  (D_k the estimated difference; one-point estimate of
                the gradient of the ball-smoothed f, arXiv 2409.17401)
-    zspo_nash  g = mean_k sign(D_k) v_k     (arXiv 2506.03066)
+    sign       g = mean_k sign(D_k) v_k     (arXiv 2506.03066)
 
-and theta <- theta + step_size U(g) (U: the optimiser, SGD by default).
+and theta <- theta + step_size U(g) (U: the optimiser, SGD by default); the registry names them
+"zpg_nash" and "zspo_nash" (``zpg_nash`` / ``zspo_nash`` here fix the update).
 
 What they converge to. The gradient of f at the current policy is the self-play gradient
 grad_1 J(pi_theta, pi_theta), zero exactly at the equilibrium, and the regularised game is
@@ -43,16 +44,14 @@ from zoprl.algorithms.base import Algorithm, ascent_update
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
 from zoprl.algorithms.preference_game import (
     PairSampler,
-    check_bandit,
+    bandit_inputs,
     context_weights,
-    make_pair_sampler,
     normalised,
-    reference_logits,
     sample_comparisons,
 )
 from zoprl.estimators.directions import sample_direction
 from zoprl.oracles.accounting import Counts
-from zoprl.validation import check_int, make_hparams
+from zoprl.validation import check_choice, check_int, make_hparams
 
 
 class ZerothOrderNashHparams(NamedTuple):
@@ -148,31 +147,44 @@ def zeroth_order_nash_hparams(eta=1.0, step_size=0.1, mu=0.1) -> ZerothOrderNash
     return make_hparams(ZerothOrderNashHparams, eta=eta, step_size=step_size, mu=mu)
 
 
-def _zeroth_order_nash(
-    name,
-    sign,
+UPDATES = ("gradient", "sign")
+
+
+def zeroth_order_nash(
     env,
     policy,
     oracle,
-    num_pairs,
-    num_directions,
-    reference,
-    strength,
-    seed,
-    exact,
-    optimizer,
-):
-    num_contexts, num_actions = check_bandit(env, policy)
+    *,
+    update: str,
+    num_pairs: int,
+    num_directions: int = 1,
+    reference: str = "uniform",
+    reference_strength: float = 1.0,
+    reference_seed: int = 0,
+    exact_probabilities: bool = False,
+    optimizer: Optimizer = None,
+) -> Algorithm:
+    """Zeroth-order self-play against a general preference (module doc): update "gradient"
+    (ZPG, named "zpg_nash") or "sign" (ZSPO, named "zspo_nash").
+
+    num_pairs: N pairs per direction; num_directions: K; reference, reference_strength,
+    reference_seed: pi0 (``preference_game.reference_logits``); exact_probabilities: label pairs
+    with the oracle's exact probabilities; optimizer: sgd (default), momentum, adam or optax."""
+    check_choice("update", update, UPDATES)
+    inputs = bandit_inputs(
+        env, policy, oracle, num_pairs, reference, reference_strength, reference_seed,
+        exact_probabilities,
+    )  # fmt: skip
     setup = ZerothOrderNashSetup(
-        make_pair_sampler(env, policy, oracle, num_pairs, exact),
+        inputs.sampler,
         env,
-        reference_logits(reference, num_contexts, num_actions, strength, seed),
+        inputs.reference,
         check_int("num_directions", num_directions),
-        sign,
+        update == "sign",
         resolve_optimizer(optimizer, "sgd"),
     )
     return Algorithm(
-        name,
+        "zpg_nash" if update == "gradient" else "zspo_nash",
         functools.partial(zeroth_order_nash_init, setup),
         functools.partial(zeroth_order_nash_step, setup),
         zeroth_order_nash_hparams,
@@ -182,41 +194,5 @@ def _zeroth_order_nash(
     )
 
 
-def zpg_nash(
-    env,
-    policy,
-    oracle,
-    *,
-    num_pairs: int,
-    num_directions: int = 1,
-    reference: str = "uniform",
-    reference_strength: float = 1.0,
-    reference_seed: int = 0,
-    exact_probabilities: bool = False,
-    optimizer: Optimizer = None,
-) -> Algorithm:
-    """ZPG in self-play against a general preference (module doc), named "zpg_nash"."""
-    return _zeroth_order_nash(
-        "zpg_nash", False, env, policy, oracle, num_pairs, num_directions, reference,
-        reference_strength, reference_seed, exact_probabilities, optimizer,
-    )  # fmt: skip
-
-
-def zspo_nash(
-    env,
-    policy,
-    oracle,
-    *,
-    num_pairs: int,
-    num_directions: int = 1,
-    reference: str = "uniform",
-    reference_strength: float = 1.0,
-    reference_seed: int = 0,
-    exact_probabilities: bool = False,
-    optimizer: Optimizer = None,
-) -> Algorithm:
-    """ZSPO in self-play against a general preference (module doc), named "zspo_nash"."""
-    return _zeroth_order_nash(
-        "zspo_nash", True, env, policy, oracle, num_pairs, num_directions, reference,
-        reference_strength, reference_seed, exact_probabilities, optimizer,
-    )  # fmt: skip
+zpg_nash = functools.partial(zeroth_order_nash, update="gradient")
+zspo_nash = functools.partial(zeroth_order_nash, update="sign")

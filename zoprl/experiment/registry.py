@@ -162,8 +162,12 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
         alg.bt_pipeline,
         "Nash baseline: Bradley-Terry reward fit, then pi0 exp(eta' r) (2402.07314)",
     ),
-    "zpg_nash": _entry(alg.zpg_nash, "Nash: zeroth-order self-play policy gradient (ours)"),
-    "zspo_nash": _entry(alg.zspo_nash, "Nash: zeroth-order self-play sign steps (ours)"),
+    "zpg_nash": _entry(
+        alg.zeroth_order_nash, "Nash: zeroth-order self-play gradient (ours)", update="gradient"
+    ),
+    "zspo_nash": _entry(
+        alg.zeroth_order_nash, "Nash: zeroth-order self-play sign steps (ours)", update="sign"
+    ),
     "ppo_true_reward": _entry(
         alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True
     ),
