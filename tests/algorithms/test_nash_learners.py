@@ -172,10 +172,10 @@ def test_zeroth_order_self_play_lowers_the_gap(condorcet, factory):
     algo = factory(
         c.env, c.policy, c.oracle, num_pairs=256, num_directions=4, exact_probabilities=True
     )
-    step = 0.03 if factory is zpg_nash else 0.01
+    step = 0.1 if factory is zpg_nash else 0.01
     _, metrics = c.run(algo, 3000, algo.hparams(eta=ETA, step_size=step, mu=0.3))
     gap = np.asarray(metrics["gap"])
-    assert gap[-500:].mean() < gap[0] / 5, gap[[0, 1000, -1]]
+    assert gap[-500:].mean() < gap[0] / 20, gap[[0, 1000, -1]]
 
 
 def test_the_value_estimate_is_unbiased(condorcet):
