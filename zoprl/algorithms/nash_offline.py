@@ -5,9 +5,9 @@ collected once in ``init`` from the behaviour policy pi_D (the reference pi0, or
 
 1. P-hat: the tabular maximum-likelihood estimate, the vote frequency of every (x, {a, b})
    (``zoprl.games.table_estimate``; 1/2 for pairs never compared).
-2. Confidence set (our choice, PAPERS.md): per-pair boxes of half-width
+2. Confidence set (our choice of its shape): per-pair boxes of half-width
    c(x, a, b) = beta / sqrt(n(x, {a, b}) + 1) around P-hat, clipped to [0, 1], n the number of
-   answered votes on the pair. beta = 0 is plain "fit then solve".
+   answered votes on the pair. With beta = 0 the set is P-hat alone: fit, then solve.
 3. Output pi1-hat = argmax_pi1 min_pi2 min_{P in set} J_P(pi1, pi2). The objective g(pi1) is
    concave; it is maximised per context by the mirror ascent of ``zoprl.games.confidence``
    (``pessimistic_ascent``: Danskin supergradients from a multi-start local search over the
@@ -20,8 +20,8 @@ P-hat is already the maximiser (a fixed point of every step): the learner is fit
 and with exact probabilities on every pair (``exact_probabilities``, enough pairs) it returns
 the equilibrium of the true game. With beta > 0 the iterates approach the pessimistic policy at
 rate O(log t / t) in g when the inner search finds the worst vertex (checked against
-enumeration for K = 3; for larger K the search is local). Theory (arXiv 2402.07314): its true
-gap is O(sqrt(C / n)), C a coverage coefficient of pi_D for pi*.
+enumeration for K = 3; for larger K the search is local). The paper's guarantee: the true gap
+shrinks like sqrt(C / n), where C measures how well the behaviour policy covers pi*.
 
 State (the Nash convention of ``preference_game``): params = log pi1-hat, reference_params,
 preference_estimate = P-hat, the worst-case P of the last step (warm start), the comparison

@@ -9,12 +9,13 @@ Round t (one iteration):
      and added to the comparison table; P-hat_{t+1} and pi1_{t+1} are computed from it.
 ``state.params`` holds log pi1 of the latest fit, so the record after round t is the main agent
 fitted on t rounds of data (iteration 0: no data, P-hat = 1/2 everywhere, pi1 = pi0).
-Theory (arXiv 2402.07314): about eps^-2 queries for Gap <= eps, without a coverage condition.
+The paper's guarantee: a gap of eps after on the order of 1 / eps^2 queries, whatever the
+coverage of the reference policy.
 
 The uncertainty of a pair of policies (ours, tabular; ``zoprl.games.confidence``):
 Gamma_t(pi1, pi2)^2 = sum_x d0(x)^2 sum_{a<b} w_x(a, b)^2 / (lambda + n_t(x, {a, b}) / m), with
 w_x(a, b) = pi1(a|x) pi2(b|x) - pi1(b|x) pi2(a|x) and n_t the number of answered pairs. Its
-square is convex in pi2 and separable over contexts. Enhancer variants (PAPERS.md (a)-(e)):
+square is convex in pi2 and separable over contexts. Enhancer variants (a)-(e), ours:
 
   uncertainty  (a) argmax of Gamma_t over all policies: per context a vertex of the simplex,
                the action b maximising sum_{a != b} pi1(a)^2 / (lambda + n(a, b) / m);

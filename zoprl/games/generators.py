@@ -19,8 +19,9 @@ standard deviation of its logits):
                       ``feature_dim``, w ~ N(0, scale^2 / D);
 * ``condorcet``       the Condorcet trap, no randomness [strong, weak]: action i beats i + 1
                       with probability ``strong`` (i < K - 1), the last beats the first with
-                      probability ``weak``, other pairs tie; K = 3 with (0.9, 0.6) is the trap
-                      of PAPERS.md (a Bradley-Terry fit ranks action 0 first, action 2 beats it).
+                      probability ``weak``, other pairs tie; K = 3 with (0.9, 0.6) is a
+                      Condorcet trap: a Bradley-Terry fit ranks action 0 first, yet action 2
+                      beats it.
 
 ("reward", Bradley-Terry on the environment's own reward, is registered by the oracle kinds.)
 
