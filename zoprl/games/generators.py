@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoprl.games.instances import condorcet_cycle, random_preference
-from zoprl.games.solvers import newton_equilibrium
+from zoprl.games.solvers import equilibrium
 from zoprl.oracles.kinds import register_preference_generator
 from zoprl.oracles.models import TensorParams
 from zoprl.validation import check_in_range, check_int, check_nonnegative
@@ -55,9 +55,8 @@ def _dtype():
 def sort_by_equilibrium(P, eta):
     """P [X, K, K] with the actions of each context relabelled so that the equilibrium under the
     uniform reference at ``eta`` increases with the action index (module doc)."""
-    uniform = jnp.full(P.shape[-1:], 1.0 / P.shape[-1], P.dtype)
-    favoured = jax.vmap(lambda P_x: newton_equilibrium(P_x, uniform, eta).policy)(P)
-    order = jnp.argsort(favoured, axis=-1)
+    uniform = jnp.full(P.shape[:-1], 1.0 / P.shape[-1], P.dtype)
+    order = jnp.argsort(equilibrium(P, uniform, eta), axis=-1)
     return jax.vmap(lambda P_x, perm: P_x[perm][:, perm])(P, order)
 
 
