@@ -11,14 +11,32 @@ from zoprl.experiment import ALGORITHMS, build_cells, spec_from_dict
 
 SIZES = {"num_pairs": 8, "num_envs": 8, "population_size": 8, "block_size": 4}
 SMALL_GRIDWORLD = {"name": "GridWorld", "size": 3, "horizon": 4}
+UTILITY_ORACLE = {"num_queries": 3, "preset": "noisy"}
+# learners of the general-preference game need a contextual bandit and a preference tensor
+BANDIT_GAME = (
+    {"name": "ContextualBandit", "num_contexts": 2, "num_actions": 3},
+    {"kind": "tensor", "generator": "skew", "num_queries": 3},
+)
+NEEDS_BANDIT = {
+    "nash_offline",
+    "nash_online",
+    "ipo_self_play",
+    "nash_md_self_play",
+    "sppo_self_play",
+    "extragradient_self_play",
+    "bt_pipeline",
+    "zpg_nash",
+    "zspo_nash",
+}
 
 
 def _cell(name: str):
     static = {k: v for k, v in SIZES.items() if k in ALGORITHMS[name].static_names()}
+    environment, oracle = BANDIT_GAME if name in NEEDS_BANDIT else (SMALL_GRIDWORLD, UTILITY_ORACLE)
     raw = {
         "name": "registry",
-        "environment": SMALL_GRIDWORLD,
-        "oracle": {"num_queries": 3, "preset": "noisy"},
+        "environment": environment,
+        "oracle": oracle,
         "algorithms": [{"name": name, "static": static}],
     }
     return build_cells(spec_from_dict(raw))[0]

@@ -7,6 +7,7 @@ from zoprl.evaluators.base import (
     make_evaluator,
     register_evaluator,
 )
+from zoprl.evaluators.nash import game_metrics, nash_evaluator
 from zoprl.evaluators.policy_value import (
     default_policy_evaluator,
     exact_policy_evaluator,
@@ -20,8 +21,10 @@ __all__ = [
     "default_policy_evaluator",
     "evaluator_options",
     "exact_policy_evaluator",
+    "game_metrics",
     "make_evaluator",
     "monte_carlo_policy_evaluator",
+    "nash_evaluator",
     "register_evaluator",
     "supports_exact",
 ]

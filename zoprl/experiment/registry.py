@@ -138,6 +138,36 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
         alg.rlhf, "reward model refitted on fresh pairs, then PPO on it", online=True
     ),
     "rlhf_ppo_offline": _entry(alg.rlhf, "reward model fitted once, then PPO on it", online=False),
+    "nash_offline": _entry(
+        alg.nash_offline, "Nash: offline pessimistic max-min on a fitted game (arXiv 2402.07314)"
+    ),
+    "nash_online": _entry(
+        alg.nash_online, "Nash: online main agent + enhancer, refit every round (arXiv 2402.07314)"
+    ),
+    "ipo_self_play": _entry(
+        alg.self_play, "Nash: online self-play IPO, tabular (arXiv 2403.08635)", update="ipo"
+    ),
+    "nash_md_self_play": _entry(
+        alg.self_play, "Nash: Nash-MD on sampled preferences (arXiv 2312.00886)", update="nash_md"
+    ),
+    "sppo_self_play": _entry(
+        alg.self_play, "Nash: SPPO with the KL magnet (arXiv 2405.00675)", update="sppo"
+    ),
+    "extragradient_self_play": _entry(
+        alg.self_play,
+        "Nash: EGPO extragradient, tabular (arXiv 2503.08942)",
+        update="extragradient",
+    ),
+    "bt_pipeline": _entry(
+        alg.bt_pipeline,
+        "Nash baseline: Bradley-Terry reward fit, then pi0 exp(eta' r) (2402.07314)",
+    ),
+    "zpg_nash": _entry(
+        alg.zeroth_order_nash, "Nash: zeroth-order self-play gradient (ours)", update="gradient"
+    ),
+    "zspo_nash": _entry(
+        alg.zeroth_order_nash, "Nash: zeroth-order self-play sign steps (ours)", update="sign"
+    ),
     "ppo_true_reward": _entry(
         alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True
     ),
