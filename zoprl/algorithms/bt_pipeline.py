@@ -126,7 +126,7 @@ def bt_pipeline(
     policy,
     oracle,
     *,
-    num_pairs: int,
+    num_pairs: int = 64,
     sampling: str = "reference",
     fit_steps: int = 10,
     reference: str = "uniform",

@@ -145,7 +145,7 @@ def nash_offline(
     policy,
     oracle,
     *,
-    num_pairs: int,
+    num_pairs: int = 64,
     behaviour: str = "reference",
     reference: str = "uniform",
     reference_strength: float = 1.0,

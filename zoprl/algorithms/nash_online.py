@@ -215,7 +215,7 @@ def nash_online(
     policy,
     oracle,
     *,
-    num_pairs: int,
+    num_pairs: int = 64,
     enhancer: str = "uncertainty",
     best_of: int = 4,
     reference: str = "uniform",

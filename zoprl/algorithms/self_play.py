@@ -221,7 +221,7 @@ def self_play(
     oracle,
     *,
     update: str,
-    num_pairs: int,
+    num_pairs: int = 64,
     reference: str = "uniform",
     reference_strength: float = 1.0,
     reference_seed: int = 0,

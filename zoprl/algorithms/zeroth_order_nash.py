@@ -161,7 +161,7 @@ def zeroth_order_nash(
     oracle,
     *,
     update: str,
-    num_pairs: int,
+    num_pairs: int = 64,
     num_directions: int = 1,
     reference: str = "uniform",
     reference_strength: float = 1.0,
