@@ -386,8 +386,9 @@ def ppo(
 ) -> Algorithm:
     """PPO as an Algorithm: "ppo_true_reward" (a ceiling) when ``reward_fn`` is None, else "ppo"
     on ``reward_fn(None, traj)`` (Python only). The rest: see ``make_ppo_update``; PureJaxRL's
-    CartPole-v1 PPO is ``num_envs=4, segment_length=128, anneal_iterations=976`` with
-    ``hparams(step_size=2.5e-4, discount=0.99, entropy_coef=0.01)``."""
+    CartPole-v1 PPO is ``num_envs=4, segment_length=128, anneal_iterations=976,
+    critic="stationary_mlp"`` with ``hparams(step_size=2.5e-4, discount=0.99,
+    entropy_coef=0.01)`` (benchmarks/bench_ppo_cartpole.py)."""
     updater = make_ppo_update(
         env,
         policy,
