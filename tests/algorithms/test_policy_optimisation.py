@@ -102,7 +102,7 @@ SWEEPS = {
     ),
     "ppo-segments": (
         lambda e, p: ppo(
-            e, p, num_envs=4, num_minibatches=2, segment_length=5, anneal_iterations=3
+            e, p, num_envs=2, num_epochs=1, num_minibatches=2, segment_length=5, anneal_iterations=3
         ),
         dict(step_size=[0.01, 0.1], clip_eps=[0.1, 0.3]),
     ),

@@ -122,8 +122,9 @@ def test_annealed_step_size_follows_the_schedule():
 def test_the_update_takes_the_annealed_step(small_tabular):
     """Iteration 0 of an annealed PPO is the constant-step update; at i >= U it does not move."""
     env, env_params, policy = small_tabular
-    constant = make_ppo_update(env, policy, num_envs=4, num_minibatches=2)
-    annealed = make_ppo_update(env, policy, num_envs=4, num_minibatches=2, anneal_iterations=3)
+    static = dict(num_envs=4, num_epochs=1, num_minibatches=2)
+    constant = make_ppo_update(env, policy, **static)
+    annealed = make_ppo_update(env, policy, **static, anneal_iterations=3)
     state, hp, key = constant.init(jax.random.key(0)), constant.hparams(), jax.random.key(1)
     first, _ = jax.jit(constant.update)(key, state, hp, env_params, None)
     update = jax.jit(annealed.update)
