@@ -97,6 +97,7 @@ class RLHFInfo(NamedTuple):
     approx_kl: jax.Array
     clip_fraction: jax.Array
     mean_return: jax.Array
+    env_steps: jax.Array  # PPO's environment steps so far (cumulative; preference pairs apart)
 
 
 class RLHFSetup(NamedTuple):
