@@ -333,7 +333,7 @@ def ppo_setup(
         anneal_iterations = check_int("anneal_iterations", anneal_iterations)
     return PPOSetup(
         policy,
-        make_critic(env, critic),
+        make_critic(env, _default_critic(env, critic, segments)),
         make_optimizer(max_grad_norm),
         make_collect(env, policy, num_envs, reward_fn) if segments is None else None,
         standardize_advantages if normalize_advantages else (lambda a, v: a),
@@ -344,6 +344,15 @@ def ppo_setup(
         anneal_iterations,
         getattr(env, "default_params", None),
     )
+
+
+def _default_critic(env, critic, segments):
+    """The critic kind: as given, else on segments of a continuing non-finite environment the
+    observation-only MLP (PureJaxRL's; with the time feature 2 of 10 CartPole seeds stalled,
+    benchmarks/RESULTS.md), else ``make_critic``'s default."""
+    if critic is None and segments is not None and not getattr(env, "is_finite", False):
+        return "stationary_mlp"
+    return critic
 
 
 def make_ppo_update(env, policy, **static) -> PPOUpdate:
