@@ -23,8 +23,7 @@ figure), then
                              mean, bootstrap intervals, censored runs kept)
 
 The evaluation sweep reuses the tuning sweep's compiled programs through JAX's persistent
-compilation cache when it has as many runs (evaluation seeds = points x tuning seeds): the spec
-is sized so.
+compilation cache (``zoprl reproduce`` turns it on; both sweeps run in batches of one shape).
 """
 
 from __future__ import annotations
@@ -232,21 +231,6 @@ def summarise(table: pd.DataFrame, manifest: dict, out_dir: str, log=print) -> l
     return written + [str(p) for p in paths]
 
 
-def use_compilation_cache() -> None:
-    """Turn on JAX's persistent compilation cache in ``$XDG_CACHE_HOME/zoprl/jax`` (default
-    ``~/.cache/zoprl/jax``) unless a cache folder is already set (e.g. by
-    ``JAX_COMPILATION_CACHE_DIR``): the evaluation sweep then loads the tuning sweep's programs
-    instead of compiling them again (the run counts match, module doc)."""
-    import jax
-
-    if jax.config.jax_compilation_cache_dir:
-        return
-    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    folder = os.path.join(cache_home, "zoprl", "jax")
-    os.makedirs(folder, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", folder)
-
-
 def run_misspecification(out_dir, profile, fresh, progress, log) -> list[str]:
     """Tune and evaluate the spec's methods (``zoprl.tuning.tune``), then the summary, the
     figure and the sample-complexity table (module doc); returns the written paths."""
@@ -255,7 +239,6 @@ def run_misspecification(out_dir, profile, fresh, progress, log) -> list[str]:
     from zoprl.reproduce.specs_io import load_profile
     from zoprl.tuning import tune
 
-    use_compilation_cache()
     spec = load_profile(os.path.join(SPECS, f"{SPEC_NAME}.toml"), profile)
     if spec.seeds != spec.tuning.points * spec.tuning.seeds:
         log(
@@ -286,6 +269,5 @@ __all__ = [
     "summarise",
     "summary_frame",
     "summary_markdown",
-    "use_compilation_cache",
     "with_settings",
 ]
