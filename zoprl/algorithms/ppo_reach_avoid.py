@@ -38,7 +38,7 @@ def ppo_reach_avoid(
     env,
     policy,
     *,
-    num_envs: int,
+    num_envs: int = 128,
     num_epochs: int = 4,
     num_minibatches: int = 4,
     critic: str | Critic | None = None,
