@@ -57,6 +57,7 @@ def test_shared_learning_modules_never_name_the_latent_reward(module):
 def test_ceilings_are_the_only_readers():
     assert {n for n, e in ALGORITHMS.items() if e.reads_latent_reward} == {
         "ppo_true_reward",
+        "ppo_reach_avoid",
         "reinforce_true_reward",
         "es_true_reward",
     }

@@ -24,6 +24,7 @@ from zoprl.algorithms.policy_gradient import (
     tabular_critic,
 )
 from zoprl.algorithms.ppo import PPOHparams, PPOInfo, PPOState, PPOUpdate, make_ppo_update, ppo
+from zoprl.algorithms.ppo_reach_avoid import ppo_reach_avoid  # noqa: F401
 from zoprl.algorithms.preference_losses import PREFERENCE_LOSSES, dpo_loss, ipo_loss
 from zoprl.algorithms.reinforce import (
     ReinforceHparams,

@@ -15,6 +15,7 @@ from zoprl.evaluators.policy_value import (
     monte_carlo_policy_evaluator,
     supports_exact,
 )
+from zoprl.evaluators.reach_avoid import reach_avoid_evaluator, teacher_evaluator  # noqa: F401
 
 __all__ = [
     "EVALUATORS",

@@ -213,6 +213,12 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     "ppo_true_reward": _entry(
         alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True
     ),
+    "ppo_reach_avoid": _entry(
+        alg.ppo_reach_avoid,
+        "ceiling: PPO on the reach-avoid teacher's utility, paid at the last step",
+        uses_oracle=False,
+        reads_latent_reward=True,
+    ),
     "reinforce_true_reward": _entry(
         alg.reinforce,
         "ceiling: REINFORCE on the true reward",

@@ -53,6 +53,7 @@ from zoprl.oracles.preferences import (
     validate_preference,
 )
 from zoprl.oracles.presets import PRESET_NAMES, PRESETS, preset_values
+from zoprl.oracles.reach_avoid import ReachAvoidParams, reach_avoid_utility  # noqa: F401
 from zoprl.oracles.utilities import (
     myopic_utility,
     scaled_utility,
