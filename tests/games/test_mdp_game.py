@@ -165,6 +165,7 @@ class PolicyState(NamedTuple):
     params: jax.Array
 
 
+@pytest.mark.slow  # the engine test of test_nash_mdp_sweep runs the evaluator by default
 def test_the_evaluator_records_the_exact_game_metrics(x64):
     env, env_params = _world()
     env_params = _float64(env_params)
