@@ -14,6 +14,9 @@ overrides of that profile (none for quick: the file is the quick profile).
     blocks                 ZBCPG with K parallel blocks against wall-clock time and queries
     reward-misspecification  a non-Markovian teacher and a reward class too small: every
                            method tuned (``misspecification``)
+    nash-gridworld         the preference game on trajectories: ZPG, ZSPO, online DPO and
+                           RLHF-PPO against a cyclic teacher, scored by the exact gap, every
+                           method tuned (``nash_gridworld``)
     rates                  fitted log-log slopes against the predicted rates (zoprl.theory)
 """
 
@@ -77,6 +80,12 @@ def _misspecification(out_dir, profile, fresh, progress, log):
     return run_misspecification(out_dir, profile, fresh, progress, log)
 
 
+def _nash_gridworld(out_dir, profile, fresh, progress, log):
+    from zoprl.reproduce.nash_gridworld import run_nash_gridworld
+
+    return run_nash_gridworld(out_dir, profile, fresh, progress, log)
+
+
 def _rates(out_dir, profile, fresh, progress, log):
     from zoprl.reproduce.rates import run_rates
 
@@ -91,6 +100,7 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "reward-misspecification": Reproduction(
         lambda: _first_comment("reward-misspecification"), _misspecification
     ),
+    "nash-gridworld": Reproduction(lambda: _first_comment("nash-gridworld"), _nash_gridworld),
     "rates": Reproduction(
         lambda: (
             "fitted log-log slopes of four rates against the predicted "
