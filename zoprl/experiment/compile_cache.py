@@ -9,7 +9,9 @@ load in 0.5-0.9 s.
 
 ``enable_compile_cache(path)`` turns it on for this process (the command line does so by
 default; ``--no-compile-cache`` or ``ZOPRL_COMPILE_CACHE=off`` leaves it off). The folder is
-``path``, else ``$ZOPRL_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/zoprl/jax`` (``~/.cache/...``).
+``path`` (``--compile-cache FOLDER``), else ``$ZOPRL_COMPILE_CACHE``, else
+``$XDG_CACHE_HOME/zoprl/jax`` (``~/.cache/...``). Measured for ``zoprl demo``, first run against
+a rerun: benchmarks/RESULTS.md.
 Every compile is cached (no minimum compile time); delete the folder to reclaim the space.
 """
 
