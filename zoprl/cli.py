@@ -194,11 +194,13 @@ def _execute(spec, args, out: str, x_axes=("queries", "iteration")):
     )
     print(f"wrote {result.table_path} ({len(result.table)} rows) and {result.manifest_path}")
     if args.plot:
+        from zoprl.hosts import share
         from zoprl.plots import plot_results
 
         metrics = set(result.table.metric)
         metric = args.metric or ("value_gap" if "value_gap" in metrics else "value")
-        for path in plot_results(result.table, out, metric=metric, x=list(x_axes)):
+        paths = share(lambda: plot_results(result.table, out, metric=metric, x=list(x_axes)))
+        for path in paths:  # drawn by process 0
             print(f"wrote {path}")
     return _report(result.table, result.manifest)
 

@@ -28,9 +28,11 @@ engine then shards its runs over them, so XLA runs the shards on every core. Mea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -126,17 +128,33 @@ def is_writer() -> bool:
     return jax.process_index() == WRITER
 
 
+@contextlib.contextmanager
+def _collective():
+    """Around a collective: gloo's native lines ("Rank 0 is connected to 1 peer ranks ...",
+    printed when a group first meets) kept off this process's stdout, which holds results."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _broadcast_bytes(data: bytes) -> bytes:
     """``data`` of process 0 on every process (the others' argument is ignored)."""
     from jax.experimental import multihost_utils
 
-    length = multihost_utils.broadcast_one_to_all(np.array([len(data)], np.int64))
-    size = int(length[0])
-    padded = 1 << max(size - 1, 0).bit_length()  # few distinct shapes: few compilations
-    buffer = np.zeros(padded, np.uint8)
-    if is_writer():
-        buffer[:size] = np.frombuffer(data, np.uint8)
-    return multihost_utils.broadcast_one_to_all(buffer)[:size].tobytes()
+    with _collective():
+        length = multihost_utils.broadcast_one_to_all(np.array([len(data)], np.int64))
+        size = int(length[0])
+        padded = 1 << max(size - 1, 0).bit_length()  # few distinct shapes: few compilations
+        buffer = np.zeros(padded, np.uint8)
+        if is_writer():
+            buffer[:size] = np.frombuffer(data, np.uint8)
+        return multihost_utils.broadcast_one_to_all(buffer)[:size].tobytes()
 
 
 def _picklable(err: BaseException) -> BaseException:
@@ -190,7 +208,8 @@ def fetch(tree):
             return np.asarray(x.addressable_data(0))
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
-    return jax.tree.map(one, tree)
+    with _collective():
+        return jax.tree.map(one, tree)
 
 
 def global_array(value, sharding):
@@ -216,7 +235,8 @@ def host_names() -> list[str]:
     encoded = np.zeros(NAME_BYTES, np.uint8)
     raw = name.encode()[:NAME_BYTES]
     encoded[: len(raw)] = np.frombuffer(raw, np.uint8)
-    gathered = np.asarray(multihost_utils.process_allgather(encoded))
+    with _collective():
+        gathered = np.asarray(multihost_utils.process_allgather(encoded))
     return [bytes(row).rstrip(b"\0").decode(errors="replace") for row in gathered]
 
 

@@ -40,6 +40,7 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
 
     def run(out_dir, profile, fresh, progress, log):
         from zoprl.experiment import run_sweep
+        from zoprl.hosts import share
         from zoprl.reproduce import figures
         from zoprl.reproduce.specs_io import load_profile
         from zoprl.tuning import tune
@@ -51,7 +52,9 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
         else:
             result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
             written = [result.table_path, result.manifest_path]
-        summary = getattr(figures, summarise)(result.table, result.manifest, out_dir, log)
+        summary = share(  # process 0 writes (zoprl.hosts)
+            lambda: getattr(figures, summarise)(result.table, result.manifest, out_dir, log)
+        )
         return written + list(summary)
 
     return Reproduction(lambda: _first_comment(name), run)
@@ -70,9 +73,10 @@ def _first_comment(name: str) -> str:
 
 
 def _rates(out_dir, profile, fresh, progress, log):
+    from zoprl.hosts import share
     from zoprl.reproduce.rates import run_rates
 
-    return run_rates(out_dir, profile, log=log)
+    return share(lambda: run_rates(out_dir, profile, log=log))  # on process 0 alone
 
 
 EXPERIMENTS: dict[str, Reproduction] = {
