@@ -81,6 +81,7 @@ def _finish(processes, timeout=240) -> list[tuple[int, str, str]]:
     return out
 
 
+@pytest.mark.slow  # about 70 s on 2 cores (4 interpreters, 2 launches): run with -m slow
 def test_two_processes_killed_and_restarted_give_the_table_of_one(tmp_path, tiny_sweep, cli_cache):
     spec, one_process, _ = tiny_sweep
     spec_file, folder = tmp_path / "tiny.yaml", tmp_path / "out"
@@ -206,3 +207,36 @@ def test_a_cluster_launch_is_detected_from_its_environment(monkeypatch):
     monkeypatch.setenv("OMPI_MCA_orte_hnp_uri", "1.2.3.4")
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "3")
     assert hosts.cluster_processes() == 3
+
+
+EVERY_CORE = """
+import argparse, json, os
+from zoprl import hosts
+from zoprl.cli import _start
+_start(argparse.Namespace(no_compile_cache=True))  # what every zoprl command does first
+import jax
+print(json.dumps([jax.local_device_count(), hosts.usable_cores(), len(os.sched_getaffinity(0))]))
+"""
+
+
+def test_the_command_line_gives_a_cpu_one_device_per_core(monkeypatch):
+    env = cli_env()
+    for name in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_CORE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    devices, cores, affinity = json.loads(done.stdout.strip().splitlines()[-1])
+    assert devices == cores == affinity
+    import jax
+
+    jax.devices()  # this process's backends are started: too late to change the count
+    for name in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    assert hosts.use_every_core(jax.local_device_count() + 1) is None
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")
+    assert hosts.use_every_core() is None  # the user's flags decide
+    monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.setenv("JAX_NUM_CPU_DEVICES", "3")
+    assert hosts.use_every_core() is None
