@@ -118,7 +118,13 @@ def test_unknown_profile_raises_naming_it(tmp_path):
 
 def check_outputs(out, paths, lines, profile, formats=("png", "pdf")):
     names = {os.path.basename(p) for p in paths}
-    expected = {"results.parquet", "slopes.csv", "manifest.json"}
+    expected = {
+        "results.parquet",
+        "slopes.csv",
+        "slopes.md",
+        "inversion_exact.csv",
+        "manifest.json",
+    }
     for stem in (
         "variance_vs_pairs",
         "inversion_bias_vs_queries",

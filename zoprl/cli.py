@@ -534,7 +534,7 @@ def _add_reproduce(commands) -> None:
         description=cmd_reproduce.__doc__,
         epilog=EXIT_CODES,
     )
-    p.add_argument("name", help="gridworld-comparison, stochasticity, links, blocks, rates or all")
+    p.add_argument("name", help="a reproduction (zoprl list reproductions) or all")
     profile = p.add_mutually_exclusive_group()
     profile.add_argument(
         "--quick",

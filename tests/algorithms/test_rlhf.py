@@ -28,6 +28,7 @@ def biased_behaviour(env):
     return jnp.zeros((env.num_states, env.num_actions)).at[:, 0].set(BIAS).at[:, 3].set(BIAS)
 
 
+@pytest.mark.slow  # about a minute on 2 cores: T = 100 iterations of two learners
 def test_online_beats_offline_when_the_behaviour_policy_misses_the_goal(gridworld):
     """Same query budget (2560), same trajectories (7680), same key, PPO step size 0.02 from the
     uniform policy. The offline reward model only knows the top-left corner, so PPO on it settles
@@ -159,6 +160,7 @@ def test_offline_collects_once_and_sweeps_reward_hparams(bandit):
     "kwargs, message",
     [
         (dict(reward_model="quadratic"), "'quadratic'.*tabular, linear, mlp"),
+        (dict(reward_features=3), "reward_features applies to the reward model kinds"),
         (dict(buffer_capacity=8, batch_size=16), "buffer_capacity 8 is smaller than batch_size 16"),
         (dict(buffer_capacity=8, num_pairs=10), "buffer_capacity 8 is smaller than num_pairs 10"),
         (dict(num_pairs=0), "num_pairs must be >= 1, got 0"),

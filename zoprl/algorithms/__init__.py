@@ -2,13 +2,18 @@
 
 Reward-free (learn from preferences only): ``zpg``, ``zbcpg``, ``zspo``, ``dpo`` (and IPO), and
 the reward-inference baseline ``rlhf`` (a reward model fitted to preferences, then PPO on it).
+General-preference (Nash) learners on contextual bandits: ``nash_offline``, ``nash_online``,
+``self_play`` (IPO, Nash-MD, SPPO, extragradient), ``bt_pipeline``, ``zpg_nash``, ``zspo_nash``.
 Ceilings that read the true reward (``reads_latent_reward``): ``ppo``, ``reinforce``,
 ``evolution_strategies``.
 """
 
 from zoprl.algorithms.base import Algorithm, PolicyState, hparam_fields
+from zoprl.algorithms.bt_pipeline import bt_pipeline
 from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, dpo
 from zoprl.algorithms.evolution import ESHparams, ESInfo, ESState, evolution_strategies
+from zoprl.algorithms.nash_offline import nash_offline
+from zoprl.algorithms.nash_online import nash_online
 from zoprl.algorithms.optimizers import OPTIMIZERS, resolve_optimizer
 from zoprl.algorithms.policy_gradient import (
     Critic,
@@ -19,6 +24,7 @@ from zoprl.algorithms.policy_gradient import (
     tabular_critic,
 )
 from zoprl.algorithms.ppo import PPOHparams, PPOInfo, PPOState, PPOUpdate, make_ppo_update, ppo
+from zoprl.algorithms.ppo_reach_avoid import ppo_reach_avoid  # noqa: F401
 from zoprl.algorithms.preference_losses import PREFERENCE_LOSSES, dpo_loss, ipo_loss
 from zoprl.algorithms.reinforce import (
     ReinforceHparams,
@@ -36,8 +42,10 @@ from zoprl.algorithms.run import (
     make_run,
     vmap_runs,
 )
+from zoprl.algorithms.self_play import self_play
 from zoprl.algorithms.zbcpg import zbcpg
 from zoprl.algorithms.zeroth_order import SignInfo, ZerothOrderHparams, ZerothOrderInfo
+from zoprl.algorithms.zeroth_order_nash import zeroth_order_nash, zpg_nash, zspo_nash
 from zoprl.algorithms.zpg import zpg
 from zoprl.algorithms.zspo import zspo
 
@@ -72,6 +80,7 @@ __all__ = [
     "RunCarry",
     "ZerothOrderHparams",
     "ZerothOrderInfo",
+    "bt_pipeline",
     "discounted_returns",
     "dpo",
     "dpo_loss",
@@ -84,11 +93,17 @@ __all__ = [
     "make_reinforce_update",
     "make_run",
     "mlp_critic",
+    "nash_offline",
+    "nash_online",
     "ppo",
     "reinforce",
     "rlhf",
+    "self_play",
     "tabular_critic",
     "zbcpg",
+    "zeroth_order_nash",
     "zpg",
+    "zpg_nash",
     "zspo",
+    "zspo_nash",
 ]

@@ -362,6 +362,16 @@ def _named_section(where: str, raw, cls, fixed: tuple):
     return cls(**values, options=options)
 
 
+def _with_default_sections(raw: dict, names: list) -> dict:
+    """``raw`` with the environment, oracle and evaluation the algorithms are for
+    (``registry.default_sections``: e.g. a contextual bandit with a preference tensor for the
+    Nash learners) where the spec names none."""
+    from zoprl.experiment.registry import default_sections
+
+    defaults = default_sections(names)
+    return {**{k: v for k, v in defaults.items() if k not in raw}, **raw}
+
+
 def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     """Validate the structure and types of a spec dict (module doc) and build the dataclasses."""
     raw = _known_keys(where, raw, _TOP_KEYS)
@@ -404,6 +414,7 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     for key in ("chunk_size", "max_runs_per_batch"):
         if raw.get(key) is not None:
             counts[key] = check_count(f"{where}.{key}", raw[key])
+    raw = _with_default_sections(raw, [a.name for a in algorithms])
     spec = ExperimentSpec(
         name=name,
         algorithms=algorithms,

@@ -53,9 +53,14 @@ def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataF
 
 
 def per_method(table: pd.DataFrame) -> pd.DataFrame:
-    """The table without its hyperparameter columns: a method tuned per context (a slip, a
-    teacher) has other hyperparameters in each, and is still one line or one bar per label."""
-    return table.drop(columns=[c for c in table.columns if c.startswith("hp.")])
+    """The table without its hyperparameter columns, so that a method tuned per context (a
+    slip, a teacher), with other hyperparameters in each, is one line or bar per label; as it is
+    when a label still holds several configurations of the other columns (an untuned grid)."""
+    reduced = table.drop(columns=[c for c in table.columns if c.startswith("hp.")])
+    keys = [c for c in reduced.columns if c.startswith(("env.", "oracle.", "static."))]
+    runs = reduced.drop_duplicates("run_id")
+    unique = not runs.duplicated(["label", "seed", *keys]).any()
+    return reduced if unique else table
 
 
 def kl_target_ratio(environment: dict, beta: float) -> float:
@@ -93,7 +98,7 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
     query budget (the ceilings, which ask none: at their last iteration) with 95% intervals,
     the queries each method needed to reach 0.9 J* (``zoprl.compare``: median and bootstrap
     interval over seeds, censored runs kept), and DPO's KL-regularised target at its beta."""
-    from zoprl.compare import compare
+    from zoprl.compare import compare_table
 
     paths = plot_results(table, out_dir, metric="value_gap", x=["queries", "trajectories"])
     budget = _common_budget(table)
@@ -105,7 +110,7 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
         ]
     )
     gap, ratio = mean_ci(pick("value_gap"), ["label"]), mean_ci(pick("value_ratio"), ["label"])
-    complexity, _, written = compare(out_dir, thresholds=["value_ratio>=0.9"], x="queries")
+    complexity, _, written = compare_table(table, ["value_ratio>=0.9"], "queries", out_dir=out_dir)
     targets = _dpo_targets(table, manifest)
     summary = gap.merge(ratio, on="label", suffixes=("", "_ratio")).sort_values("mean")
     summary = summary.merge(
