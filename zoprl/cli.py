@@ -639,9 +639,11 @@ def _start(args) -> bool:
         getattr(args, "num_processes", None),
         getattr(args, "process_id", None),
     )
-    from zoprl.experiment.compile_cache import enable_compile_cache
+    from zoprl.experiment.compile_cache import disable_compile_cache, enable_compile_cache
 
-    if not getattr(args, "no_compile_cache", False):
+    if getattr(args, "no_compile_cache", False):
+        disable_compile_cache()
+    else:
         enable_compile_cache(getattr(args, "compile_cache", None))
     return not several or hosts.is_writer()
 

@@ -240,3 +240,17 @@ def test_the_command_line_gives_a_cpu_one_device_per_core(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS")
     monkeypatch.setenv("JAX_NUM_CPU_DEVICES", "3")
     assert hosts.use_every_core() is None
+
+
+def test_no_compile_cache_is_kept_by_the_reproductions(monkeypatch, tmp_path):
+    import jax
+
+    from zoprl.experiment import compile_cache
+
+    monkeypatch.setattr(compile_cache, "_DECISION", {})
+    before = jax.config.jax_compilation_cache_dir
+    compile_cache.disable_compile_cache()  # what --no-compile-cache does
+    assert compile_cache.enable_unless_decided() is None  # zoprl.reproduce leaves it off
+    assert jax.config.jax_compilation_cache_dir == before
+    monkeypatch.setattr(compile_cache, "_DECISION", {"folder": str(tmp_path)})
+    assert compile_cache.enable_unless_decided() == str(tmp_path)

@@ -126,14 +126,12 @@ def reproduce(
 ) -> list[str]:
     """Run reproduction ``name`` (or ``all``) into ``out_root/<name>`` (``<name>-full`` for the
     full profile); returns the written paths. JAX's persistent compilation cache is turned on
-    unless a cache folder is already set (``zoprl.experiment.compile_cache``): the evaluation
-    sweep of a tuned reproduction loads its tuning sweep's programs."""
-    import jax
+    unless this process already chose (``--no-compile-cache``) or a cache folder is set
+    (``zoprl.experiment.compile_cache.enable_unless_decided``): the evaluation sweep of a tuned
+    reproduction loads its tuning sweep's programs."""
+    from zoprl.experiment.compile_cache import enable_unless_decided
 
-    from zoprl.experiment.compile_cache import enable_compile_cache
-
-    if not jax.config.jax_compilation_cache_dir:
-        enable_compile_cache()
+    enable_unless_decided()
     names = list(EXPERIMENTS) if name == "all" else [name]
     for n in names:
         if n not in EXPERIMENTS:
