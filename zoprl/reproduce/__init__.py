@@ -45,6 +45,7 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
 
     def run(out_dir, profile, fresh, progress, log):
         from zoprl.experiment import run_sweep
+        from zoprl.hosts import share
         from zoprl.reproduce import figures
         from zoprl.reproduce.specs_io import load_profile
         from zoprl.tuning import tune
@@ -56,7 +57,9 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
         else:
             result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
             written = [result.table_path, result.manifest_path]
-        summary = getattr(figures, summarise)(result.table, result.manifest, out_dir, log)
+        summary = share(  # process 0 writes (zoprl.hosts)
+            lambda: getattr(figures, summarise)(result.table, result.manifest, out_dir, log)
+        )
         return written + list(summary)
 
     return Reproduction(lambda: _first_comment(name), run)
@@ -87,9 +90,10 @@ def _nash_gridworld(out_dir, profile, fresh, progress, log):
 
 
 def _rates(out_dir, profile, fresh, progress, log):
+    from zoprl.hosts import share
     from zoprl.reproduce.rates import run_rates
 
-    return run_rates(out_dir, profile, log=log)
+    return share(lambda: run_rates(out_dir, profile, log=log))  # on process 0 alone
 
 
 EXPERIMENTS: dict[str, Reproduction] = {
@@ -122,14 +126,12 @@ def reproduce(
 ) -> list[str]:
     """Run reproduction ``name`` (or ``all``) into ``out_root/<name>`` (``<name>-full`` for the
     full profile); returns the written paths. JAX's persistent compilation cache is turned on
-    unless a cache folder is already set (``zoprl.experiment.compile_cache``): the evaluation
-    sweep of a tuned reproduction loads its tuning sweep's programs."""
-    import jax
+    unless this process already chose (``--no-compile-cache``) or a cache folder is set
+    (``zoprl.experiment.compile_cache.enable_unless_decided``): the evaluation sweep of a tuned
+    reproduction loads its tuning sweep's programs."""
+    from zoprl.experiment.compile_cache import enable_unless_decided
 
-    from zoprl.experiment.compile_cache import enable_compile_cache
-
-    if not jax.config.jax_compilation_cache_dir:
-        enable_compile_cache()
+    enable_unless_decided()
     names = list(EXPERIMENTS) if name == "all" else [name]
     for n in names:
         if n not in EXPERIMENTS:

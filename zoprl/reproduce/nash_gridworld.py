@@ -214,6 +214,7 @@ def summarise(table, out_dir: str, references=None, log=print) -> list[str]:
 def run_nash_gridworld(out_dir, profile, fresh, progress, log) -> list[str]:
     """Tune and evaluate the spec's methods (``zoprl.tuning.tune``), then the summary and the
     figure (module doc); returns the written paths."""
+    from zoprl.hosts import share
     from zoprl.reproduce import SPECS
     from zoprl.reproduce.specs_io import load_profile
     from zoprl.tuning import tune
@@ -221,8 +222,8 @@ def run_nash_gridworld(out_dir, profile, fresh, progress, log) -> list[str]:
     spec = load_profile(os.path.join(SPECS, f"{SPEC_NAME}.toml"), profile)
     tuned = tune(spec, out_dir, fresh=fresh, progress=progress, log=log)
     references = exact_references(spec)
-    return list(tuned.written) + summarise(
-        tuned.evaluation.table, out_dir, references=references, log=log
+    return list(tuned.written) + share(  # process 0 writes (zoprl.hosts)
+        lambda: summarise(tuned.evaluation.table, out_dir, references=references, log=log)
     )
 
 
