@@ -81,7 +81,8 @@ def _finish(processes, timeout=240) -> list[tuple[int, str, str]]:
     return out
 
 
-@pytest.mark.slow  # about 70 s on 2 cores (4 interpreters, 2 launches): run with -m slow
+# about 20 s on an idle 2-core machine (4 interpreters, 2 launches); in the default run because
+# the scale-out issue requires CI to pass it
 def test_two_processes_killed_and_restarted_give_the_table_of_one(tmp_path, tiny_sweep, cli_cache):
     spec, one_process, _ = tiny_sweep
     spec_file, folder = tmp_path / "tiny.yaml", tmp_path / "out"
