@@ -112,7 +112,13 @@ def _add_process_options(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--coordinator", metavar="HOST:PORT", help="address of process 0, reachable by every one"
     )
-    group.add_argument("--num-processes", dest="num_processes", type=_positive_int, metavar="P")
+    group.add_argument(
+        "--num-processes",
+        dest="num_processes",
+        type=_positive_int,
+        metavar="P",
+        help="how many processes run this command together (each started with its --process-id)",
+    )
     group.add_argument(
         "--process-id",
         dest="process_id",

@@ -296,7 +296,15 @@ def enospc_cases(root, spec_file, reference, writes: int, points: int = 3, seed=
 
 def concurrent_cases(root, spec_file, reference) -> list[dict]:
     cases = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    import jax
+
+    # the command line would take one CPU device per core; the reference ran on this process's
+    # devices, and the tables are compared bit for bit
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+        "JAX_NUM_CPU_DEVICES": str(jax.local_device_count()),
+    }
     command = [sys.executable, "-m", "zoprl.cli", "sweep", spec_file, "--quiet", "--no-plot"]
     held = os.path.join(root, "held")
     with lock_folder(held):
