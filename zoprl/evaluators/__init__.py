@@ -7,6 +7,7 @@ from zoprl.evaluators.base import (
     make_evaluator,
     register_evaluator,
 )
+from zoprl.evaluators.bilevel import bilevel_evaluator
 from zoprl.evaluators.policy_value import (
     default_policy_evaluator,
     exact_policy_evaluator,
@@ -17,6 +18,7 @@ from zoprl.evaluators.policy_value import (
 __all__ = [
     "EVALUATORS",
     "Evaluator",
+    "bilevel_evaluator",
     "default_policy_evaluator",
     "evaluator_options",
     "exact_policy_evaluator",
