@@ -1,12 +1,17 @@
 """Learning algorithms as (init, step) pairs of pure functions, and the run function.
 
 Reward-free (learn from preferences only): ``zpg``, ``zbcpg``, ``zspo``, ``dpo`` (and IPO), and
-the reward-inference baseline ``rlhf`` (a reward model fitted to preferences, then PPO on it).
+the reward-inference baseline ``rlhf`` (a reward model fitted to preferences, then PPO on it);
+bilevel RLHF (arXiv 2410.15610): ``bilevel_penalty``, ``bilevel_decoupled`` (online, offline)
+and the exact ceiling ``bilevel_hypergradient``.
 Ceilings that read the true reward (``reads_latent_reward``): ``ppo``, ``reinforce``,
 ``evolution_strategies``.
 """
 
 from zoprl.algorithms.base import Algorithm, PolicyState, hparam_fields
+from zoprl.algorithms.bilevel_decoupled import bilevel_decoupled
+from zoprl.algorithms.bilevel_hypergradient import bilevel_hypergradient
+from zoprl.algorithms.bilevel_penalty import bilevel_penalty
 from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, dpo
 from zoprl.algorithms.evolution import ESHparams, ESInfo, ESState, evolution_strategies
 from zoprl.algorithms.optimizers import OPTIMIZERS, resolve_optimizer
@@ -72,6 +77,9 @@ __all__ = [
     "RunCarry",
     "ZerothOrderHparams",
     "ZerothOrderInfo",
+    "bilevel_decoupled",
+    "bilevel_hypergradient",
+    "bilevel_penalty",
     "discounted_returns",
     "dpo",
     "dpo_loss",

@@ -138,6 +138,25 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
         alg.rlhf, "reward model refitted on fresh pairs, then PPO on it", online=True
     ),
     "rlhf_ppo_offline": _entry(alg.rlhf, "reward model fitted once, then PPO on it", online=False),
+    "bilevel_penalty": _entry(
+        alg.bilevel_penalty,
+        "bilevel RLHF by the penalty method (arXiv 2410.15610; Kwon et al., arXiv 2309.01753)",
+    ),
+    "bilevel_decoupled_online": _entry(
+        alg.bilevel_decoupled,
+        "decoupled online RLHF on the KL-regularised objective (baseline of arXiv 2410.15610)",
+        online=True,
+    ),
+    "bilevel_decoupled_offline": _entry(
+        alg.bilevel_decoupled,
+        "offline RLHF on the KL-regularised objective, pairs of pi_ref (arXiv 2410.15610)",
+        online=False,
+    ),
+    "bilevel_exact_hypergradient": _entry(
+        alg.bilevel_hypergradient,
+        "ceiling: exact hypergradient descent of bilevel RLHF, tiny MDPs (arXiv 2410.15610)",
+        reads_latent_reward=True,
+    ),
     "ppo_true_reward": _entry(
         alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True
     ),
