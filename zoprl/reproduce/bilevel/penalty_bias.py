@@ -91,7 +91,8 @@ def _instances(profile: PenaltyBiasProfile):
 
 def measure(profile: PenaltyBiasProfile):
     """The tidy table: one run per (instance, lambda), metrics penalty_gradient_bias and
-    penalty_value_gap, and whether (the Newton solve's stopping rule met), in float64."""
+    penalty_value_gap (float64), and a column converged: whether the Newton solve met its
+    stopping rule."""
     import jax
     import jax.numpy as jnp
     import pandas as pd

@@ -142,13 +142,29 @@ def rate_slopes(table: pd.DataFrame, burn_in: int, num_resamples: int = 2000) ->
     return slopes[list(SLOPE_COLUMNS)]
 
 
+def rate_markdown(slopes: pd.DataFrame) -> str:
+    """The slope rows as a pipe table: slope [95% CI], the bound's -4/7 and whether the data are
+    consistent with it (an upper bound on the slope: consistent when the interval reaches down
+    to it or below)."""
+    rows = [
+        [
+            r.quantity,
+            r.x,
+            f"{r.slope:+.2f} [{r.low:+.2f}, {r.high:+.2f}]",
+            f"{r.expected:+.3f} (-4/7)",
+            "yes" if r.low <= r.expected else "**no**",
+        ]
+        for r in slopes.itertuples()
+    ]
+    return pipe_table(["quantity", "x", "slope [95% CI]", "bound", "consistent"], rows)
+
+
 def rates(table, manifest, out_dir, log) -> list[str]:
     """E||grad F(nu_k)||^2 against the trajectories sampled (log-log, fitted slope, the -4/7 of
     the paper's bound drawn for reference); slopes.csv / slopes.md / summary.md; the fit starts
     after the first tenth of the run."""
     from zoprl.plots import save_figure
     from zoprl.plots.rates import plot_rate
-    from zoprl.reproduce.rates.slopes import slopes_markdown
     from zoprl.storage.atomic import write_bytes_atomically
 
     burn_in = int(table.iteration.max()) // 10
@@ -157,7 +173,7 @@ def rates(table, manifest, out_dir, log) -> list[str]:
     ax = plot_rate(sub, "trajectories", "hypergradient_norm_sq", RATE_EXPECTED, reduce="none")
     ax.set_title("penalty method: squared hypergradient norm against samples")
     paths = [str(p) for p in save_figure(ax, os.path.join(out_dir, "hypergradient_vs_samples"))]
-    markdown = slopes_markdown(slopes)
+    markdown = rate_markdown(slopes)
     log("fitted slope of E||grad F||^2 against trajectories (95% cluster bootstrap over seeds):")
     paths.append(
         write_bytes_atomically(
@@ -198,6 +214,7 @@ __all__ = [
     "common_budget",
     "improved_seeds",
     "neural",
+    "rate_markdown",
     "rate_slopes",
     "rates",
     "shift",
