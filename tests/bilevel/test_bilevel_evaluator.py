@@ -18,10 +18,10 @@ from zoprl.enumeration import enumerated_trajectories
 from zoprl.envs import make
 from zoprl.evaluation import optimal_value
 from zoprl.evaluators import make_evaluator
-from zoprl.evaluators.bilevel import sampled_preference_nll
+from zoprl.evaluators.bilevel import sampled_metrics
 from zoprl.oracles import make_oracle, oracle_params
 from zoprl.policies import tabular_softmax
-from zoprl.rollout import make_paired_rollout
+from zoprl.rollout import make_batch_rollout
 
 S, A, H = 3, 2, 2
 
@@ -116,10 +116,10 @@ def test_evaluator_metrics_are_the_exact_quantities(setting):
 def test_monte_carlo_nll_is_unbiased_for_the_exact_one(setting):
     env, env_params, policy, oracle, op, hp, state, problem = setting
     model = bilevel_penalty(env, policy, oracle, num_pairs=2, num_envs=2).step.args[0].model
-    paired = make_paired_rollout(env, policy, 256)
-    estimate = jax.jit(
-        jax.vmap(lambda k: sampled_preference_nll(paired, model, oracle, k, state, env_params, op))
-    )(jax.random.split(jax.random.key(7), 200))
+    rollout = make_batch_rollout(env, policy, 512)
+    sample = lambda k: sampled_metrics(rollout, model, oracle, 256, k, state, env_params, op)
+    estimate = jax.jit(jax.vmap(sample))(jax.random.split(jax.random.key(7), 200))
+    estimate = np.asarray(estimate["preference_nll"])
     pi = jax.nn.softmax(logits_table(env, policy, state.params), -1)
     exact = upper_objective(tabular_reward, problem, state.reward_params, pi) - ridge_penalty(
         state.reward_params, hp.ridge

@@ -11,9 +11,10 @@ the reward (the term (d theta* / d nu)^T grad_theta f of the hypergradient):
           regularised lower-level gradient from E = ``num_envs`` fresh trajectories of pi_z.
 
   online   each iteration labels N = ``num_pairs`` fresh pairs of the current policy pi_z (both
-           members i.i.d.) and fits on them: the decoupled online RLHF of the paper, zoprl's
-           online RLHF generalised to the regularised objective (policy-gradient steps on J_c in
-           place of PPO on the unregularised return).
+           members i.i.d.; one batch of 2N + E trajectories gives the pairs and, disjoint from
+           them, the E of the policy step) and fits on them: the decoupled online RLHF of the
+           paper, zoprl's online RLHF generalised to the regularised objective (policy-gradient
+           steps on J_c in place of PPO on the unregularised return).
   offline  ``init`` labels D = ``num_pairs`` pairs of pi_ref once; every reward step uses a
            minibatch of ``minibatch_size`` distinct pairs of that data set (all by default).
 
@@ -35,13 +36,13 @@ from zoprl.algorithms.base import Algorithm, ascent_update
 from zoprl.algorithms.bilevel_common import check_reference_logits, decayed, initial_reference
 from zoprl.algorithms.dpo import random_minibatch
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
-from zoprl.bilevel.estimators import lower_surrogate, pair_losses
+from zoprl.bilevel.estimators import lower_surrogate, on_policy_pairs, pair_losses
 from zoprl.bilevel.problem import resolve_reward_model, ridge_penalty
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
-from zoprl.preference_data import PreferenceBatch, collect_preferences, labelled_batch
+from zoprl.preference_data import PreferenceBatch
 from zoprl.reward_models.models import RewardModel
-from zoprl.rollout import make_batch_rollout, make_paired_rollout
+from zoprl.rollout import make_batch_rollout
 from zoprl.validation import check_int, make_hparams
 
 
@@ -76,8 +77,8 @@ class DecoupledSetup(NamedTuple):
     policy: Any
     model: RewardModel
     oracle: Any
-    paired: Callable
-    rollout: Callable
+    rollout: Callable  # per iteration: online 2N + E trajectories of pi_z (pairs, then E), else E
+    data_rollout: Callable | None  # offline: the 2D trajectories of pi_ref in ``init``
     optimizer: Any
     online: bool
     num_pairs: int
@@ -89,14 +90,6 @@ class DecoupledSetup(NamedTuple):
 def reward_loss(model: RewardModel, nu, batch: PreferenceBatch, ridge) -> jax.Array:
     """The mean answered preference loss of r_nu on ``batch`` plus (rho / 2) ||nu||^2."""
     return jnp.mean(pair_losses(model, nu, batch)) + ridge_penalty(nu, ridge)
-
-
-def collect(setup: DecoupledSetup, key, params, env_params, oracle_params):
-    """N labelled pairs of pi_params: (PreferenceBatch, Counts)."""
-    traj_0, traj_1, feedback, counts = collect_preferences(
-        key, setup.paired, setup.oracle, params, params, env_params, oracle_params
-    )
-    return labelled_batch(traj_0, traj_1, feedback), counts
 
 
 def fit_reward(setup: DecoupledSetup, key, nu, opt_state, data, hp, step_size):
@@ -119,11 +112,17 @@ def decoupled_init(setup: DecoupledSetup, key, hp, env_params, oracle_params):
     k_policy, k_reward, k_data = jax.random.split(key, 3)
     reference = initial_reference(setup.policy, k_policy, setup.reference_logits)
     nu = setup.model.init(k_reward)
-    data, counts = (
-        (None, Counts.zero())
-        if setup.online
-        else collect(setup, k_data, reference, env_params, oracle_params)
-    )
+    data, counts = None, Counts.zero()
+    if not setup.online:
+        data, _, counts = on_policy_pairs(
+            k_data,
+            setup.data_rollout,
+            setup.oracle,
+            setup.num_pairs,
+            reference,
+            env_params,
+            oracle_params,
+        )
     opt_state = (setup.optimizer.init(reference), setup.optimizer.init(nu))
     return DecoupledState(reference, nu, reference, opt_state, data, counts)
 
@@ -132,24 +131,32 @@ def decoupled_step(
     setup: DecoupledSetup, key, state: DecoupledState, hp, env_params, oracle_params, iteration
 ):
     """The reward steps, then one regularised policy-gradient step (module doc)."""
-    k_data, k_fit, k_z = jax.random.split(key, 3)
-    data, counts = state.data, state.counts
+    k_data, k_fit = jax.random.split(key)
     if setup.online:
-        data, new = collect(setup, k_data, state.params, env_params, oracle_params)
-        counts = counts.add(new.trajectories, new.queries)
+        data, traj, new = on_policy_pairs(
+            k_data,
+            setup.rollout,
+            setup.oracle,
+            setup.num_pairs,
+            state.params,
+            env_params,
+            oracle_params,
+        )
+    else:
+        data, traj = state.data, setup.rollout(k_data, state.params, env_params)
+        new = Counts.zero().add(traj.valid.shape[0])
+    counts = state.counts.add(new.trajectories, new.queries)
     z_opt, nu_opt = state.opt_state
     first_batch = random_minibatch(setup, jax.random.split(k_fit, setup.fit_steps)[0], data)
     loss = reward_loss(setup.model, state.reward_params, first_batch, hp.ridge)
     reward_step = decayed(hp.reward_step_size, hp.step_decay, iteration)
     nu, nu_opt = fit_reward(setup, k_fit, state.reward_params, nu_opt, data, hp, reward_step)
-    traj = setup.rollout(k_z, state.params, env_params)
     lower = functools.partial(lower_surrogate, setup.policy, setup.model)
     grad, value = jax.grad(lower, has_aux=True)(
         state.params, state.reference_params, nu, traj, hp.kl_coef
     )
     policy_step = decayed(hp.policy_step_size, hp.step_decay, iteration)
     z, z_opt = ascent_update(setup.optimizer, grad, z_opt, state.params, policy_step)
-    counts = counts.add(traj.valid.shape[0])
     new_state = DecoupledState(z, nu, state.reference_params, (z_opt, nu_opt), state.data, counts)
     return new_state, DecoupledInfo(loss, value)
 
@@ -202,12 +209,13 @@ def bilevel_decoupled(
     )
     if batch_size > num_pairs:
         raise ValueError(f"minibatch_size must be <= num_pairs {num_pairs}, got {batch_size}")
+    num_envs = check_int("num_envs", num_envs, minimum=2)
     setup = DecoupledSetup(
         policy=policy,
         model=resolve_reward_model(env, reward_model, reward_hidden),
         oracle=oracle,
-        paired=make_paired_rollout(env, policy, num_pairs),
-        rollout=make_batch_rollout(env, policy, check_int("num_envs", num_envs, minimum=2)),
+        rollout=make_batch_rollout(env, policy, num_envs + (2 * num_pairs if online else 0)),
+        data_rollout=None if online else make_batch_rollout(env, policy, 2 * num_pairs),
         optimizer=resolve_optimizer(optimizer, "sgd"),
         online=bool(online),
         num_pairs=num_pairs,

@@ -56,14 +56,18 @@ from zoprl.algorithms.bilevel_common import (
     tree_norm,
 )
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
-from zoprl.bilevel.estimators import lower_surrogate, stack_pairs, upper_surrogate
+from zoprl.bilevel.estimators import (
+    lower_surrogate,
+    on_policy_pairs,
+    stack_pairs,
+    upper_surrogate,
+)
 from zoprl.bilevel.finite import exact_lower, exact_problem, exact_upper
 from zoprl.bilevel.problem import resolve_reward_model
 from zoprl.oracles.accounting import Counts
 from zoprl.policies.base import check_compatible
-from zoprl.preference_data import collect_preferences, labelled_batch
 from zoprl.reward_models.models import RewardModel
-from zoprl.rollout import make_batch_rollout, make_paired_rollout
+from zoprl.rollout import make_batch_rollout
 from zoprl.validation import check_int, make_hparams
 
 
@@ -126,8 +130,9 @@ class PenaltySetup(NamedTuple):
     policy: Any
     model: RewardModel
     oracle: Any
-    paired: Callable
+    paired: Callable  # 2N trajectories of one policy: the pairs (``on_policy_pairs``)
     rollout: Callable
+    num_pairs: int
     optimizer: Any
     inner_steps: int
     reference_logits: tuple | None
@@ -158,10 +163,9 @@ def sampled_gradients(setup: PenaltySetup, key, state: PenaltyState, hp, env_par
     k_pairs, k_z = jax.random.split(key)
     theta, z, nu = state.penalty_params, state.params, state.reward_params
     ref = state.reference_params
-    traj_0, traj_1, feedback, counts = collect_preferences(
-        k_pairs, setup.paired, setup.oracle, theta, theta, env_params, oracle_params
+    batch, _, counts = on_policy_pairs(
+        k_pairs, setup.paired, setup.oracle, setup.num_pairs, theta, env_params, oracle_params
     )
-    batch = labelled_batch(traj_0, traj_1, feedback)
     upper = functools.partial(upper_surrogate, setup.policy, setup.model)
     lower = functools.partial(lower_surrogate, setup.policy, setup.model)
     (g_f_theta, g_f_nu), f_value = jax.grad(upper, (0, 1), has_aux=True)(theta, nu, batch, hp.ridge)
@@ -309,13 +313,15 @@ def bilevel_penalty(
     if policy.logits is None:
         raise ValueError(f"the penalty method needs a categorical policy, got {policy.name!r}")
     model = resolve_reward_model(env, reward_model, reward_hidden)
+    num_pairs = check_int("num_pairs", num_pairs, minimum=2)
     setup = PenaltySetup(
         env=env,
         policy=policy,
         model=model,
         oracle=oracle,
-        paired=make_paired_rollout(env, policy, check_int("num_pairs", num_pairs, minimum=2)),
+        paired=make_batch_rollout(env, policy, 2 * num_pairs),
         rollout=make_batch_rollout(env, policy, check_int("num_envs", num_envs, minimum=2)),
+        num_pairs=num_pairs,
         optimizer=resolve_optimizer(optimizer, "sgd"),
         inner_steps=check_int("inner_steps", inner_steps),
         reference_logits=check_reference_logits(policy, reference_action_logits),

@@ -33,6 +33,9 @@ Estimators (each the gradient of a surrogate, so one ``jax.grad`` gives both arg
   grad_nu f and grad_w f (log pi_w(tau) = sum_h valid_h log pi_w(a_h|s_h): the transition
   probabilities do not depend on w).
 
+``on_policy_pairs`` draws the N pairs of one policy as a single batch rollout of 2N (+ any
+extra) i.i.d. trajectories: one rollout program instead of one per member.
+
 Nothing here reads the environment's reward: the teacher enters through the votes only.
 """
 
@@ -44,7 +47,8 @@ import jax.numpy as jnp
 from zoprl.algorithms.preference_losses import per_step_log_probs
 from zoprl.bilevel.problem import ridge_penalty
 from zoprl.bilevel.upper_level import soft_label_loss
-from zoprl.preference_data import PreferenceBatch
+from zoprl.oracles.accounting import Counts, feedback_queries
+from zoprl.preference_data import PreferenceBatch, labelled_batch
 from zoprl.reward_models.models import RewardModel, step_rewards, trajectory_reward
 
 
@@ -102,6 +106,21 @@ def upper_surrogate(
     return value + score, jax.lax.stop_gradient(value)
 
 
+def on_policy_pairs(key, rollout, oracle, num_pairs: int, params, env_params, oracle_params):
+    """(batch, rest, counts): ``rollout(k, params, env_params)`` draws B >= 2N i.i.d.
+    trajectories of pi_params; trajectories n and N + n form pair n, labelled by ``oracle`` in
+    one call with one key; ``rest`` holds the other B - 2N trajectories (for another estimate)
+    and ``counts`` charges all B trajectories and every vote asked."""
+    k_roll, k_oracle = jax.random.split(key)
+    traj = rollout(k_roll, params, env_params)
+    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
+    rest = jax.tree.map(lambda x: x[2 * num_pairs :], traj)
+    traj_0, traj_1 = member(0), member(1)
+    feedback = oracle.query(k_oracle, traj_0, traj_1, oracle_params)
+    counts = Counts.zero().add(traj.valid.shape[0], feedback_queries(feedback))
+    return labelled_batch(traj_0, traj_1, feedback), rest, counts
+
+
 def stack_pairs(batch: PreferenceBatch):
     """The 2N trajectories of a batch of pairs as one batch [2N, H] (both members)."""
     return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), batch.traj_0, batch.traj_1)
@@ -111,6 +130,7 @@ __all__ = [
     "batch_log_probs",
     "leave_one_out_mean",
     "lower_surrogate",
+    "on_policy_pairs",
     "pair_losses",
     "rewards_to_go",
     "stack_pairs",

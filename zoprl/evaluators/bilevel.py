@@ -22,10 +22,11 @@ exact answer probabilities as the teacher:
                           on on-policy pairs of pi_z;
   penalty_gradient_norm_sq  ||grad Phi_lambda(nu)||^2 at the learner's lambda (option
                           ``penalty_gradient``, penalty method; a Newton solve per record).
-Otherwise (larger or non-finite environments): value (and value_stderr) by Monte Carlo over
-``eval_episodes`` rollouts (finite ones keep the exact value metrics), and preference_nll over
-``eval_pairs`` fresh pairs of pi_z, each weighted by the oracle's exact answer probability
-(no votes drawn, nothing charged).
+Otherwise (larger or non-finite environments), from one batch of 2 ``eval_pairs`` fresh
+trajectories of pi_z (nothing charged): preference_nll over its ``eval_pairs`` pairs, each pair
+weighted by the oracle's exact answer probability (no votes drawn), and on non-finite
+environments value and value_stderr, the mean return of the 2 ``eval_pairs`` trajectories
+(finite ones keep the exact value metrics).
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from zoprl.bilevel.penalty import penalty_solution
 from zoprl.bilevel.problem import resolve_reward_model, reward_model_table, ridge_penalty
 from zoprl.bilevel.upper_level import soft_label_loss, upper_objective
 from zoprl.evaluators.base import Evaluator, register_evaluator
-from zoprl.evaluators.policy_value import exact_policy_evaluator, monte_carlo_policy_evaluator
+from zoprl.evaluators.policy_value import exact_policy_evaluator
 from zoprl.reward_models.models import trajectory_reward
-from zoprl.rollout import make_paired_rollout
+from zoprl.rollout import make_batch_rollout
 from zoprl.soft_value import KLRegularisedMDP, regularised_logits_value, soft_optimal_value
+from zoprl.trajectory import latent_return
 from zoprl.validation import check_int
 
 
@@ -120,13 +122,23 @@ def enumerated_metrics(
     return out
 
 
-def sampled_preference_nll(paired, model, oracle, key, state, env_params, oracle_params):
-    """The mean over fresh pairs of pi_z of l(R_nu(tau_1) - R_nu(tau_0), P(tau_1 preferred)),
-    P the oracle's exact answer probability: unbiased for the on-policy preference NLL."""
-    traj_0, traj_1 = paired(key, state.params, state.params, env_params)
+def sampled_metrics(rollout, model, oracle, num_pairs, key, state, env_params, oracle_params):
+    """From one batch of 2P trajectories of pi_z (pairs n and P + n): the mean over the pairs of
+    l(R_nu(tau_1) - R_nu(tau_0), P(tau_1 preferred)), P the oracle's exact answer probability
+    (unbiased for the on-policy preference NLL), and the mean true return of all 2P with its
+    standard error (``value``, ``value_stderr``)."""
+    traj = rollout(key, state.params, env_params)
+    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
+    traj_0, traj_1 = member(0), member(1)
     nu = state.reward_params
     gap = trajectory_reward(model, nu, traj_1) - trajectory_reward(model, nu, traj_0)
-    return jnp.mean(soft_label_loss(gap, oracle.prob(traj_0, traj_1, oracle_params)))
+    returns = latent_return(traj)
+    answers = oracle.prob(traj_0, traj_1, oracle_params)
+    return {
+        "preference_nll": jnp.mean(soft_label_loss(gap, answers)),
+        "value": jnp.mean(returns),
+        "value_stderr": jnp.std(returns, ddof=1) / jnp.sqrt(returns.shape[0]),
+    }
 
 
 def bilevel_evaluator(
@@ -137,36 +149,35 @@ def bilevel_evaluator(
     reward_model: str | None = None,
     reward_hidden: tuple[int, ...] = (64, 64),
     penalty_gradient: bool = False,
-    eval_pairs: int = 256,
-    eval_episodes: int = 256,
+    eval_pairs: int = 128,
 ) -> Evaluator:
     """The bilevel RLHF metrics of the module doc."""
     model = resolve_reward_model(env, reward_model, reward_hidden)
     finite = bool(getattr(env, "is_finite", False)) and policy.logits is not None
     enumerable = finite and is_enumerable(env)
-    base = (
-        exact_policy_evaluator(env, policy, oracle)
-        if finite
-        else monte_carlo_policy_evaluator(env, policy, oracle, eval_episodes=eval_episodes)
-    )
-    paired = make_paired_rollout(env, policy, check_int("eval_pairs", eval_pairs, minimum=1))
+    exact = exact_policy_evaluator(env, policy, oracle) if finite else None
+    num_pairs = check_int("eval_pairs", eval_pairs, minimum=1)
+    rollout = make_batch_rollout(env, policy, 2 * num_pairs)
+
+    def init(key, hparams, env_params, oracle_params):
+        return exact.init(key, hparams, env_params, oracle_params) if finite else None
 
     def metrics(key, state, hparams, env_params, oracle_params, aux):
         check_reward_params(model, state.reward_params)
-        k_base, k_pairs = jax.random.split(key)
-        out = dict(base.metrics(k_base, state, hparams, env_params, oracle_params, aux))
+        out = {}
+        if not enumerable:
+            args = (key, state, env_params, oracle_params)
+            out.update(sampled_metrics(rollout, model, oracle, num_pairs, *args))
         if finite:
+            out.update(exact.metrics(key, state, hparams, env_params, oracle_params, aux))
+            out.pop("value_stderr", None)
             out.update(finite_metrics(env, policy, model, state, hparams, env_params))
         if enumerable:
             args = (state, hparams, env_params, oracle_params)
             out.update(enumerated_metrics(env, policy, oracle, model, penalty_gradient, *args))
-        else:
-            out["preference_nll"] = sampled_preference_nll(
-                paired, model, oracle, k_pairs, state, env_params, oracle_params
-            )
         return out
 
-    return Evaluator("bilevel", base.init, metrics)
+    return Evaluator("bilevel", init, metrics)
 
 
 register_evaluator("bilevel", bilevel_evaluator)
