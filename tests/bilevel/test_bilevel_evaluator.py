@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bilevel_testing import tiny_learner_setting, to64
 
 from zoprl.algorithms import bilevel_penalty
 from zoprl.bilevel import hyperobjective, random_bilevel_params, tabular_reward, upper_objective
@@ -20,28 +21,16 @@ from zoprl.evaluation import optimal_value
 from zoprl.evaluators import make_evaluator
 from zoprl.evaluators.bilevel import sampled_metrics
 from zoprl.oracles import make_oracle, oracle_params
-from zoprl.policies import tabular_softmax
 from zoprl.rollout import make_batch_rollout
 
 S, A, H = 3, 2, 2
 
 
-def to64(tree):
-    def leaf(x):
-        x = jnp.asarray(x)
-        return x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x
-
-    return jax.tree.map(leaf, tree)
-
-
 @pytest.fixture(scope="module")
 def setting():
-    env, env_params = make("RandomMDP", num_states=S, num_actions=A, branching=2, horizon=H)
-    policy = tabular_softmax(S, A, H)
-    oracle = make_oracle("logistic", 2)
+    env, env_params, policy, oracle = tiny_learner_setting(S, A, H, num_queries=2)
     algorithm = bilevel_penalty(env, policy, oracle, num_pairs=2, num_envs=2)
     op = oracle_params("noisy", beta=2.0)
-    env_params = to64(env_params)
     hp = algorithm.hparams(kl_coef=0.5, ridge=0.1, penalty=1e3)
     state = algorithm.init(jax.random.key(0), hp, env_params, op)
     keys = jax.random.split(jax.random.key(1), 3)

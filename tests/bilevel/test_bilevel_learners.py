@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bilevel_testing import tiny_learner_setting
 
 from zoprl.algorithms import bilevel_decoupled, bilevel_hypergradient, bilevel_penalty
 from zoprl.algorithms.bilevel_penalty import exact_gradients, sampled_gradients
@@ -15,27 +16,17 @@ from zoprl.bilevel.finite import exact_problem
 from zoprl.bilevel.hypergradient import hypergradient_unrolled
 from zoprl.bilevel.problem import reward_model_table
 from zoprl.envs import make
-from zoprl.oracles import make_oracle, oracle_params
+from zoprl.oracles import oracle_params
 from zoprl.policies import tabular_softmax
 
 S, A, H = 3, 2, 2
 NUM_KEYS = 4000
 
 
-def to64(tree):
-    def leaf(x):
-        x = jnp.asarray(x)
-        return x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x
-
-    return jax.tree.map(leaf, tree)
-
-
 @pytest.fixture(scope="module")
 def setting():
-    env, env_params = make("RandomMDP", num_states=S, num_actions=A, branching=2, horizon=H)
-    policy = tabular_softmax(S, A, H)
-    oracle = make_oracle("logistic", 3)
-    return env, to64(env_params), policy, oracle, oracle_params("noisy", mistake=0.1)
+    env, env_params, policy, oracle = tiny_learner_setting(S, A, H)
+    return env, env_params, policy, oracle, oracle_params("noisy", mistake=0.1)
 
 
 def random_state(algorithm, env_params, op, seed):
