@@ -121,7 +121,7 @@ def test_every_subcommand_has_help(command, capsys):
         ["demo", "--set", "seeds=0"],
         ["run", "--iterations", "x"],
         ["run"],
-        ["run", "--algorithm", "zpg"],
+        ["run", "--algorithm", "zpg", "--set", "seeds=0"],
         ["fly"],
         ["plot", "no/such/folder"],
         ["sweep", "missing.toml"],

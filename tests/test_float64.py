@@ -53,7 +53,11 @@ def test_exact_evaluator_runs_in_float64_and_agrees_with_float32():
     out = json.loads(result.stdout.strip().splitlines()[-1])
     for name in ("GridWorld", "RandomMDP", "ContextualBandit"):
         single, double = out[f"{name}/float32"], out[f"{name}/float64"]
-        assert set(single) == set(double) == {"value", "grad_norm_sq", "value_gap"}
+        assert (
+            set(single)
+            == set(double)
+            == {"value", "grad_norm_sq", "value_gap", "value_ratio", "gap_closed"}
+        )
         for metric, (dtype, value) in double.items():
             assert dtype == "float64", (name, metric)
             assert single[metric][0] == "float32", (name, metric)

@@ -26,6 +26,7 @@ SHARED = [
     "algorithms/preference_losses.py",
     "algorithms/bilevel_common.py",
     "bilevel/estimators.py",
+    "algorithms/preference_game.py",
     "preference_data.py",
     *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "reward_models").glob("*.py"))),
 ]
@@ -58,7 +59,35 @@ def test_shared_learning_modules_never_name_the_latent_reward(module):
 def test_ceilings_are_the_only_readers():
     assert {n for n, e in ALGORITHMS.items() if e.reads_latent_reward} == {
         "ppo_true_reward",
+        "ppo_reach_avoid",
         "reinforce_true_reward",
         "es_true_reward",
         "bilevel_exact_hypergradient",  # the teacher's exact answers (``bilevel.finite``)
     }
+
+
+# the oracle's preference tensor (TensorParams.preference) and the oracle params' model part
+TENSOR_ACCESS = re.compile(r"\.preference(?![A-Za-z0-9_])|oracle_params\.model|TensorParams")
+NASH_LEARNERS = sorted(
+    name
+    for name in LEARNERS
+    if "preference_game"
+    in inspect.getsource(importlib.import_module(ALGORITHMS[name].factory.__module__))
+)
+
+
+def test_the_tensor_guard_sees_an_access():
+    assert TENSOR_ACCESS.search("P = oracle_params.model.preference")
+    assert TENSOR_ACCESS.search("params.preference[x]")
+    assert not TENSOR_ACCESS.search("state.preference_estimate")
+
+
+def test_the_nash_learners_are_guarded():
+    assert {"nash_offline", "nash_online", "bt_pipeline", "sppo_self_play"} <= set(NASH_LEARNERS)
+
+
+@pytest.mark.parametrize("name", NASH_LEARNERS)
+def test_nash_learners_never_read_the_preference_tensor(name):
+    module = importlib.import_module(ALGORITHMS[name].factory.__module__)
+    assert not TENSOR_ACCESS.search(inspect.getsource(module)), name
+    assert not TENSOR_ACCESS.search((ROOT / "algorithms/preference_game.py").read_text())

@@ -1,5 +1,6 @@
 """zoprl.plots: learning curves, final metrics, rate plots, atomic saving, loading; no jax."""
 
+import itertools
 import subprocess
 import sys
 
@@ -121,12 +122,28 @@ def test_learning_curve_mean_and_band_values(table):
     rows = table[(table["metric"] == "value_gap") & (table["static.num_pairs"] == 16)]
     expected = rows.groupby("iteration")["value"].mean().to_numpy()
     np.testing.assert_allclose(line.get_ydata(), expected)
-    # band half-width = t_{0.975, 2} * s / sqrt(3) at iteration 0
+    # 3 seeds: the band is the exact percentile bootstrap of the mean (27 resamples)
     v0 = rows[rows["iteration"] == 0]["value"].to_numpy()
-    half = 4.302652729749464 * v0.std(ddof=1) / np.sqrt(3)
+    means = np.array([v0[list(i)].mean() for i in itertools.product(range(3), repeat=3)])
+    low, high = np.percentile(means, [2.5, 97.5])
     band = bands(ax)[1].get_paths()[0].vertices[:, 1]  # bands in legend order: PPO, N=16, N=64
-    assert band.max() >= v0.mean() + half * (1 - 1e-9)
-    assert np.isclose(band, v0.mean() + half).any() and np.isclose(band, v0.mean() - half).any()
+    assert np.isclose(band, high).any() and np.isclose(band, low).any()
+    assert v0.min() <= low <= high <= v0.max()
+
+
+def test_bands_are_t_intervals_from_5_seeds_and_stay_in_the_metric_range():
+    from zoprl.plots.bands import intervals
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"iteration": np.repeat([0, 1], 6), "value": rng.random(12) * 1e-3})
+    frame.loc[6:, "value"] = [1e-4, 2e-4, 1.0, 2e-4, 1e-4, 3e-4]  # one outlier: t interval < 0
+    stats = intervals(frame, ["iteration"], "value_gap")
+    v = frame.loc[:5, "value"].to_numpy()
+    half = 2.5705818366147395 * v.std(ddof=1) / np.sqrt(6)  # t_{0.975, 5}
+    np.testing.assert_allclose(stats[["low", "high"]].iloc[0], [v.mean() - half, v.mean() + half])
+    assert stats["low"].iloc[1] == 0.0  # clipped: a value gap is never negative
+    unclipped = intervals(frame, ["iteration"], "value")
+    assert unclipped["low"].iloc[1] < 0
 
 
 def test_single_seed_has_no_band():
@@ -227,3 +244,36 @@ def test_import_does_not_import_jax():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_many_curves_put_the_legend_outside_and_numbers_stay_short():
+    """12 step sizes: the legend leaves the axes; values print as 1e-4, not 0.0001."""
+    rows = []
+    for run, step in enumerate(np.geomspace(1e-4, 1e7, 12)):
+        for it in range(3):
+            rows.append(
+                dict(
+                    run_id=run, cell="ZPG", label="ZPG", algorithm="zpg", environment="E",
+                    oracle="o", reads_latent_reward=False, seed=0, iteration=it,
+                    trajectories=it, queries=it, metric="value_gap", value=1.0 / (1 + it),
+                    **{"hp.step_size": step},
+                )
+            )  # fmt: skip
+    ax = plot_learning_curves(pd.DataFrame(rows), "value_gap")
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # right of the axes
+    texts = legend_texts(ax)
+    assert "ZPG (step_size=1e-4)" in texts and "ZPG (step_size=1e7)" in texts
+    assert all(len(t) <= len("ZPG (step_size=1.26e-2)") for t in texts)
+
+
+def test_a_diverged_seed_is_marked_and_counted(table):
+    broken = table.copy()
+    bad = (broken.run_id == 0) & (broken.iteration >= 2) & (broken.metric == "value_gap")
+    broken.loc[bad, "value"] = np.inf
+    ax = plot_learning_curves(broken, "value_gap", x="iteration")
+    assert "ZPG (num_pairs=16) (1/3 seeds diverged)" in legend_texts(ax)
+    marks = [line for line in ax.get_lines() if line.get_marker() == "X"]
+    assert len(marks) == 1 and marks[0].get_xdata()[0] == 2
+    line = next(li for li in ax.get_lines() if li.get_label().startswith("ZPG (num_pairs=16)"))
+    assert np.isfinite(line.get_ydata()).all()  # the mean of the seeds still finite

@@ -11,7 +11,10 @@ from zoprl.experiment import ALGORITHMS, build_cells, spec_from_dict
 
 SIZES = {"num_pairs": 8, "num_envs": 8, "population_size": 8, "block_size": 4}
 SMALL_GRIDWORLD = {"name": "GridWorld", "size": 3, "horizon": 4}
-# learners that need more than the small GridWorld: (environment, policy)
+UTILITY_ORACLE = {"num_queries": 3, "preset": "noisy"}
+SMALL_BANDIT = {"num_contexts": 2, "num_actions": 3}
+# learners without registry sections that need more than the small GridWorld:
+# (environment, policy)
 SETTINGS = {
     "bilevel_exact_hypergradient": (
         {"name": "Chain", "num_states": 3, "horizon": 2},
@@ -21,16 +24,23 @@ SETTINGS = {
 
 
 def _cell(name: str):
-    static = {k: v for k, v in SIZES.items() if k in ALGORITHMS[name].static_names()}
-    environment, policy = SETTINGS.get(name, (SMALL_GRIDWORLD, {"name": "default"}))
-    raw = {
-        "name": "registry",
-        "environment": environment,
-        "policy": policy,
-        "oracle": {"num_queries": 3, "preset": "noisy"},
-        "algorithms": [{"name": name, "static": static}],
-    }
+    """The algorithm in its own setting (``AlgorithmEntry.sections``: e.g. a contextual bandit
+    with a preference tensor and the game evaluator for the Nash learners, or ``SETTINGS``), at
+    small sizes; else on a small GridWorld with the Bradley-Terry teacher."""
+    entry = ALGORITHMS[name]
+    static = {k: v for k, v in SIZES.items() if k in entry.static_names()}
+    raw = {"name": "registry", "algorithms": [{"name": name, "static": static}]}
+    if entry.sections:
+        environment = {**entry.sections["environment"], **SMALL_BANDIT}
+        raw.update(entry.sections, environment=environment)
+        raw["oracle"] = {**entry.sections["oracle"], "num_queries": 3}
+    else:
+        environment, policy = SETTINGS.get(name, (SMALL_GRIDWORLD, {"name": "default"}))
+        raw.update(environment=environment, policy=policy, oracle=UTILITY_ORACLE)
     return build_cells(spec_from_dict(raw))[0]
+
+
+EXPECTED = {"default": {"value", "value_gap", "grad_norm_sq"}, "nash": {"gap", "duality_gap"}}
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
@@ -41,7 +51,8 @@ def test_registered_algorithm_takes_two_steps_with_finite_metrics(name):
     state, metrics = run(
         jax.random.key(0), first(cell.hparams), cell.env_params, first(cell.oracle_params)
     )
-    assert {"value", "value_gap", "grad_norm_sq", "trajectories", "queries"} <= set(metrics)
+    evaluation = ALGORITHMS[name].sections.get("evaluation", {}).get("name", "default")
+    assert EXPECTED[evaluation] | {"trajectories", "queries"} <= set(metrics)
     for metric, series in metrics.items():
         series = np.asarray(series)
         assert series.shape == (3,), metric

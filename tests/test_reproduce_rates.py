@@ -118,7 +118,13 @@ def test_unknown_profile_raises_naming_it(tmp_path):
 
 def check_outputs(out, paths, lines, profile, formats=("png", "pdf")):
     names = {os.path.basename(p) for p in paths}
-    expected = {"results.parquet", "slopes.csv", "manifest.json"}
+    expected = {
+        "results.parquet",
+        "slopes.csv",
+        "slopes.md",
+        "inversion_exact.csv",
+        "manifest.json",
+    }
     for stem in (
         "variance_vs_pairs",
         "inversion_bias_vs_queries",
@@ -211,7 +217,7 @@ def test_pipeline_recovers_injected_slopes(tmp_path, monkeypatch):
     assert slopes.loc["inversion_bias_vs_queries", "x_min"] == 16
     assert slopes.loc["inversion_bias_vs_queries", "num_x"] == 4
     assert slopes.loc["directional_bias_vs_mu", "contains_expected"]
-    # the smoothing bias is O(mu^2): PAPERS.md's +1 bound is outside the interval
+    # the smoothing bias is O(mu^2): the +1 bound (docs/methods.md 5) is outside the interval
     assert slopes.loc["smoothing_bias_vs_mu", "slope"] == pytest.approx(2.0, abs=0.1)
     assert not slopes.loc["smoothing_bias_vs_mu", "contains_expected"]
 

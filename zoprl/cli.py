@@ -1,4 +1,4 @@
-"""The ``zoprl`` command: run experiments and sweeps, draw their figures, list what exists.
+"""The zoprl command: run experiments and sweeps, draw their figures, list what exists.
 
     zoprl demo                         ZPG against the baselines on the default GridWorld
     zoprl run --algorithm zpg ...      one experiment from flags (or --spec FILE plus flags)
@@ -10,9 +10,15 @@
     zoprl list [WHAT]                  environments, algorithms, oracles, presets, policies
     zoprl bench                        the benchmark suite
 
-Every sweep writes results.parquet (the tidy table) and manifest.json, resumes when rerun after
-an interruption, and validates its inputs before compiling anything. Errors in the arguments or
-the spec exit with code 2 and a one-line message, without a traceback.
+Every sweep writes results.parquet (the tidy table) and manifest.json, prints a summary of the
+final values, resumes when rerun after an interruption, and validates its inputs (and the memory
+they need) before running anything. A results folder belongs to one spec and one process at a
+time.
+
+Exit codes: 0 success; 1 the sweep finished but some runs diverged (non-finite metrics: listed
+in a warning and marked in the table's diverged column); 2 bad input, or a results folder or
+file that cannot be used (read-only, full disk, corrupt, in use, another spec's): one line
+"zoprl: error: ...", no traceback; 130 interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import sys
 DEMO_SPEC = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "experiment", "specs", "demo.toml"
 )
-X_AXES = ("iteration", "trajectories", "queries")
+X_AXES = ("iteration", "trajectories", "queries", "seconds")
 LIST_KINDS = (
     "environments",
     "algorithms",
@@ -36,6 +42,12 @@ LIST_KINDS = (
     "optimizers",
     "reproductions",
 )
+TIME_CLAIMS = {  # the README makes the same claims, word for word (tests/test_cli.py checks)
+    "demo": "about a minute on a 2-core CPU",
+    "reproduce": "on a 2-core CPU (5 minutes 54 seconds, measured 2026-11-23)",
+    "bench": "about a minute and a half on 2 cores",
+}
+EXIT_CODES = __doc__.split("\n\n")[-1].strip()
 
 
 def _positive_int(text: str) -> int:
@@ -48,7 +60,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> None:
+def _size(text: str) -> float:
+    from zoprl.experiment.resources import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+# running sweeps -----------------------------------------------------------------------------
+def _add_sweep_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument(
         "--set",
         dest="overrides",
@@ -58,13 +80,12 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> N
         help="override a spec entry, e.g. --set seeds=8 --set grid.mu=[1,2] "
         "--set algorithms.zpg.static.num_pairs=64 (repeatable)",
     )
-    p.add_argument(
-        "--out", default=default_out, help="results folder (default: results/<spec name>)"
-    )
+    p.add_argument("--out", metavar="FOLDER", help=f"results folder (default: {default_out})")
     p.add_argument(
         "--fresh",
         action="store_true",
-        help="discard earlier results in the folder instead of resuming",
+        help="discard the earlier results in the folder (chunks, table, manifest) instead of "
+        "resuming; also needed to write into a folder that holds other files",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument(
@@ -72,18 +93,41 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_out: str | None) -> N
     )
     p.add_argument(
         "--metric",
-        help="metric of the figure (default: value_gap where the "
-        "environment is finite, else value)",
+        help="metric of the figure (default: value_gap where the environment is finite, "
+        "else value)",
+    )
+    p.add_argument(
+        "--memory-budget",
+        dest="memory_budget",
+        type=_size,
+        metavar="SIZE",
+        help="memory a batch of runs may use per device, e.g. 4G (default: 80%% of an "
+        "accelerator's memory; on a CPU half the physical memory, shared by the devices)",
+    )
+    p.add_argument(
+        "--host-memory-budget",
+        dest="host_memory_budget",
+        type=_size,
+        metavar="SIZE",
+        help="host memory the results table may take while it is built, e.g. 8G (default: "
+        "half the physical memory)",
     )
 
 
-def _execute(spec, args, x_axes=("queries", "iteration"), out=None):
-    """Run or resume the sweep, print where the files are, draw the figure; returns the
-    SweepResult."""
+def _execute(spec, args, out: str, x_axes=("queries", "iteration")):
+    """Run or resume the sweep into ``args.out`` or ``out``, print where the files are, draw
+    the figure, print the summary; returns the exit code (1 when runs diverged)."""
     from zoprl.experiment import run_sweep
 
-    out = args.out or out or os.path.join("results", spec.name)
-    result = run_sweep(spec, out, fresh=args.fresh, progress=not args.quiet)
+    out = args.out or out
+    result = run_sweep(
+        spec,
+        out,
+        fresh=args.fresh,
+        progress=not args.quiet,
+        memory_budget_bytes=args.memory_budget,
+        host_memory_bytes=args.host_memory_budget,
+    )
     print(f"wrote {result.table_path} ({len(result.table)} rows) and {result.manifest_path}")
     if args.plot:
         from zoprl.plots import plot_results
@@ -92,21 +136,32 @@ def _execute(spec, args, x_axes=("queries", "iteration"), out=None):
         metric = args.metric or ("value_gap" if "value_gap" in metrics else "value")
         for path in plot_results(result.table, out, metric=metric, x=list(x_axes)):
             print(f"wrote {path}")
-    return result
+    return _report(result.table, result.manifest)
+
+
+def _report(table, manifest) -> int:
+    """Print the summary of a results table and the divergence warning; 1 when runs diverged."""
+    from zoprl.summary import divergence_lines, summary_lines
+
+    for line in summary_lines(table):
+        print(line)
+    warning = divergence_lines(manifest.get("diverged", []), int(table["run_id"].nunique()))
+    for line in warning:
+        print(f"zoprl: {line}", file=sys.stderr)
+    return 1 if warning else 0
 
 
 def cmd_sweep(args) -> int:
-    """Run (or resume) every cell of a spec file."""
+    """Run (or resume) every cell of a spec file (TOML or YAML) into results/<spec name>."""
     from zoprl.experiment import load_spec
 
-    _execute(load_spec(args.spec, args.overrides), args)
-    return 0
+    spec = load_spec(args.spec, args.overrides)
+    return _execute(spec, args, os.path.join("results", spec.name))
 
 
-def cmd_run(args) -> int:
-    """One experiment from flags: an algorithm on an environment with an oracle (``--spec``
-    gives a base file whose entries the flags replace)."""
-    from zoprl.experiment import apply_override, read_spec_file, spec_from_dict
+def _run_spec_dict(args) -> dict:
+    """The raw spec of ``zoprl run``: the base file, then the flags, then --set overrides."""
+    from zoprl.experiment import apply_override, read_spec_file
 
     raw = dict(read_spec_file(args.spec)) if args.spec else {}
     raw["name"] = args.name or raw.get("name") or args.algorithm or "run"
@@ -138,42 +193,38 @@ def cmd_run(args) -> int:
         for table in ("static", "static_grid", "hparams"):  # --set static.x: the one algorithm
             if isinstance(raw.get(table), dict):
                 entries[0].setdefault(table, {}).update(raw.pop(table))
-    spec = spec_from_dict(raw)
+    return raw
+
+
+def cmd_run(args) -> int:
+    """One experiment from flags: an algorithm on an environment with an oracle (--spec gives
+    a base file whose entries the flags replace). Every algorithm has default sizes (pairs,
+    environments, population) that run on the default GridWorld; --set static.NAME=VALUE
+    changes them (zoprl list algorithms names them)."""
+    from zoprl.experiment import spec_from_dict
+
+    spec = spec_from_dict(_run_spec_dict(args))
     # each distinct run gets its own folder: results/<name>-<8 hex digits of the spec>
     digest = hashlib.sha1(spec.fingerprint().encode()).hexdigest()[:8]
-    _execute(spec, args, out=os.path.join("results", f"{spec.name}-{digest}"))
-    return 0
+    return _execute(spec, args, os.path.join("results", f"{spec.name}-{digest}"))
 
 
 def cmd_demo(args) -> int:
     """ZPG and ZBCPG against online DPO, online RLHF-PPO and the PPO ceiling on the default
     stochastic GridWorld with a Bradley-Terry teacher: 4 seeds per method, each method one
-    compiled program; prints J(theta_T) / J* and writes the table and a figure."""
+    compiled program (about a minute on a 2-core CPU, most of it compiling); prints
+    J(theta_T) / J* per method and writes the table and a figure."""
     from zoprl.experiment import load_spec
 
     spec = load_spec(DEMO_SPEC, args.overrides)
-    _print_summary(_execute(spec, args, x_axes=("queries", "trajectories")).table)
-    return 0
+    return _execute(spec, args, os.path.join("results", "demo"), x_axes=("queries", "trajectories"))
 
 
-def _print_summary(table) -> None:
-    """Final J / J* per algorithm (mean +- standard error over seeds), queries, trajectories."""
-    last = table[table.iteration == table.iteration.max()]
-    value = last[last.metric == "value"].set_index("run_id")
-    gap = last[last.metric == "value_gap"].set_index("run_id")["value"]
-    value = value.assign(ratio=value["value"] / (value["value"] + gap))
-    print(f"{'method':<22} {'J(theta_T) / J*':>18} {'queries':>10} {'trajectories':>13}")
-    for label, group in value.groupby("label", sort=False):
-        stderr = group.ratio.std(ddof=1) / len(group) ** 0.5 if len(group) > 1 else 0.0
-        print(
-            f"{label:<22} {group.ratio.mean():>11.3f} +- {stderr:.3f} "
-            f"{int(group.queries.mean()):>10d} {int(group.trajectories.mean()):>13d}"
-        )
-
-
+# figures, listings, reproductions -----------------------------------------------------------
 def cmd_plot(args) -> int:
     """Figures from a results folder (or Parquet file): learning curves, final metric against a
-    parameter (--param), or a log-log rate plot with its fitted slope (--rate X)."""
+    parameter (--param), or a log-log rate plot with its fitted slope (--rate X). --x seconds
+    puts each cell's measured compute time (from manifest.json) on the x axis."""
     from zoprl.plots import load_table, plot_final_metric, plot_rate, plot_results, save_figure
 
     out = args.out or (
@@ -192,7 +243,12 @@ def cmd_plot(args) -> int:
         )
         paths = save_figure(axes, os.path.join(out, f"rate_{args.metric}_{args.rate}"))
     else:
-        paths = plot_results(args.results, out, metric=args.metric, x=args.x, log_y=args.log_y)
+        table = args.results
+        if "seconds" in args.x:
+            from zoprl.plots import load_manifest, with_seconds
+
+            table = with_seconds(load_table(args.results), load_manifest(args.results))
+        paths = plot_results(table, out, metric=args.metric, x=args.x, log_y=args.log_y)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -217,7 +273,10 @@ def _listing(kind: str) -> list[str]:
         from zoprl.experiment import ALGORITHMS
 
         return [
-            f"{name:<22} {entry.description}; static: {', '.join(entry.static_names())}"
+            f"{name:<22} {entry.description}; static: "
+            + ", ".join(
+                n if s.required else f"{n}={s.default}" for n, s in entry.static_names().items()
+            )
             for name, entry in ALGORITHMS.items()
         ]
     if kind == "oracles":
@@ -233,6 +292,10 @@ def _listing(kind: str) -> list[str]:
             f"links (utility kind): {', '.join(LINK_NAMES)}",
             f"generators (tensor kind): {', '.join(PREFERENCE_GENERATORS)}",
         ]
+    return _listing_other(kind)
+
+
+def _listing_other(kind: str) -> list[str]:
     if kind == "evaluators":
         from zoprl.evaluators import EVALUATORS, evaluator_options
 
@@ -258,11 +321,11 @@ def _listing(kind: str) -> list[str]:
 
 
 def cmd_reproduce(args) -> int:
-    """Named reproductions of the zeroth-order papers' claims (see zoprl.reproduce), each into
-    <out>/<name>: table, manifest, figures and summary.csv (slopes.csv for rates). --quick: a
-    2-core CPU in minutes (the default); --full: sized for a GPU. Rerunning resumes an
-    interrupted sweep-based reproduction (rates, a few minutes of estimator statistics, is
-    recomputed)."""
+    """Named reproductions of the zeroth-order papers' claims (see zoprl list reproductions),
+    each into OUT/NAME: table, manifest, figures and summary.csv (slopes.csv for rates).
+    --quick (the default) runs all of them on a 2-core CPU (5 minutes 54 seconds, measured
+    2026-11-23); --full is sized for a GPU. Rerunning resumes an interrupted sweep-based
+    reproduction (rates, a few minutes of estimator statistics, is recomputed)."""
     from zoprl.reproduce import reproduce
 
     written = reproduce(
@@ -274,13 +337,159 @@ def cmd_reproduce(args) -> int:
     )
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return _report_written(written)
+
+
+def _report_written(paths) -> int:
+    """The summary of every sweep table among ``paths`` that has a manifest beside it."""
+    from zoprl.plots import load_manifest, load_table
+
+    code = 0
+    for path in (p for p in paths if str(p).endswith("results.parquet")):
+        folder = os.path.dirname(str(path))
+        if not os.path.exists(os.path.join(folder, "manifest.json")):
+            continue
+        table = load_table(folder)
+        if {"cell", "run_id", "diverged"} <= set(table.columns):
+            print(f"== {folder}")
+            code = max(code, _report(table, load_manifest(folder)))
+    return code
 
 
 def cmd_bench(args) -> int:
     from zoprl.bench import run
 
     return run(args)
+
+
+# the parser ---------------------------------------------------------------------------------
+def _add_demo(commands) -> None:
+    p = commands.add_parser(
+        "demo",
+        help=f"ZPG against the baselines on the default GridWorld ({TIME_CLAIMS['demo']})",
+        description=cmd_demo.__doc__,
+        epilog=EXIT_CODES,
+    )
+    _add_sweep_options(p, "results/demo")
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_run(commands) -> None:
+    p = commands.add_parser(
+        "run", help="one experiment from flags", description=cmd_run.__doc__, epilog=EXIT_CODES
+    )
+    p.add_argument("--algorithm", help="algorithm name (zoprl list algorithms)")
+    p.add_argument("--spec", metavar="FILE", help="a base spec file the flags override")
+    p.add_argument("--name", help="experiment name (default: the algorithm)")
+    p.add_argument("--env", help="environment name (default GridWorld)")
+    p.add_argument("--link", help="the oracle's link (default logistic)")
+    p.add_argument("--queries", type=_positive_int, help="votes M per pair (default 10)")
+    p.add_argument("--preset", help="teacher preset (default: noisy, the utility oracle kind's)")
+    p.add_argument(
+        "--seeds", type=_positive_int, help="independent runs per grid point (default 4)"
+    )
+    p.add_argument("--iterations", type=_positive_int, help="iterations T per run (default 100)")
+    p.add_argument(
+        "--eval-every",
+        dest="eval_every",
+        type=_positive_int,
+        help="record the metrics every this many iterations (default 1; must divide T)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        dest="chunk_size",
+        type=_positive_int,
+        help="iterations per compiled call, between checkpoints (default: about T / 10)",
+    )
+    _add_sweep_options(p, "results/<name>-<8 hex digits of the spec>")
+    p.set_defaults(func=cmd_run)
+
+
+def _add_analysis(commands) -> None:
+    from zoprl.cli_analysis import add_analysis_commands
+
+    add_analysis_commands(commands, _add_sweep_options)
+
+
+def _add_sweep(commands) -> None:
+    p = commands.add_parser(
+        "sweep", help="every cell of a spec file", description=cmd_sweep.__doc__, epilog=EXIT_CODES
+    )
+    p.add_argument("spec", help="spec file (.toml, .yaml)")
+    _add_sweep_options(p, "results/<spec name>")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _add_plot(commands) -> None:
+    p = commands.add_parser(
+        "plot", help="figures from a results folder", description=cmd_plot.__doc__
+    )
+    p.add_argument("results", help="results folder or results.parquet")
+    p.add_argument("--metric", default="value_gap", help="metric to draw (default value_gap)")
+    p.add_argument(
+        "--x",
+        nargs="+",
+        default=["queries"],
+        choices=X_AXES,
+        help="x axes of the learning curves (one panel column each; default queries)",
+    )
+    p.add_argument("--param", help="draw the final metric against this parameter column")
+    p.add_argument("--rate", metavar="X", help="log-log rate plot against this column")
+    p.add_argument(
+        "--expected-slope",
+        dest="expected_slope",
+        type=float,
+        help="draw a reference line of this slope in the rate plot",
+    )
+    p.add_argument("--log-x", dest="log_x", action="store_true", help="logarithmic x axis")
+    p.add_argument("--log-y", dest="log_y", action="store_true", help="logarithmic y axis")
+    p.add_argument("--out", help="folder for the figures (default: the results folder)")
+    p.set_defaults(func=cmd_plot)
+
+
+def _add_reproduce(commands) -> None:
+    p = commands.add_parser(
+        "reproduce",
+        help="reproduce the papers' claims and rate checks",
+        description=cmd_reproduce.__doc__,
+        epilog=EXIT_CODES,
+    )
+    p.add_argument("name", help="a reproduction (zoprl list reproductions) or all")
+    profile = p.add_mutually_exclusive_group()
+    profile.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"CPU profile (the default; all: {TIME_CLAIMS['reproduce']})",
+    )
+    profile.add_argument("--full", action="store_true", help="GPU-sized profile")
+    p.add_argument("--out", default="results", help="parent folder (default results)")
+    p.add_argument("--fresh", action="store_true", help="discard earlier results, do not resume")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def _add_list_and_bench(commands) -> None:
+    p = commands.add_parser(
+        "list",
+        help="environments, algorithms, oracles, presets, evaluators, "
+        "policies, optimizers, reproductions",
+        description=cmd_list.__doc__,
+    )
+    p.add_argument(
+        "what", nargs="?", default="all", choices=("all",) + LIST_KINDS, help="what to list"
+    )
+    p.set_defaults(func=cmd_list)
+
+    p = commands.add_parser(
+        "bench",
+        help="the benchmark suite, throughput against references "
+        f"(--quick: {TIME_CLAIMS['bench']})",
+        description="zoprl's benchmark suite: see zoprl.bench",
+    )
+    from zoprl.bench import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,94 +500,33 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = commands.add_parser(
-        "demo",
-        help="ZPG against the baselines on the default GridWorld",
-        description=cmd_demo.__doc__,
-    )
-    _add_sweep_options(p, "results/demo")
-    p.set_defaults(func=cmd_demo)
-
-    p = commands.add_parser("run", help="one experiment from flags", description=cmd_run.__doc__)
-    p.add_argument("--algorithm", help="algorithm name (zoprl list algorithms)")
-    p.add_argument("--spec", help="a base spec file the flags override")
-    p.add_argument("--name", help="experiment name (default: the algorithm)")
-    p.add_argument("--env", help="environment name (default GridWorld)")
-    p.add_argument("--link", help="the oracle's link (default logistic)")
-    p.add_argument("--queries", type=_positive_int, help="votes M per pair (default 10)")
-    p.add_argument("--preset", help="teacher preset (default noisy)")
-    p.add_argument("--seeds", type=_positive_int)
-    p.add_argument("--iterations", type=_positive_int)
-    p.add_argument("--eval-every", dest="eval_every", type=_positive_int)
-    p.add_argument("--chunk-size", dest="chunk_size", type=_positive_int)
-    _add_sweep_options(p, None)
-    p.set_defaults(func=cmd_run)
-
-    p = commands.add_parser(
-        "sweep", help="every cell of a spec file", description=cmd_sweep.__doc__
-    )
-    p.add_argument("spec", help="spec file (.toml, .yaml)")
-    _add_sweep_options(p, None)
-    p.set_defaults(func=cmd_sweep)
-
-    from zoprl.cli_analysis import add_analysis_commands
-
-    add_analysis_commands(commands, _add_sweep_options)
-
-    p = commands.add_parser(
-        "plot", help="figures from a results folder", description=cmd_plot.__doc__
-    )
-    p.add_argument("results", help="results folder or results.parquet")
-    p.add_argument("--metric", default="value_gap")
-    p.add_argument(
-        "--x",
-        nargs="+",
-        default=["queries"],
-        choices=X_AXES,
-        help="x axes of the learning curves (one panel column each)",
-    )
-    p.add_argument("--param", help="draw the final metric against this parameter column")
-    p.add_argument("--rate", metavar="X", help="log-log rate plot against this column")
-    p.add_argument("--expected-slope", dest="expected_slope", type=float)
-    p.add_argument("--log-x", dest="log_x", action="store_true")
-    p.add_argument("--log-y", dest="log_y", action="store_true")
-    p.add_argument("--out", help="folder for the figures (default: the results folder)")
-    p.set_defaults(func=cmd_plot)
-
-    p = commands.add_parser(
-        "reproduce",
-        help="reproduce the papers' claims and rate checks",
-        description=cmd_reproduce.__doc__,
-    )
-    p.add_argument("name", help="gridworld-comparison, stochasticity, links, blocks, rates or all")
-    profile = p.add_mutually_exclusive_group()
-    profile.add_argument("--quick", action="store_true", help="CPU profile (default)")
-    profile.add_argument("--full", action="store_true", help="GPU-sized profile")
-    p.add_argument("--out", default="results", help="parent folder (default results)")
-    p.add_argument("--fresh", action="store_true", help="discard earlier results, do not resume")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=cmd_reproduce)
-
-    p = commands.add_parser(
-        "list",
-        help="environments, algorithms, oracles, presets, evaluators, "
-        "policies, optimizers, reproductions",
-        description=cmd_list.__doc__,
-    )
-    p.add_argument("what", nargs="?", default="all", choices=("all",) + LIST_KINDS)
-    p.set_defaults(func=cmd_list)
-
-    p = commands.add_parser(
-        "bench",
-        help="the benchmark suite (throughput against references)",
-        description="zoprl's benchmark suite: see zoprl.bench",
-    )
-    from zoprl.bench import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=cmd_bench)
+    for add in (
+        _add_demo,
+        _add_run,
+        _add_sweep,
+        _add_analysis,
+        _add_plot,
+        _add_reproduce,
+        _add_list_and_bench,
+    ):
+        add(commands)
     return parser
+
+
+# errors -------------------------------------------------------------------------------------
+def _os_error(err: OSError) -> str:
+    """One line for a filesystem error: the file and the cause."""
+    cause = err.strerror or type(err).__name__
+    if err.filename is not None and err.filename2 is not None:
+        return f"cannot write {str(err.filename2)!r} (from {str(err.filename)!r}): {cause}"
+    if err.filename is not None:
+        return f"cannot use {str(err.filename)!r}: {cause}"
+    return f"{cause}: {err}"
+
+
+def _error(message: str) -> int:
+    print(f"zoprl: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
 
 
 def main(argv=None) -> int:
@@ -389,12 +537,18 @@ def main(argv=None) -> int:
         enable_compile_cache()  # compiled programs kept on disk (off: ZOPRL_COMPILE_CACHE=off)
         return args.func(args)
     except ValueError as err:
-        message = " ".join(str(err).split())
-        print(f"zoprl: error: {message}", file=sys.stderr)
-        return 2
+        return _error(str(err))
+    except OSError as err:
+        return _error(_os_error(err))
     except KeyboardInterrupt:
         print("zoprl: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as err:
+        text = str(err)
+        if "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+            first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+            return _error(f"out of memory ({first}); lower the sizes or --memory-budget")
+        raise
 
 
 if __name__ == "__main__":

@@ -278,15 +278,28 @@ def compare(
     metric: str | None = None,
     out_dir: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list]:
-    """The sample-complexity table and the metric at budgets of a results folder; written to
-    ``out_dir`` (default: the results folder). Defaults: threshold value_ratio>=0.9 where the
-    table has it; budgets a quarter, half, three quarters and all of the largest budget; the
-    metric value_gap where the table has it, else value."""
+    """The sample-complexity table and the metric at budgets of a results folder (or Parquet
+    file; ``compare_table``), written to ``out_dir`` (default: the results folder)."""
+    out_dir = out_dir or (path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path)))
+    return compare_table(load_results(path), thresholds, x, budgets, metric, out_dir)
+
+
+def compare_table(
+    table: pd.DataFrame,
+    thresholds=(),
+    x: str = "queries",
+    budgets=(),
+    metric: str | None = None,
+    out_dir: str = ".",
+) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """The sample-complexity table and the metric at budgets of a results table, written to
+    ``out_dir``. Defaults: threshold value_ratio>=0.9 where the table has it; budgets a quarter,
+    half, three quarters and all of the largest budget; the metric value_gap where the table
+    has it, else value."""
     from zoprl.plots import save_figure
 
     if x not in X_AXES:
         raise ValueError(f"x must be one of {', '.join(X_AXES)}, got {x!r}")
-    table = load_results(path)
     metrics = set(table.metric)
     if not thresholds:
         if "value_ratio" not in metrics:
@@ -302,7 +315,6 @@ def compare(
         [sample_complexity(reach_budgets(table, t, x), t, x) for t in thresholds], ignore_index=True
     )
     at_budgets = metric_at_budgets(table, metric, x, budgets)
-    out_dir = out_dir or (path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path)))
     written = [
         write_bytes_atomically(
             os.path.join(out_dir, "compare.csv"), complexity.to_csv(index=False).encode()
@@ -321,6 +333,7 @@ def compare(
 
 
 __all__ = [
+    "compare_table",
     "X_AXES",
     "Threshold",
     "bootstrap_interval",

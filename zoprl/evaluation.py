@@ -1,4 +1,4 @@
-"""Exact evaluation of finite-horizon finite MDPs (section 1 of PAPERS.md).
+"""Exact evaluation of finite-horizon finite MDPs (docs/methods.md section 1).
 
 For a policy pi_h(a | s) (time-dependent in general) and tables P, R, rho:
 

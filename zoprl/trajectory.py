@@ -1,7 +1,7 @@
 """The trajectory pytree shared by rollouts, oracles and algorithms.
 
-A trajectory tau = (s_1, a_1, ..., s_H, a_H) of a finite-horizon episodic MDP (section 1 of
-PAPERS.md) is stored with a leading horizon axis H on every leaf (and any batch axes in front of
+A trajectory tau = (s_1, a_1, ..., s_H, a_H) of a finite-horizon episodic MDP (docs/methods.md
+section 1) is stored with a leading horizon axis H on every leaf (and any batch axes in front of
 it, e.g. [N, H] for N trajectories or [2, N, H] for N pairs).
 
 The latent reward r_h(s_h, a_h) lives in the field ``latent_reward``. Reward-free learners (ZPG,

@@ -100,6 +100,12 @@ SWEEPS = {
         lambda e, p: ppo(e, p, num_envs=8, num_epochs=2, num_minibatches=2),
         dict(step_size=[0.01, 0.1], clip_eps=[0.1, 0.3]),
     ),
+    "ppo-segments": (
+        lambda e, p: ppo(
+            e, p, num_envs=2, num_epochs=1, num_minibatches=2, segment_length=5, anneal_iterations=3
+        ),
+        dict(step_size=[0.01, 0.1], clip_eps=[0.1, 0.3]),
+    ),
     "reinforce-mean": (
         lambda e, p: reinforce(e, p, num_envs=8, baseline="mean"),
         dict(step_size=[0.01, 0.1], discount=[1.0, 0.9]),
@@ -113,7 +119,8 @@ SWEEPS = {
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_sweep_over_seeds_and_grid_compiles_once(small, name):
-    """3 seeds x 2 grid points in one program (PPO: equal to a single run)."""
+    """3 seeds x 2 grid points in one program (PPO, with whole episodes or with the environments
+    carried between segments: equal to a single run)."""
     env, env_params, policy = small
     factory, grid = SWEEPS[name]
     algo = factory(env, policy)
@@ -127,7 +134,7 @@ def test_sweep_over_seeds_and_grid_compiles_once(small, name):
     assert sweep._cache_size() == 1
     assert metrics["value"].shape == (2, 3, 5)
     assert np.all(np.isfinite(metrics["value"]))
-    if name == "ppo":  # one single run (another compile) suffices: the plumbing is shared
+    if name.startswith("ppo"):  # one single run (another compile): the plumbing is shared
         _, m = jax.jit(run)(keys[2], jax.tree.map(lambda x: x[1], hp), env_params, None)
         for field in ("value", "mean_return", "approx_kl"):
             np.testing.assert_allclose(metrics[field][1, 2], m[field], atol=1e-5, rtol=0)

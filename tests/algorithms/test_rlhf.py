@@ -159,6 +159,7 @@ def test_offline_collects_once_and_sweeps_reward_hparams(bandit):
     "kwargs, message",
     [
         (dict(reward_model="quadratic"), "'quadratic'.*tabular, linear, mlp"),
+        (dict(reward_features=3), "reward_features applies to the reward model kinds"),
         (dict(buffer_capacity=8, batch_size=16), "buffer_capacity 8 is smaller than batch_size 16"),
         (dict(buffer_capacity=8, num_pairs=10), "buffer_capacity 8 is smaller than num_pairs 10"),
         (dict(num_pairs=0), "num_pairs must be >= 1, got 0"),

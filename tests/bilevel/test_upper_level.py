@@ -77,7 +77,7 @@ def test_trajectory_enumeration(instance):
     assert len({(tuple(x), tuple(y)) for x, y in zip(states, actions, strict=True)}) == len(states)
     probs = trajectory_probabilities(params.transition, params.start, policy, states, actions)
     np.testing.assert_allclose(jnp.sum(probs), 1.0, rtol=1e-13)
-    with pytest.raises(ValueError, match="Monte Carlo"):
+    with pytest.raises(ValueError, match="use a Monte Carlo estimate"):
         enumerate_trajectories(5, 4, 3)
 
 

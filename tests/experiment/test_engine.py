@@ -1,6 +1,7 @@
 """The sweep engine: tidy table contents, one compilation per cell, resume after a kill,
 automatic batching, 1 vs 8 devices, and a results folder that belongs to another spec."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,6 +15,8 @@ from sweep_testing import tiny_raw
 
 from zoprl.algorithms import make_chunked_run, make_run, zpg
 from zoprl.experiment import SpecError, run_sweep, spec_from_dict
+from zoprl.experiment.folder import FolderError
+from zoprl.experiment.resources import ResourceError
 from zoprl.oracles import make_oracle, oracle_params
 from zoprl.storage import read_table, unwrap_counts
 
@@ -169,17 +172,33 @@ def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_table
 
 def test_runs_too_many_for_memory_are_split_into_batches(tmp_path, tiny_sweep):
     spec, uninterrupted, _ = tiny_sweep
-    result = run_sweep(spec, str(tmp_path), progress=False, memory_budget_bytes=1.0)
+    one_run = _bytes_of_one_run(spec)  # per device, for a batch of one run per device
+    result = run_sweep(spec, str(tmp_path), progress=False, memory_budget_bytes=1.01 * one_run)
     cell = result.manifest["cells"][0]
-    assert cell["batch_size"] == jax.device_count() and cell["batches"] == 8
+    assert cell["batch_size"] < 8 and cell["batches"] == -(-8 // cell["batch_size"])
     assert_tables_equal(result.table, uninterrupted.table, atol=1e-5)
+    one_batch = dataclasses.replace(spec, max_runs_per_batch=1)  # compiled once, at one run
+    with pytest.raises(ResourceError, match="one run per device needs .* more than the budget"):
+        run_sweep(
+            one_batch, str(tmp_path / "refused"), progress=False, memory_budget_bytes=one_run / 2
+        )
+    assert not (tmp_path / "refused" / "chunks" / "cell-000" / "layout.json").exists()
+
+
+def _bytes_of_one_run(spec) -> float:
+    from zoprl.experiment import build_cells, runs_mesh, seed_keys
+    from zoprl.experiment.engine import Budgets, CellRunner
+
+    cell = build_cells(spec)[0]
+    runner = CellRunner(spec, cell, "unused", runs_mesh(), Budgets(1e12, 1e12), seed_keys(spec))
+    return runner.compile(jax.device_count())
 
 
 def test_a_folder_of_another_spec_is_refused_unless_fresh(tmp_path, tiny_sweep):
     spec, _, _ = tiny_sweep
     other = spec_from_dict(tiny_raw(seed=1))
     run_sweep(spec, str(tmp_path), progress=False, memory_budget_bytes=1e12)
-    with pytest.raises(SpecError, match="holds the results of a different spec"):
+    with pytest.raises(FolderError, match="holds the results of a different spec"):
         run_sweep(other, str(tmp_path), progress=False)
     result = run_sweep(other, str(tmp_path), progress=False, fresh=True)
     assert result.manifest["spec"]["seed"] == 1
@@ -242,3 +261,53 @@ def test_a_spec_built_in_python_is_validated_before_compiling(tmp_path, tiny_swe
     with pytest.raises(SpecError, match="eval_every \\(4\\) must divide iterations \\(6\\)"):
         run_sweep(bad, str(tmp_path), progress=False)
     assert not os.path.exists(tmp_path / "spec.json")
+
+
+def test_counts_are_exact_when_a_record_adds_more_than_2_to_the_32(tmp_path):
+    """N M eval_every = 64 x 10^6 x 100 = 6.4e9 queries between records (issue 17, item 2)."""
+    raw = tiny_raw(seeds=1, iterations=100, eval_every=100, chunk_size=100, grid={})
+    raw["oracle"]["num_queries"] = 1_000_000
+    raw["algorithms"][0]["static"] = {"num_pairs": 64}
+    raw["algorithms"][0]["grid"] = {}
+    table = run_sweep(spec_from_dict(raw), str(tmp_path), progress=False).table
+    last = table[table.iteration == 100]
+    assert (last.queries == 64 * 1_000_000 * 100).all() and last.queries.dtype == np.int64
+    assert (last.trajectories == 2 * 64 * 100).all()
+
+
+def test_mixed_algorithm_tables_keep_integer_settings_integer(tmp_path):
+    """A column that one cell lacks stays Int64 with missing values (issue 17, item 16)."""
+    import pandas as pd
+
+    from zoprl.storage import consistent_columns, order_columns, sort_rows, tidy_frame, write_table
+
+    def frame(run, params):
+        metrics = {
+            "value": np.array([[1.0, 2.0]]),
+            "queries": np.array([[0, 2**40]], np.int64),
+            "trajectories": np.array([[0, 4]], np.int32),
+        }
+        ids = {"cell": f"c{run}", "label": "x", "algorithm": "a", "environment": "e"}
+        ids.update(oracle="o", reads_latent_reward=False)
+        return tidy_frame(
+            ids=ids, params=params, run_ids=[run], seeds=[0], iterations=[0, 1], metrics=metrics
+        )
+
+    both = pd.concat(
+        [
+            frame(0, {"static.num_pairs": np.array([64]), "static.two_sided": np.array([True])}),
+            frame(1, {"static.num_envs": np.array([128])}),
+        ],
+        ignore_index=True,
+    )
+    table = sort_rows(order_columns(consistent_columns(both)))
+    write_table(table, str(tmp_path / "t.parquet"))
+    back = read_table(str(tmp_path / "t.parquet"))
+    for column in ("static.num_pairs", "static.num_envs"):
+        assert str(back[column].dtype) == "Int64", column
+    assert (
+        back["static.num_pairs"].tolist()[:2] == [64, 64]
+        and back["static.num_pairs"].isna()[2:].all()
+    )
+    assert str(back["static.two_sided"].dtype) == "boolean"
+    assert back["queries"].max() == 2**40  # int64 counts pass through exactly

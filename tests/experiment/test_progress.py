@@ -44,3 +44,32 @@ def test_disabled_progress_prints_nothing():
     bar.done(1.0)
     bar.close()
     assert out.getvalue() == ""
+
+
+def test_compiling_is_a_timed_phase_and_no_empty_counts_or_zero_etas():
+    out = io.StringIO()
+    bar = Progress(0, 1, stream=out)
+    with bar.phase("compiling ZPG (4 runs)"):
+        pass
+    bar.total = 2
+    bar.cell(0, "ZPG")
+    bar.done(2.0, "batch 1/1 start")
+    bar.done(2.0, "batch 1/1 chunk 1/1")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "zoprl: compiling ZPG (4 runs) ..."
+    assert lines[1].startswith("zoprl: compiling ZPG (4 runs): done in 0.0 s")
+    assert "ETA 0:00:02" in lines[3] and lines[4].endswith("(2.0 s; 2/2 chunks)")
+    assert "0/0" not in out.getvalue() and "ETA 0:00:00" not in out.getvalue()
+
+
+def test_a_phase_on_a_terminal_ticks_its_elapsed_clock():
+    out = Terminal()
+    bar = Progress(0, 1, stream=out, tick=0.01)
+    with bar.phase("compiling ZPG"):
+        import time
+
+        time.sleep(0.1)
+    bar.close()
+    frames = [f for f in out.getvalue().split("\r") if f]
+    assert len(frames) >= 3 and all("compiling ZPG" in f for f in frames[:3])
+    assert "chunks" not in out.getvalue() and "elapsed 0:00:00" in frames[0]

@@ -117,7 +117,7 @@ def test_malformed_specs_are_reported_in_one_line(change, message):
             {"name": "zpgg", "static": {"num_pairs": 4}},
             "unknown algorithm 'zpgg' (did you mean 'zpg'?)",
         ),
-        ({"name": "zpg"}, "missing static setting 'num_pairs'"),
+        ({"name": "zpg", "static": {"block_size": 4}}, "unknown key 'block_size'"),
         ({"name": "zpg", "static": {"num_pairs": 4.0}}, "num_pairs must be of type int"),
         ({"name": "zpg", "static": {"num_pairs": 0}}, "num_pairs (N) must be >= 1, got 0"),
         (
@@ -262,3 +262,19 @@ def test_list_valued_environment_options_become_json_columns():
     assert list(cell.columns["env.start"]) == ["[0, 0]", "[0, 0]", "[1, 1]", "[1, 1]"]
     assert all(np.ndim(v) == 1 for v in cell.columns.values())
     assert cell.columns["static.num_directions"][0] == 1  # defaults are recorded
+
+
+def test_a_missing_required_setting_shows_the_exact_set_to_add(monkeypatch):
+    from zoprl.algorithms import zpg
+    from zoprl.experiment import ALGORITHMS, AlgorithmEntry
+
+    def needs_pairs(env, policy, oracle, *, num_pairs: int):
+        return zpg(env, policy, oracle, num_pairs=num_pairs)
+
+    monkeypatch.setitem(ALGORITHMS, "needs_pairs", AlgorithmEntry(needs_pairs, {}, True, False, ""))
+    spec = spec_from_dict(tiny_raw(algorithms=[{"name": "needs_pairs", "label": "mine"}]))
+    with pytest.raises(SpecError) as err:
+        build_cells(spec)
+    assert "missing static setting 'num_pairs'" in str(err.value)
+    assert "--set algorithms.mine.static.num_pairs=VALUE" in str(err.value)
+    assert "zoprl run: --set static.num_pairs=VALUE" in str(err.value)

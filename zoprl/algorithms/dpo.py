@@ -208,7 +208,7 @@ def dpo(
     policy,
     oracle,
     *,
-    num_pairs: int,
+    num_pairs: int = 64,
     online: bool = True,
     loss: str = "dpo",
     minibatch_size: int | None = None,

@@ -59,7 +59,7 @@ def evolution_strategies(
     env,
     policy,
     *,
-    population_size: int,
+    population_size: int = 64,
     rollouts_per_member: int = 1,
     antithetic: bool = True,
     common_random_numbers: bool = False,

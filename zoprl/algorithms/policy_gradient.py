@@ -19,7 +19,8 @@ A_h = G_h - V(s_h, h); lambda = 0 the one-step TD error.
 
 Critics V(obs, h) are time-dependent because the return-to-go of a finite-horizon episode
 depends on the steps left: a table [H, S] for finite environments (obs = state index), or an MLP
-(flax.linen) on the flattened observation and h / H for gymnax environments.
+(flax.linen) on the flattened observation and h / H for gymnax environments; a stationary MLP
+V(obs) (PureJaxRL's) is the option for discounted objectives.
 """
 
 from __future__ import annotations
@@ -107,12 +108,19 @@ def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def log_probs_and_entropy(policy, params, traj: Trajectory):
-    """(log pi(a_h | s_h, h), entropy of pi(. | s_h, h)), both [..., H], under ``params``.
+def episode_steps(traj: Trajectory) -> jax.Array:
+    """The step index h of every step of whole episodes: 0, ..., H - 1 along the last axis."""
+    return jnp.broadcast_to(jnp.arange(traj.valid.shape[-1]), traj.valid.shape)
+
+
+def log_probs_and_entropy(policy, params, traj: Trajectory, steps=None):
+    """(log pi(a_h | s_h, h), entropy of pi(. | s_h, h)), both of the shape of ``traj.valid``,
+    under ``params``; h = ``steps`` (default: ``episode_steps``; segments of continuing
+    environments pass each sample's step within its episode).
 
     Categorical policies give the exact entropy; others (no logits) the one-sample estimate
     -log pi(a_h | s_h, h), unbiased for the entropy of the policy that sampled a_h."""
-    steps = jnp.broadcast_to(jnp.arange(traj.valid.shape[-1]), traj.valid.shape)
+    steps = episode_steps(traj) if steps is None else steps
     batch_dims = traj.valid.ndim
 
     def one(obs, h, action):
@@ -146,14 +154,24 @@ def tabular_critic(num_states: int, horizon: int) -> Critic:
 
 
 def mlp_critic(
-    obs_dim: int, horizon: int, hidden: Sequence[int] = (64, 64), features: Callable | None = None
+    obs_dim: int,
+    horizon: int,
+    hidden: Sequence[int] = (64, 64),
+    features: Callable | None = None,
+    time_feature: bool = True,
 ) -> Critic:
     """V(o, h) = f([phi(o), h / H]), f a tanh MLP (flax.linen, zero output layer so V starts at 0);
-    phi flattens the observation unless ``features`` maps it (e.g. one-hot of a state index)."""
+    phi flattens the observation unless ``features`` maps it (e.g. one-hot of a state index).
+    ``time_feature=False`` drops h / H: a stationary V(o) = f(phi(o)), PureJaxRL's critic, for
+    discounted objectives whose values hardly depend on the steps left (on CartPole-v1 at
+    gamma = 0.99 it learns more reliably than the time-aware critic: benchmarks/RESULTS.md)."""
     d = check_int("obs_dim", obs_dim)
     h = check_int("horizon", horizon)
     phi = features or (lambda obs: jnp.asarray(obs, jnp.float32).reshape(d))
     net = MLP(tuple(hidden), 1)
+    if not time_feature:
+        value = lambda params, obs, t: net.apply(params, phi(obs))[0]
+        return Critic(lambda key: net.init(key, jnp.zeros((d,))), value, "stationary_mlp_critic")
 
     def value(params, obs, t):
         x = jnp.append(phi(obs), jnp.asarray(t, jnp.float32) / h)
@@ -162,12 +180,13 @@ def mlp_critic(
     return Critic(lambda key: net.init(key, jnp.zeros((d + 1,))), value, "mlp_critic")
 
 
-CRITIC_KINDS = ("tabular", "mlp")
+CRITIC_KINDS = ("tabular", "mlp", "stationary_mlp")
 
 
 def make_critic(env, critic: str | Critic | None = None, env_params=None) -> Critic:
-    """The critic for ``env``: a Critic as given, a kind ("tabular", "mlp"), or None for the
-    default (tabular when ``env.is_finite``, else an MLP on the observations)."""
+    """The critic for ``env``: a Critic as given, a kind ("tabular", "mlp", "stationary_mlp": an
+    MLP without the time feature), or None for the default (tabular when ``env.is_finite``, else
+    the time-aware MLP on the observations)."""
     if isinstance(critic, Critic):
         return critic
     finite = getattr(env, "is_finite", False)
@@ -178,18 +197,19 @@ def make_critic(env, critic: str | Critic | None = None, env_params=None) -> Cri
         if not finite:
             raise ValueError(f"a tabular critic needs a finite environment; {env.name!r} is not")
         return tabular_critic(env.num_states, env.horizon)
+    time_feature = kind == "mlp"
     if finite:
-        return mlp_critic(
-            env.num_states, env.horizon, features=lambda obs: jax.nn.one_hot(obs, env.num_states)
-        )
+        one_hot = lambda obs: jax.nn.one_hot(obs, env.num_states)
+        return mlp_critic(env.num_states, env.horizon, features=one_hot, time_feature=time_feature)
     params = env.default_params if env_params is None else env_params
     obs_dim = int(math.prod(env.observation_space(params).shape))
-    return mlp_critic(obs_dim, env.horizon)
+    return mlp_critic(obs_dim, env.horizon, time_feature=time_feature)
 
 
-def critic_values(critic: Critic, critic_params, traj: Trajectory) -> jax.Array:
-    """V(s_h, h) for every step of ``traj``: [..., H] (any batch axes in front of H)."""
-    steps = jnp.broadcast_to(jnp.arange(traj.valid.shape[-1]), traj.valid.shape)
+def critic_values(critic: Critic, critic_params, traj: Trajectory, steps=None) -> jax.Array:
+    """V(s_h, h) for every step of ``traj``, of the shape of ``traj.valid``; h = ``steps``
+    (default: ``episode_steps``)."""
+    steps = episode_steps(traj) if steps is None else steps
     value = lambda obs, h: critic.value(critic_params, obs, h)
     for _ in range(traj.valid.ndim):
         value = jax.vmap(value)
@@ -222,17 +242,18 @@ def descent_step(optimizer, grads, opt_state, params, step_size):
 
 
 def updater_algorithm(name: str, env, policy, updater, reward_fn) -> Algorithm:
-    """An Algorithm whose step is one ``updater.update`` with reward_params None (its reward_fn
-    needs none); init ignores hparams, env and oracle params, step the iteration index. Without a
+    """An Algorithm whose step is one ``updater.update(key, state, hp, env_params, None,
+    iteration)`` (reward_params None: its reward_fn needs none) and whose init is
+    ``updater.init(key, env_params=env_params)`` (hparams and oracle params ignored). Without a
     ``reward_fn`` it optimises the true reward: a ceiling named "<name>_true_reward" that
     ``reads_latent_reward``."""
     reads_latent_reward = reward_fn is None
     name = f"{name}_true_reward" if reads_latent_reward else name
 
     def init(key, hp, env_params, oracle_params=None):
-        return updater.init(key)
+        return updater.init(key, env_params=env_params)
 
     def step(key, state, hp, env_params, oracle_params, iteration):
-        return updater.update(key, state, hp, env_params, None)
+        return updater.update(key, state, hp, env_params, None, iteration)
 
     return Algorithm(name, init, step, updater.hparams, env, policy, reads_latent_reward)

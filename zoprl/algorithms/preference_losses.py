@@ -1,4 +1,4 @@
-"""Direct preference losses on trajectory pairs: DPO and IPO with soft labels (PAPERS.md 4).
+"""Direct preference losses on trajectory pairs: DPO and IPO with soft labels (docs/methods.md, 4).
 
 Everything here is written for ONE pair (or one trajectory) and batched by the caller's vmap.
 A pair (tau_0, tau_1) carries a label p in [0, 1], the fraction of the oracle's M votes that

@@ -72,8 +72,8 @@ class ReinforceInfo(NamedTuple):
 
 
 class ReinforceUpdate(NamedTuple):
-    init: Callable  # (key, policy_params=None) -> ReinforceState
-    update: Callable  # (key, state, hp, env_params, reward_params) -> (state, ReinforceInfo)
+    init: Callable  # (key, policy_params=None, env_params=None) -> ReinforceState
+    update: Callable  # (key, state, hp, env_params, reward_params, iteration=0) -> (state, info)
     hparams: Callable  # (**overrides) -> ReinforceHparams
 
 
@@ -122,7 +122,8 @@ def make_reinforce_update(
             value_coef=value_coef,
         )
 
-    def init(key, policy_params=None) -> ReinforceState:
+    def init(key, policy_params=None, env_params=None) -> ReinforceState:
+        """env_params: unused (the updater protocol of ``updater_algorithm``)."""
         params, critic_params, opt_state = init_actor_critic(
             key, policy, critic, optimizer, policy_params
         )
@@ -143,7 +144,10 @@ def make_reinforce_update(
         total = policy_loss + hp.value_coef * value_loss
         return total, (policy_loss, value_loss, masked_mean(entropy, valid))
 
-    def update(key, state: ReinforceState, hp: ReinforceHparams, env_params, reward_params):
+    def update(
+        key, state: ReinforceState, hp: ReinforceHparams, env_params, reward_params, iteration=0
+    ):
+        """One update; ``iteration`` is unused (no schedule)."""
         traj, rewards = collect(key, state.params, env_params, reward_params)
         returns = returns_to_go(rewards, traj.valid, hp.discount)
         joint = (state.params, state.critic_params)
@@ -163,7 +167,7 @@ def reinforce(
     policy,
     reward_fn: Callable | None = None,
     *,
-    num_envs: int,
+    num_envs: int = 128,
     baseline: str = "critic",
     critic: str | Critic | None = None,
     max_grad_norm: float | None = None,

@@ -1,4 +1,4 @@
-"""RLHF by reward inference: fit r_phi to the oracle's votes, then run PPO on r_phi (PAPERS.md 4).
+"""RLHF by reward inference: fit r_phi to the votes, then PPO on r_phi (docs/methods.md, 4).
 
 The pipeline of Christiano et al. (2017) and Ouyang et al. (2022), with the simulated human of
 ``zoprl.oracles`` in place of labellers:
@@ -54,6 +54,7 @@ from zoprl.preference_data import (
     buffer_sample,
     collect_preferences,
 )
+from zoprl.reward_models.features import build_reward_model
 from zoprl.reward_models.fit import (
     RewardFitHparams,
     fit_reward_model,
@@ -61,7 +62,7 @@ from zoprl.reward_models.fit import (
     preference_loss,
     reward_fit_hparams,
 )
-from zoprl.reward_models.models import RewardModel, make_reward_model, step_rewards
+from zoprl.reward_models.models import RewardModel, step_rewards
 from zoprl.rollout import make_paired_rollout
 from zoprl.validation import check_int
 
@@ -97,6 +98,7 @@ class RLHFInfo(NamedTuple):
     approx_kl: jax.Array
     clip_fraction: jax.Array
     mean_return: jax.Array
+    env_steps: jax.Array  # PPO's environment steps so far (cumulative; preference pairs apart)
 
 
 class RLHFSetup(NamedTuple):
@@ -228,9 +230,10 @@ def rlhf(
     oracle,
     behaviour_params=None,
     *,
-    num_pairs: int,
-    num_envs: int,
+    num_pairs: int = 32,
+    num_envs: int = 64,
     reward_model: str | RewardModel = "tabular",
+    reward_features: int | None = None,
     online: bool = False,
     refit_every: int = 10,
     buffer_capacity: int | None = None,
@@ -250,6 +253,9 @@ def rlhf(
     num_pairs: N, pairs per collection (offline: the whole data set D).
     num_envs: PPO rollouts per iteration.
     reward_model: a kind ("tabular", "linear", "mlp"; default settings) or a built RewardModel.
+    reward_features: F, for "linear" or "mlp" on a finite environment: the model sees F fixed
+      random Gaussian features of the one-hot state instead of the state (a class too small for
+      the task when F << S; ``zoprl.reward_models.features``). None: the kind's default features.
     refit_every: k, iterations between online collections.
     buffer_capacity: pairs the buffer keeps (default N; online, older pairs are overwritten).
     fit_steps / initial_fit_steps: Adam steps per refit / for the fit in ``init`` (default
@@ -262,9 +268,7 @@ def rlhf(
     check_compatible(policy, env)
     num_pairs = check_int("num_pairs", num_pairs)
     capacity, batch_size = buffer_sizes(num_pairs, buffer_capacity, batch_size)
-    if not isinstance(reward_model, (str, RewardModel)):
-        raise ValueError(f"reward_model must be a kind name or a RewardModel, got {reward_model!r}")
-    model = make_reward_model(reward_model, env) if isinstance(reward_model, str) else reward_model
+    model = build_reward_model(reward_model, env, reward_features)
     reward_fn = functools.partial(step_rewards, model)
     ppo_options = dict(num_epochs=num_epochs, num_minibatches=num_minibatches, critic=critic)
     fit_steps = check_int("fit_steps", fit_steps)

@@ -21,6 +21,12 @@ uses ``fold_in(eval_key, t)``, so a run cut into chunks (and stopped and resumed
 draws exactly the numbers of the uncut run. The carry's ``iteration`` is the same for every run
 of a batch: vmap it with ``RUN_AXES`` (unbatched), so that ``step`` receives the iteration index
 unbatched and schedules on it stay real branches.
+
+Counts stay exact at any size: an algorithm's int32 counters wrap modulo 2^32 past 2^31, so the
+carry also counts, per counter, how often an iteration wrapped it (``wraps``: the high word of a
+64-bit count; an iteration adds less than 2^31), and every record holds both words
+(``trajectories`` / ``trajectories_wraps``, ``queries`` / ``queries_wraps``;
+``zoprl.storage.exact_counts`` joins them into int64 on the host).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import jax.numpy as jnp
 
 from zoprl.algorithms.base import Algorithm
 from zoprl.evaluators import Evaluator, default_policy_evaluator
+from zoprl.oracles.accounting import Counts
 from zoprl.validation import check_int
 
 
@@ -44,11 +51,13 @@ class RunCarry(NamedTuple):
     eval_key: jax.Array  # and is recorded with fold_in(eval_key, t)
     aux: Any  # the evaluator's per-run constants (e.g. J*)
     iteration: jax.Array  # int32: iterations done so far, the same for every run of a batch
+    wraps: Counts  # int32: times each int32 counter of ``state.counts`` wrapped past 2^32
 
 
 AUX_KEY_DATA = 0xFFFFFFFF  # fold_in data of the evaluator's init key (records use t <= T)
+WRAPS_SUFFIX = "_wraps"  # record name of a count's high word: "queries" + WRAPS_SUFFIX
 
-RUN_AXES = RunCarry(state=0, step_key=0, eval_key=0, aux=0, iteration=None)
+RUN_AXES = RunCarry(state=0, step_key=0, eval_key=0, aux=0, iteration=None, wraps=0)
 """vmap axes of a carry over runs: everything batched but the shared iteration counter."""
 
 
@@ -75,6 +84,16 @@ def vmap_runs(chunked: ChunkedRun, env_batched: bool = False) -> tuple[Callable,
     return start, advance
 
 
+def _as_unsigned(count: jax.Array) -> jax.Array:
+    return jax.lax.bitcast_convert_type(count.astype(jnp.int32), jnp.uint32)
+
+
+def _wrapped(wraps: jax.Array, before: jax.Array, after: jax.Array) -> jax.Array:
+    """``wraps`` plus one when an int32 counter went from ``before`` to ``after`` across 2^32
+    (read as unsigned it decreased: an iteration adds less than 2^32)."""
+    return wraps + (_as_unsigned(after) < _as_unsigned(before)).astype(wraps.dtype)
+
+
 def make_chunked_run(
     algorithm: Algorithm,
     *,
@@ -95,8 +114,8 @@ def make_chunked_run(
         out = dict(
             evaluator.metrics(key, carry.state, hparams, env_params, oracle_params, carry.aux)
         )
-        out["trajectories"] = carry.state.counts.trajectories
-        out["queries"] = carry.state.counts.queries
+        for name, low, high in zip(Counts._fields, carry.state.counts, carry.wraps):
+            out[name], out[name + WRAPS_SUFFIX] = low, high
         return out
 
     def start(key, hparams, env_params, oracle_params):
@@ -105,7 +124,7 @@ def make_chunked_run(
         # the evaluator's constants, once per run; records use fold_in(k_eval, t), t <= T
         k_aux = jax.random.fold_in(k_eval, AUX_KEY_DATA)
         aux = evaluator.init(k_aux, hparams, env_params, oracle_params)
-        carry = RunCarry(state, k_step, k_eval, aux, jnp.int32(0))
+        carry = RunCarry(state, k_step, k_eval, aux, jnp.int32(0), Counts.zero())
         return carry, record(carry, hparams, env_params, oracle_params)
 
     def one_iteration(carry: RunCarry, hparams, env_params, oracle_params):
@@ -118,7 +137,8 @@ def make_chunked_run(
             oracle_params,
             index,
         )
-        return carry._replace(state=state, iteration=index + 1), info._asdict()
+        wraps = jax.tree.map(_wrapped, carry.wraps, carry.state.counts, state.counts)
+        return carry._replace(state=state, iteration=index + 1, wraps=wraps), info._asdict()
 
     def advance(carry: RunCarry, hparams, env_params, oracle_params):
         def interval(carry, _):
@@ -150,6 +170,8 @@ def make_run(
         carry, metrics = chunked.advance(carry, hparams, env_params, oracle_params)
         out = {}
         for name, series in metrics.items():
+            if name.endswith(WRAPS_SUFFIX):  # int32 counts: unwrap them with unwrap_counts
+                continue
             if name in first:
                 out[name] = jnp.concatenate([first[name][None], series])
             else:  # a diagnostic: none before the first step

@@ -22,7 +22,7 @@ def zpg(
     policy,
     oracle,
     *,
-    num_pairs: int,
+    num_pairs: int = 64,
     num_directions: int = 1,
     direction: str = "sphere",
     two_sided: bool = False,

@@ -21,7 +21,7 @@ def zspo(
     policy,
     oracle,
     *,
-    num_pairs: int,
+    num_pairs: int = 64,
     num_directions: int = 1,
     two_sided: bool = False,
     common_random_numbers: bool = False,

@@ -224,7 +224,7 @@ def numpy_zpg_iteration(
     clip_range: float | None = None,
     direction: np.ndarray | None = None,
 ) -> ZPGIterationResult:
-    """One ZPG iteration (PAPERS.md section 3) on the GridWorld, in plain NumPy.
+    """One ZPG iteration (docs/methods.md section 3) on the GridWorld, in plain NumPy.
 
     1. v uniform on the unit sphere of R^d, d = theta.size (normalised Gaussian); pass
        ``direction`` to fix v instead (it is used as given, not renormalised).

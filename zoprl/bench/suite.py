@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes and 5 repeats (under 5 minutes on a 2-core CPU)",
+        help="small sizes and 5 repeats (about a minute and a half on 2 cores)",
     )
     parser.add_argument(
         "--out",

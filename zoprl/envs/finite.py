@@ -1,6 +1,6 @@
 """Base class for finite-horizon MDPs with finite state and action spaces.
 
-A finite environment exposes its model as tables (section 1 of PAPERS.md):
+A finite environment exposes its model as tables (docs/methods.md section 1):
 
     P[s, a, s']  transition probabilities,  R[s, a, s']  reward of the step s -a-> s',
     rho[s]       start distribution,        H            horizon (static).

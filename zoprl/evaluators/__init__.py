@@ -8,12 +8,14 @@ from zoprl.evaluators.base import (
     register_evaluator,
 )
 from zoprl.evaluators.bilevel import bilevel_evaluator
+from zoprl.evaluators.nash import game_metrics, nash_evaluator
 from zoprl.evaluators.policy_value import (
     default_policy_evaluator,
     exact_policy_evaluator,
     monte_carlo_policy_evaluator,
     supports_exact,
 )
+from zoprl.evaluators.reach_avoid import reach_avoid_evaluator, teacher_evaluator  # noqa: F401
 
 __all__ = [
     "EVALUATORS",
@@ -22,8 +24,10 @@ __all__ = [
     "default_policy_evaluator",
     "evaluator_options",
     "exact_policy_evaluator",
+    "game_metrics",
     "make_evaluator",
     "monte_carlo_policy_evaluator",
+    "nash_evaluator",
     "register_evaluator",
     "supports_exact",
 ]

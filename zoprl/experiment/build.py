@@ -239,7 +239,9 @@ def _build_algorithm(entry: AlgorithmSpec, where: str, env, policy, oracle, algo
     missing = [n for n, s in valid.items() if s.required and n not in algo_static]
     if missing:
         raise SpecError(
-            f"{where}: missing static setting {missing[0]!r} (required by {entry.name})"
+            f"{where}: missing static setting {missing[0]!r} (required by {entry.name}); "
+            f"add --set algorithms.{entry.label}.static.{missing[0]}=VALUE (zoprl run: "
+            f"--set static.{missing[0]}=VALUE) or static = {{ {missing[0]} = VALUE }} in the spec"
         )
     algorithm = _wrap(where, registry.build, env, policy, oracle, **algo_static)
     columns = {}

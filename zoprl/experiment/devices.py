@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType
 
-from zoprl.storage import save_arrays_atomically
+from zoprl.storage import load_arrays, save_arrays_atomically
 
 AXIS = "runs"
 
@@ -70,18 +70,20 @@ def save_carry(path: str, carry) -> None:
 
 def load_carry(path: str, template):
     """A carry saved by ``save_carry``, on the devices, shaped and sharded like ``template``
-    (ShapeDtypeStructs with their shardings)."""
+    (ShapeDtypeStructs with their shardings). ValueError naming the file when it is corrupt or
+    belongs to another run state."""
     leaves, treedef = jax.tree.flatten(template)
-    with np.load(path) as data:
-        if len(data.files) != len(leaves):
-            raise ValueError(f"checkpoint {path} does not match the run state; rerun with --fresh")
-        restored = []
-        for i, like in enumerate(leaves):
-            raw = data[f"leaf_{i:04d}"]
-            value = jax.random.wrap_key_data(raw) if _is_key(like) else raw.astype(like.dtype)
-            if value.shape != like.shape:
-                raise ValueError(
-                    f"checkpoint {path} does not match the run state; rerun with --fresh"
-                )
-            restored.append(jax.device_put(value, like.sharding))
+    data = load_arrays(path)
+    mismatch = ValueError(f"checkpoint {path} does not match the run state; rerun with --fresh")
+    if len(data) != len(leaves):
+        raise mismatch
+    restored = []
+    for i, like in enumerate(leaves):
+        raw = data.get(f"leaf_{i:04d}")
+        if raw is None:
+            raise mismatch
+        value = jax.random.wrap_key_data(raw) if _is_key(like) else raw.astype(like.dtype)
+        if value.shape != like.shape:
+            raise mismatch
+        restored.append(jax.device_put(value, like.sharding))
     return jax.tree.unflatten(treedef, restored)

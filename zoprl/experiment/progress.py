@@ -1,26 +1,41 @@
 """Progress of a sweep: a bar on a terminal, plain log lines otherwise.
 
-Counts chunks over the whole sweep (every cell, batch and chunk), shows the current cell and an
-ETA from the mean time of the chunks computed in this invocation (chunks found finished on disk
-count as done and take no time).
+Two kinds of work are shown. Phases (``with progress.phase("compiling ZPG"):``) are timed: a
+line when each starts and when it ends, with its seconds (on a terminal, the bar's text with an
+elapsed clock that ticks while the phase runs: compiling is often most of a short sweep).
+Chunks are counted over the whole sweep (every cell, batch and chunk), with an ETA from the mean
+time of the chunks computed in this invocation (chunks found finished on disk count as done and
+take no time); no ETA is shown before a chunk has been timed or when under a second is left
+(never "ETA 0:00:00"), and no chunk count before the total is known (never "0/0 chunks").
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``h:mm:ss``."""
     seconds = int(round(seconds))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class Progress:
-    """``done(n)`` after n finished chunks; ``cell(i, name)`` when a cell starts; ``close()``."""
+    """``phase(text)`` around timed work (compiling); ``cell(i, name)`` when a cell starts;
+    ``skipped(n)`` for chunks found finished; ``done(seconds)`` after each computed chunk;
+    ``close()`` at the end. ``total`` (chunks) may be set once it is known."""
 
     def __init__(
-        self, total_chunks: int, num_cells: int, stream=None, enabled: bool = True, width: int = 24
+        self,
+        total_chunks: int,
+        num_cells: int,
+        stream=None,
+        enabled: bool = True,
+        width: int = 24,
+        tick: float = 1.0,
     ):
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -29,63 +44,94 @@ class Progress:
         self.compute_seconds = 0.0
         self.current = ""
         self.started = time.perf_counter()
+        self.tick = tick
+        self._lock = threading.Lock()
+
+    def _line(self, text: str) -> None:
+        if self.enabled and not self.tty:
+            print(f"zoprl: {text}", file=self.stream, flush=True)
 
     def note(self, message: str) -> None:
-        """A status message (e.g. compiling): a line, or the bar's current text on a terminal."""
-        if not self.enabled:
-            return
-        if self.tty:
-            self.current = message
+        """A status message: a line, or the bar's current text on a terminal."""
+        self.current = message
+        self._line(message)
+        self._draw()
+
+    @contextlib.contextmanager
+    def phase(self, text: str):
+        """Time the ``with`` block as ``text`` (module doc)."""
+        before, self.current = self.current, text
+        self._line(f"{text} ...")
+        stop = threading.Event()
+        ticker = None
+        if self.enabled and self.tty:
+            ticker = threading.Thread(target=self._ticking, args=(stop,), daemon=True)
+            ticker.start()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            stop.set()
+            if ticker is not None:
+                ticker.join()
+            self._line(f"{text}: done in {time.perf_counter() - t0:.1f} s")
+            self.current = before
             self._draw()
-        else:
-            print(f"zoprl: {message}", file=self.stream, flush=True)
+
+    def _ticking(self, stop: threading.Event) -> None:
+        while not stop.wait(self.tick):
+            self._draw()
 
     def cell(self, index: int, name: str) -> None:
         self.current = f"cell {index + 1}/{self.cells} {name}"
-        if self.enabled and not self.tty:
-            print(f"zoprl: {self.current}", file=self.stream, flush=True)
+        self._line(self.current)
 
     def skipped(self, count: int) -> None:
         """``count`` chunks found finished on disk (resumed)."""
         self.finished += count
-        if self.enabled and count and not self.tty:
-            print(
-                f"zoprl: {self.current}: {count} finished chunks found, resuming",
-                file=self.stream,
-                flush=True,
-            )
+        if count:
+            self._line(f"{self.current}: {count} finished chunks found, resuming")
         self._draw()
 
     def done(self, seconds: float, what: str = "") -> None:
         self.finished += 1
         self.computed += 1
         self.compute_seconds += seconds
-        if self.enabled and not self.tty:
-            print(
-                f"zoprl: {self.current} {what} ({seconds:.1f} s; {self.finished}/{self.total} "
-                f"chunks; ETA {_clock(self.eta())})",
-                file=self.stream,
-                flush=True,
-            )
+        self._line(f"{self.current} {what} ({seconds:.1f} s; {self._count()}{self._eta(';')})")
         self._draw()
 
-    def eta(self) -> float:
-        if not self.computed:
-            return 0.0
-        return self.compute_seconds / self.computed * (self.total - self.finished)
+    def eta(self) -> float | None:
+        """Seconds left, from the mean time of the chunks computed so far; None before the
+        first, when none is left, or when under a second is."""
+        left = self.total - self.finished
+        if not self.computed or left <= 0:
+            return None
+        eta = self.compute_seconds / self.computed * left
+        return eta if eta >= 0.5 else None
+
+    def _eta(self, separator: str) -> str:
+        eta = self.eta()
+        return "" if eta is None else f"{separator} ETA {clock(eta)}"
+
+    def _count(self) -> str:
+        return f"{self.finished}/{self.total} chunks" if self.total else ""
 
     def _draw(self) -> None:
         if not (self.enabled and self.tty):
             return
-        filled = int(self.width * self.finished / max(1, self.total))
-        bar = "#" * filled + "." * (self.width - filled)
-        print(
-            f"\r[{bar}] {self.finished}/{self.total} chunks  {self.current:<32.32} "
-            f"elapsed {_clock(time.perf_counter() - self.started)}  ETA {_clock(self.eta())}",
-            end="",
-            file=self.stream,
-            flush=True,
-        )
+        elapsed = f"elapsed {clock(time.perf_counter() - self.started)}"
+        if self.total:
+            filled = int(self.width * self.finished / self.total)
+            head = f"[{'#' * filled}{'.' * (self.width - filled)}] {self._count()}  "
+        else:
+            head = ""
+        with self._lock:
+            print(
+                f"\r{head}{self.current:<40.40} {elapsed}{self._eta(' ')}\033[K",
+                end="",
+                file=self.stream,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.enabled and self.tty:

@@ -98,6 +98,7 @@ class AlgorithmEntry(NamedTuple):
     uses_oracle: bool
     reads_latent_reward: bool  # a ceiling on the environment's reward
     description: str
+    sections: dict = {}  # spec sections a spec that names none gets (the setting it is for)
 
     def static_names(self) -> dict[str, StaticSetting]:
         """The factory's static settings a spec may set (name -> StaticSetting)."""
@@ -111,9 +112,29 @@ class AlgorithmEntry(NamedTuple):
 
 
 def _entry(
-    factory, description, *, uses_oracle=True, reads_latent_reward=False, **fixed
+    factory, description, *, uses_oracle=True, reads_latent_reward=False, sections=None, **fixed
 ) -> AlgorithmEntry:
-    return AlgorithmEntry(factory, fixed, uses_oracle, reads_latent_reward, description)
+    return AlgorithmEntry(
+        factory, fixed, uses_oracle, reads_latent_reward, description, sections or {}
+    )
+
+
+PREFERENCE_GAME = {
+    "environment": {"name": "ContextualBandit"},
+    "oracle": {"kind": "tensor", "generator": "condorcet"},
+    "evaluation": {"name": "nash"},
+}
+"""The setting of the Nash learners: a contextual bandit whose teacher is a general preference
+tensor (a Condorcet cycle by default), scored by the exact game gap."""
+
+
+def default_sections(names) -> dict:
+    """The spec sections (environment, oracle, evaluation) that algorithms ``names`` share as
+    their setting, for a spec that names none; {} when they do not agree or have none."""
+    sections = [ALGORITHMS[n].sections for n in names if n in ALGORITHMS]
+    if not sections or any(s != sections[0] for s in sections):
+        return {}
+    return dict(sections[0])
 
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {
@@ -138,6 +159,57 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
         alg.rlhf, "reward model refitted on fresh pairs, then PPO on it", online=True
     ),
     "rlhf_ppo_offline": _entry(alg.rlhf, "reward model fitted once, then PPO on it", online=False),
+    "nash_offline": _entry(
+        alg.nash_offline,
+        "Nash: offline pessimistic max-min on a fitted game (arXiv 2402.07314)",
+        sections=PREFERENCE_GAME,
+    ),
+    "nash_online": _entry(
+        alg.nash_online,
+        "Nash: online main agent + enhancer, refit every round (arXiv 2402.07314)",
+        sections=PREFERENCE_GAME,
+    ),
+    "ipo_self_play": _entry(
+        alg.self_play,
+        "Nash: online self-play IPO, tabular (arXiv 2403.08635)",
+        update="ipo",
+        sections=PREFERENCE_GAME,
+    ),
+    "nash_md_self_play": _entry(
+        alg.self_play,
+        "Nash: Nash-MD on sampled preferences (arXiv 2312.00886)",
+        update="nash_md",
+        sections=PREFERENCE_GAME,
+    ),
+    "sppo_self_play": _entry(
+        alg.self_play,
+        "Nash: SPPO with the KL magnet (arXiv 2405.00675)",
+        update="sppo",
+        sections=PREFERENCE_GAME,
+    ),
+    "extragradient_self_play": _entry(
+        alg.self_play,
+        "Nash: EGPO extragradient, tabular (arXiv 2503.08942)",
+        update="extragradient",
+        sections=PREFERENCE_GAME,
+    ),
+    "bt_pipeline": _entry(
+        alg.bt_pipeline,
+        "Nash baseline: Bradley-Terry reward fit, then pi0 exp(eta' r) (2402.07314)",
+        sections=PREFERENCE_GAME,
+    ),
+    "zpg_nash": _entry(
+        alg.zeroth_order_nash,
+        "Nash: zeroth-order self-play gradient (ours)",
+        update="gradient",
+        sections=PREFERENCE_GAME,
+    ),
+    "zspo_nash": _entry(
+        alg.zeroth_order_nash,
+        "Nash: zeroth-order self-play sign steps (ours)",
+        update="sign",
+        sections=PREFERENCE_GAME,
+    ),
     "bilevel_penalty": _entry(
         alg.bilevel_penalty,
         "bilevel RLHF by the penalty method (arXiv 2410.15610; Kwon et al., arXiv 2309.01753)",
@@ -159,6 +231,12 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
     ),
     "ppo_true_reward": _entry(
         alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True
+    ),
+    "ppo_reach_avoid": _entry(
+        alg.ppo_reach_avoid,
+        "ceiling: PPO on the reach-avoid teacher's utility, paid at the last step",
+        uses_oracle=False,
+        reads_latent_reward=True,
     ),
     "reinforce_true_reward": _entry(
         alg.reinforce,

@@ -125,13 +125,23 @@ def _check_number(where: str, value) -> float | int:
     return value
 
 
+INT32_LIMIT = 2**31
+"""Integer settings (sizes, counts, options) stay below this: JAX computes with 32-bit ints."""
+
+
 def _check_scalar(where: str, value):
-    """A spec value: number, bool, string, or a (nested) list of those (e.g. GridWorld goals)."""
+    """A spec value: number, bool, string, or a (nested) list of those (e.g. GridWorld goals).
+    Integers must lie below 2^31 in magnitude (``INT32_LIMIT``): a size or count that large
+    would overflow JAX's 32-bit integers (or ask for far more memory than exists)."""
     if isinstance(value, (list, tuple)):
         return [_check_scalar(f"{where}[{i}]", v) for i, v in enumerate(value)]
     if value is None or isinstance(value, (bool, int, float, str)):
         if isinstance(value, float) and math.isnan(value):
             raise SpecError(f"{where} must not be NaN")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT32_LIMIT:
+            raise SpecError(
+                f"{where} must be below 2^31 = {INT32_LIMIT} (JAX's 32-bit integers), got {value}"
+            )
         return value
     raise SpecError(f"{where}: unsupported value {value!r} ({_type_name(value)})")
 
@@ -236,8 +246,14 @@ class ExperimentSpec:
             return self.chunk_size
         records = self.num_records
         target = -(-records // min(10, records))
-        divisor = next(d for d in range(target, 0, -1) if records % d == 0)
+        divisor = max(d for d in divisors(records) if d <= target)
         return (divisor if 2 * divisor >= target else target) * self.eval_every
+
+    @property
+    def chunks_per_batch(self) -> int:
+        """Chunk files each batch of runs writes: iteration 0, then one per chunk."""
+        records_per_chunk = self.resolved_chunk_size() // self.eval_every
+        return 1 + -(-self.num_records // records_per_chunk)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict that ``spec_from_dict`` reads back to an equal spec."""
@@ -260,9 +276,18 @@ class ExperimentSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+def divisors(n: int) -> list[int]:
+    """Every divisor of ``n`` >= 1 (trial division up to sqrt(n): fast for n < 2^31)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+MAX_CHUNKS = 10_000
+"""Chunk files one batch may write (``chunks_per_batch``); more is a chunk_size far too small."""
+
 _TOP_KEYS = {f.name for f in dataclasses.fields(ExperimentSpec)}
 _ALGO_KEYS = {f.name for f in dataclasses.fields(AlgorithmSpec)}
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")  # one safe folder name
 
 
 _MOVED = {"eval_episodes": "[evaluation] eval_episodes"}
@@ -337,6 +362,16 @@ def _named_section(where: str, raw, cls, fixed: tuple):
     return cls(**values, options=options)
 
 
+def _with_default_sections(raw: dict, names: list) -> dict:
+    """``raw`` with the environment, oracle and evaluation the algorithms are for
+    (``registry.default_sections``: e.g. a contextual bandit with a preference tensor for the
+    Nash learners) where the spec names none."""
+    from zoprl.experiment.registry import default_sections
+
+    defaults = default_sections(names)
+    return {**{k: v for k, v in defaults.items() if k not in raw}, **raw}
+
+
 def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     """Validate the structure and types of a spec dict (module doc) and build the dataclasses."""
     raw = _known_keys(where, raw, _TOP_KEYS)
@@ -359,7 +394,10 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
         )
     name = _check_str(f"{where}.name", raw.get("name", "experiment"))
     if not _NAME.match(name):
-        raise SpecError(f"{where}.name must use letters, digits, '_', '-' and '.', got {name!r}")
+        raise SpecError(
+            f"{where}.name must be one folder name of at most 100 letters, digits, '_', '-' "
+            f"and '.', starting with a letter, digit or '_', got {name!r}"
+        )
     counts = {
         key: check_count(f"{where}.{key}", raw[key], 0 if key in ("seed", "first_seed") else 1)
         for key in ("seeds", "seed", "first_seed", "iterations", "eval_every")
@@ -367,9 +405,16 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     }
     if counts.get("seed", 0) >= 2**32:
         raise SpecError(f"{where}.seed must be below 2^32, got {counts['seed']}")
+    for key in ("seeds", "iterations", "eval_every"):
+        if counts.get(key, 0) >= INT32_LIMIT:
+            raise SpecError(
+                f"{where}.{key} must be below 2^31 = {INT32_LIMIT} (the iteration counter and "
+                f"run indices are 32-bit), got {counts[key]}"
+            )
     for key in ("chunk_size", "max_runs_per_batch"):
         if raw.get(key) is not None:
             counts[key] = check_count(f"{where}.{key}", raw[key])
+    raw = _with_default_sections(raw, [a.name for a in algorithms])
     spec = ExperimentSpec(
         name=name,
         algorithms=algorithms,
@@ -397,5 +442,12 @@ def spec_from_dict(raw: Mapping, where: str = "spec") -> ExperimentSpec:
     if chunk % spec.eval_every:
         raise SpecError(
             f"{where}: chunk_size ({chunk}) must be a multiple of eval_every ({spec.eval_every})"
+        )
+    if spec.chunks_per_batch > MAX_CHUNKS:
+        smallest = -(-spec.num_records // (MAX_CHUNKS - 1)) * spec.eval_every
+        raise SpecError(
+            f"{where}: chunk_size {chunk} cuts {spec.iterations} iterations into "
+            f"{spec.chunks_per_batch} chunk files per batch, more than {MAX_CHUNKS}; "
+            f"choose chunk_size >= {smallest} (a multiple of eval_every) or leave it unset"
         )
     return spec

@@ -102,11 +102,22 @@ def _select_entry(where: str, entries: list, selector: str) -> dict:
 
 
 def _yaml_loader():
-    """PyYAML's safe loader, also reading 1e-3 as a float (YAML 1.1 wants 1.0e-3), like TOML."""
+    """PyYAML's safe loader, also reading 1e-3 as a float (YAML 1.1 wants 1.0e-3), like TOML,
+    and refusing a key given twice in one mapping, as TOML does (PyYAML keeps the last)."""
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    if key in seen:
+                        raise SpecError(
+                            f"duplicate key {key!r} (line {key_node.start_mark.line + 1})"
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
     exponent = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", exponent, list("-+0123456789."))
@@ -114,32 +125,47 @@ def _yaml_loader():
 
 
 def read_spec_file(path: str) -> dict:
-    """The raw dict of a TOML (.toml) or YAML (.yaml, .yml) spec file."""
-    if not os.path.isfile(path):
+    """The raw dict of a TOML (.toml) or YAML (.yaml, .yml) spec file (UTF-8 text). A file that
+    is missing, unreadable, not UTF-8 or malformed is a one-line SpecError naming it."""
+    if not os.path.exists(path):
         raise SpecError(f"spec file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise SpecError(f"spec file {path!r} is not a file")
     suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise SpecError(f"spec file {path!r} must end in .toml, .yaml or .yml")
     try:
-        if suffix == ".toml":
-            with open(path, "rb") as f:
-                return tomllib.load(f)
-        if suffix in (".yaml", ".yml"):
-            import yaml
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(
+            f"{path}: not a UTF-8 text file (byte {err.start} cannot be decoded: {err.reason})"
+        ) from None
+    except OSError as err:
+        raise SpecError(f"cannot read spec file {path!r}: {err.strerror or err}") from None
+    if suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(f"{path}: malformed TOML: {err}") from None
+    return _read_yaml(path, text)
 
-            with open(path) as f:
-                raw = yaml.load(f, Loader=_yaml_loader())
-            raw = {} if raw is None else raw
-            if not isinstance(raw, Mapping):
-                raise SpecError(
-                    f"{path}: the spec must be a table of key = value, got {type(raw).__name__}"
-                )
-            return raw
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: malformed TOML: {err}") from None
-    except Exception as err:  # noqa: BLE001 - yaml's errors: report in one line
-        if type(err).__module__.startswith("yaml"):
-            raise SpecError(f"{path}: malformed YAML: {' '.join(str(err).split())}") from None
-        raise
-    raise SpecError(f"spec file {path!r} must end in .toml, .yaml or .yml")
+
+def _read_yaml(path: str, text: str) -> dict:
+    import yaml
+
+    try:
+        raw = yaml.load(text, Loader=_yaml_loader())
+    except SpecError as err:
+        raise SpecError(f"{path}: malformed YAML: {err}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: malformed YAML: {' '.join(str(err).split())}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, Mapping):
+        raise SpecError(
+            f"{path}: the spec must be a table of key = value, got {type(raw).__name__}"
+        )
+    return raw
 
 
 def load_spec(path: str, overrides=()) -> ExperimentSpec:

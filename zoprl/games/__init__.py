@@ -2,10 +2,22 @@
 
 The general-preference Nash game of Munos et al. 2023 (arXiv 2312.00886) and Ye et al. 2024
 (arXiv 2402.07314): instances (``instances``), exact payoffs, best responses and gaps (``exact``),
-equilibrium solvers (``solvers``) and maximum-likelihood preference models (``models``).
+equilibrium solvers (``solvers``), maximum-likelihood preference models and the comparison table
+they are fitted on (``models``), confidence boxes, worst-case preferences and the pessimistic
+max-min (``confidence``), and the game families as generators of the "tensor" oracle kind
+(``generators``, registered when ``zoprl.oracles`` is imported).
 ``equilibrium(P, pi0, eta)`` and ``gap(pi, P, pi0, eta, d0=None)`` are the validated entry points.
 """
 
+from zoprl.games.confidence import (
+    confidence_width,
+    gibbs_response,
+    pessimistic_ascent,
+    pessimistic_payoff,
+    pessimistic_response,
+    uncertainty,
+    worst_case_preference,
+)
 from zoprl.games.exact import (
     best_response,
     context_best_response,
@@ -40,13 +52,19 @@ from zoprl.games.instances import (
 )
 from zoprl.games.models import (
     FIT_METHODS,
+    Comparisons,
+    ComparisonTable,
     LearnedPreference,
     TabularEstimate,
     bradley_terry_model,
     bradley_terry_policy,
+    empty_table,
     linear_model,
     make_fit,
     negative_log_likelihood,
+    table_add,
+    table_estimate,
+    table_records,
     tabular_estimate,
     tabular_model,
 )
@@ -60,11 +78,13 @@ from zoprl.games.solvers import (
 )
 
 __all__ = [
+    "ComparisonTable",
+    "Comparisons",
     "FIT_METHODS",
     "GAME_KINDS",
-    "REFERENCE_KINDS",
     "Game",
     "LearnedPreference",
+    "REFERENCE_KINDS",
     "SolverResult",
     "TabularEstimate",
     "antisymmetric_features",
@@ -75,6 +95,7 @@ __all__ = [
     "bradley_terry_model",
     "bradley_terry_policy",
     "condorcet_cycle",
+    "confidence_width",
     "context_best_response",
     "context_duality_gap",
     "context_gap",
@@ -82,9 +103,11 @@ __all__ = [
     "context_payoff",
     "context_win_rate",
     "duality_gap",
+    "empty_table",
     "equilibrium",
     "gap",
     "gap_given_values",
+    "gibbs_response",
     "intransitive_bradley_terry",
     "kl_divergence",
     "linear_model",
@@ -95,13 +118,21 @@ __all__ = [
     "negative_log_likelihood",
     "newton_equilibrium",
     "payoff",
+    "pessimistic_ascent",
+    "pessimistic_payoff",
+    "pessimistic_response",
     "preference_from_logits",
     "random_game",
     "random_preference",
     "random_reference",
     "skewed_reference",
+    "table_add",
+    "table_estimate",
+    "table_records",
     "tabular_estimate",
     "tabular_model",
+    "uncertainty",
     "uniform_reference",
     "win_rate",
+    "worst_case_preference",
 ]

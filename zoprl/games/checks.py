@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoprl.oracles.preferences import validate_preference
 from zoprl.validation import check_distribution, check_positive, is_concrete
 
 PREFERENCE_ATOL = 1e-5  # |P + P^T - 1| allowed by the checks (float32 sigmoids are ~1e-7 off)
@@ -35,6 +34,9 @@ def check_preference(P, name: str = "P") -> None:
     if len(shape) not in (2, 3) or shape[-1] != shape[-2] or shape[-1] < 1:
         raise ValueError(f"{name} must have shape [K, K] or [X, K, K], got {shape}")
     if is_concrete(P):
+        # imported here: zoprl.oracles registers the game generators of zoprl.games on import
+        from zoprl.oracles.preferences import validate_preference
+
         arr = np.asarray(P, np.float64)
         validate_preference(arr.reshape((-1,) + shape[-2:]), atol=PREFERENCE_ATOL)
 

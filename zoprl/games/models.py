@@ -24,6 +24,13 @@ The fitted objective is the weighted Bernoulli negative log-likelihood
 minimised by ``make_fit`` in a fixed number of Adam (optax) or line-searched Newton steps, one
 ``lax.scan``. ``tabular_estimate`` is the closed-form tabular MLE (l2 = 0): the vote frequencies
 per unordered pair with their counts n(x, {a, b}).
+
+Comparisons (``Comparisons``: contexts, first, second, labels, weights) accumulate in a
+fixed-size ``ComparisonTable`` (wins and counts [X, K, K]): every model's logit depends on a
+comparison only through (x, a, b), so the table is a sufficient statistic of the likelihood, and
+``make_fit`` on ``table_records(table)`` (one record per context and pair a < b) returns the fit
+on the individual comparisons, whatever their number (comparisons of an action with itself carry
+no information and are dropped). ``table_estimate`` is the closed-form tabular MLE of a table.
 """
 
 from __future__ import annotations
@@ -191,6 +198,72 @@ class TabularEstimate(NamedTuple):
     counts: jax.Array
 
 
+class Comparisons(NamedTuple):
+    """Labelled comparisons of a contextual dueling bandit, leaves [n]: the context, the first
+    and second actions, the soft label y (fraction of votes preferring the first action) and
+    the weight (e.g. the number of answered votes; 0 = no data)."""
+
+    contexts: jax.Array
+    first: jax.Array
+    second: jax.Array
+    labels: jax.Array
+    weights: jax.Array
+
+
+class ComparisonTable(NamedTuple):
+    """The sufficient statistics of comparisons, fixed size whatever the amount of data:
+    wins [X, K, K], the weight of votes preferring a to b in context x, and counts [X, K, K],
+    the symmetric total weight n(x, {a, b}). Every model here has a logit that depends on the
+    comparison only through (x, a, b), so its likelihood depends on the data only through this
+    table, and a fit on ``table_records`` equals the fit on the individual comparisons."""
+
+    wins: jax.Array
+    counts: jax.Array
+
+
+def empty_table(num_contexts: int, num_actions: int, dtype=float) -> ComparisonTable:
+    """A table with no comparisons, [X, K, K] zeros."""
+    shape = (check_int("num_contexts", num_contexts), check_int("num_actions", num_actions, 2))
+    zeros = jnp.zeros(shape + shape[-1:], dtype)
+    return ComparisonTable(zeros, zeros)
+
+
+def table_add(table: ComparisonTable, data: Comparisons) -> ComparisonTable:
+    """The table with ``data`` added (one scatter per statistic; comparisons of an action with
+    itself are ignored)."""
+    dtype = table.wins.dtype
+    labels = jnp.asarray(data.labels, dtype)
+    weights = jnp.where(data.first == data.second, 0.0, jnp.asarray(data.weights, dtype))
+    x, a, b = data.contexts, data.first, data.second
+    wins = table.wins.at[x, a, b].add(weights * labels).at[x, b, a].add(weights * (1.0 - labels))
+    counts = table.counts.at[x, a, b].add(weights).at[x, b, a].add(weights)
+    return ComparisonTable(wins, counts)
+
+
+def table_estimate(table: ComparisonTable) -> TabularEstimate:
+    """The closed-form tabular MLE of the table: P_hat = wins / counts (1/2 without data)."""
+    seen = table.counts > 0
+    P_hat = jnp.where(seen, table.wins / jnp.where(seen, table.counts, 1.0), 0.5)
+    return TabularEstimate(P_hat, table.counts)
+
+
+def table_records(table: ComparisonTable) -> Comparisons:
+    """One record per context and unordered pair a < b (static count X K (K - 1) / 2): label
+    P_hat(x, a, b), weight n(x, {a, b}); ``make_fit``'s data for a fit on the whole table."""
+    num_contexts, num_actions = table.counts.shape[:2]
+    rows, cols = np.triu_indices(num_actions, k=1)
+    contexts = np.repeat(np.arange(num_contexts), rows.size)
+    first, second = np.tile(rows, num_contexts), np.tile(cols, num_contexts)
+    P_hat = table_estimate(table).P_hat
+    return Comparisons(
+        jnp.asarray(contexts),
+        jnp.asarray(first),
+        jnp.asarray(second),
+        P_hat[contexts, first, second],
+        table.counts[contexts, first, second],
+    )
+
+
 def tabular_estimate(
     num_contexts: int, num_actions: int, contexts, first, second, labels, weights=None
 ) -> TabularEstimate:
@@ -201,37 +274,27 @@ def tabular_estimate(
     chex.assert_equal_shape([contexts, first, second, labels])
     labels = jnp.asarray(labels)
     dtype = jnp.result_type(labels.dtype, 1.0)
-    labels = labels.astype(dtype)
-    weights = jnp.ones_like(labels) if weights is None else jnp.asarray(weights, dtype)
-    weights = jnp.where(first == second, 0.0, weights)
-    shape = (num_contexts, num_actions, num_actions)
-    wins = (
-        jnp.zeros(shape, dtype)
-        .at[contexts, first, second]
-        .add(weights * labels)
-        .at[contexts, second, first]
-        .add(weights * (1.0 - labels))
-    )
-    counts = (
-        jnp.zeros(shape, dtype)
-        .at[contexts, first, second]
-        .add(weights)
-        .at[contexts, second, first]
-        .add(weights)
-    )
-    P_hat = jnp.where(counts > 0, wins / jnp.where(counts > 0, counts, 1.0), 0.5)
-    return TabularEstimate(P_hat, counts)
+    weights = jnp.ones(labels.shape, dtype) if weights is None else weights
+    table = empty_table(num_contexts, num_actions, dtype)
+    data = Comparisons(contexts, first, second, labels, weights)
+    return table_estimate(table_add(table, data))
 
 
 __all__ = [
     "FIT_METHODS",
+    "ComparisonTable",
+    "Comparisons",
     "LearnedPreference",
     "TabularEstimate",
     "bradley_terry_model",
     "bradley_terry_policy",
     "linear_model",
     "make_fit",
+    "empty_table",
     "negative_log_likelihood",
+    "table_add",
+    "table_estimate",
+    "table_records",
     "tabular_estimate",
     "tabular_model",
 ]

@@ -166,8 +166,9 @@ def newton_equilibrium(
 
     Starts at v = P init (pi = BR(init)) or v = 0 (pi = pi0); stops when Gap < tol, when no step
     size decreases ||G||^2 (round-off reached; the default tol = 0 runs until then), or after
-    max_iterations. Candidate step sizes 4^-j, j < num_backtracks (static), are evaluated at once;
-    the largest that satisfies Armijo is taken, else the best one if it still decreases ||G||^2."""
+    max_iterations. Candidate step sizes 4^-j, j < num_backtracks (static), are tried in turn
+    (``_backtrack``); the largest that satisfies Armijo is taken, else the best one if it still
+    decreases ||G||^2."""
     P, log_pi0, pi0, eta = _prepare(P, pi0, eta)
     num_actions = pi0.shape[0]
     step_sizes = 0.25 ** jnp.arange(num_backtracks, dtype=pi0.dtype)
@@ -191,19 +192,40 @@ def newton_equilibrium(
             jnp.diag(pi) - jnp.outer(pi, pi)
         )
         direction = -jnp.linalg.solve(jacobian, v - P @ pi)
-        merits = jax.vmap(lambda size: residual_sq(v + size * direction))(step_sizes)
-        armijo = merits <= (1.0 - 2.0 * _ARMIJO * step_sizes) * merit
-        best = jnp.where(jnp.any(armijo), jnp.argmax(armijo), jnp.argmin(merits))
-        chosen = jnp.arange(num_backtracks) == best  # one-hot: no gather under nested vmaps
-        best_merit = jnp.sum(jnp.where(chosen, merits, 0.0))
+        size, best_merit = _backtrack(residual_sq, v, direction, merit, step_sizes)
         improved = best_merit < merit
-        v = v + jnp.where(improved, jnp.sum(jnp.where(chosen, step_sizes, 0.0)), 0.0) * direction
+        v = v + jnp.where(improved, size, 0.0) * direction
         return k + 1, v, jnp.where(improved, best_merit, merit), gap_of(v), ~improved
 
     v0 = jnp.zeros_like(pi0) if init is None else P @ jnp.asarray(init, pi0.dtype)
     state = (jnp.int32(0), v0, residual_sq(v0), gap_of(v0), jnp.bool_(False))
     k, v, _, gap, stalled = jax.lax.while_loop(cond, body, state)
     return SolverResult(_gibbs(v, log_pi0, eta), k - stalled.astype(k.dtype), gap)
+
+
+def _backtrack(residual_sq, v, direction, merit, step_sizes):
+    """(step size, merit there): the largest of ``step_sizes`` (decreasing) that satisfies
+    Armijo on ||G||^2, else the one with the lowest merit. The sizes are tried one after the
+    other and the search stops at the first Armijo step, so a batch of games under vmap
+    evaluates only as many sizes as its slowest member needs (usually one)."""
+    num = step_sizes.shape[0]
+
+    def cond(carry):
+        j, _, _, found = carry
+        return (j < num) & ~found
+
+    def try_size(carry):
+        j, best_size, best_merit, _ = carry
+        size = jnp.sum(jnp.where(jnp.arange(num) == j, step_sizes, 0.0))  # no gather
+        trial = residual_sq(v + size * direction)
+        armijo = trial <= (1.0 - 2.0 * _ARMIJO * size) * merit
+        take = armijo | (trial < best_merit)
+        best_size = jnp.where(take, size, best_size)
+        return j + 1, best_size, jnp.where(take, trial, best_merit), armijo
+
+    start = (jnp.int32(0), step_sizes[0], jnp.asarray(jnp.inf, merit.dtype), jnp.bool_(False))
+    _, size, best_merit, _ = jax.lax.while_loop(cond, try_size, start)
+    return size, best_merit
 
 
 def _equilibrium_policy(P, pi0, eta):

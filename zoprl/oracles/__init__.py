@@ -1,6 +1,8 @@
 """Simulated humans: links, utilities, preference models (a link on utilities, general preference
 tensors), teacher transforms, oracle kinds by name, and query accounting."""
 
+# registers the preference-game families of zoprl.games as generators of the tensor kind
+import zoprl.games.generators  # noqa: F401
 from zoprl.oracles.accounting import Counts, cumulative, feedback_queries
 from zoprl.oracles.kinds import (
     ORACLE_KINDS,
@@ -50,6 +52,7 @@ from zoprl.oracles.preferences import (
     validate_preference,
 )
 from zoprl.oracles.presets import PRESET_NAMES, PRESETS, preset_values
+from zoprl.oracles.reach_avoid import ReachAvoidParams, reach_avoid_utility  # noqa: F401
 from zoprl.oracles.utilities import (
     myopic_utility,
     scaled_utility,

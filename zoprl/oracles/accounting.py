@@ -1,4 +1,4 @@
-"""Sample and query accounting: the budgets that serve as the x-axis of every plot (PAPERS.md 2).
+"""Sample and query accounting: the budgets on the x-axis of every plot (docs/methods.md, 2).
 
 ``Counts`` holds int32 scalars (exact; an algorithm reports the counts of one iteration, which stay
 far below 2^31). Totals over many iterations can exceed 2^31 (1e6 pairs x M = 10 x 300

@@ -1,4 +1,4 @@
-"""Link functions sigma: utility gap -> preference probability (PAPERS.md section 2).
+"""Link functions sigma: utility gap -> preference probability (docs/methods.md section 2).
 
 A comparison of (tau_a, tau_b) prefers tau_b with probability sigma(u(tau_b) - u(tau_a)). Every
 link is strictly increasing on its unsaturated range with sigma(0) = 1/2; the symmetric ones also

@@ -1,4 +1,4 @@
-"""Utilities u(tau) of a trajectory as a simulated human sees it (PAPERS.md section 2).
+"""Utilities u(tau) of a trajectory as a simulated human sees it (docs/methods.md section 2).
 
 All functions are pure functions of a ``Trajectory`` (leaves [..., H]); they reduce the trailing
 horizon axis, so they work on one trajectory or a batch, and under ``vmap``. ``latent_reward``

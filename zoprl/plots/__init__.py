@@ -12,13 +12,15 @@ from pathlib import Path
 from zoprl.plots.bars import plot_final_bars
 from zoprl.plots.curves import plot_learning_curves
 from zoprl.plots.final import plot_final_metric
-from zoprl.plots.io import RESULTS_FILE, load_table
+from zoprl.plots.io import MANIFEST_FILE, RESULTS_FILE, load_manifest, load_table, with_seconds
 from zoprl.plots.rates import plot_rate
 from zoprl.plots.save import save_figure
 from zoprl.plots.style import X_LABELS
 
 __all__ = [
+    "MANIFEST_FILE",
     "RESULTS_FILE",
+    "load_manifest",
     "load_table",
     "plot_final_bars",
     "plot_final_metric",
@@ -26,6 +28,7 @@ __all__ = [
     "plot_rate",
     "plot_results",
     "save_figure",
+    "with_seconds",
 ]
 
 

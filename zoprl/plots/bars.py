@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zoprl.plots.style import colors, metric_label, new_axes
-from zoprl.theory.tidy import check_confidence, check_key_column, mean_ci, run_points
+from zoprl.plots.bands import intervals
+from zoprl.plots.style import MAX_INSIDE_LEGEND, colors, legend, metric_label, new_axes
+from zoprl.theory.tidy import check_confidence, check_key_column, run_points
 
 
 def plot_final_bars(
@@ -18,13 +19,14 @@ def plot_final_bars(
     confidence: float = 0.95,
 ):
     """Bars of the final ``metric`` (each run's last recorded iteration): one cluster per value of
-    column ``group``, one bar per ``hue`` value, height the mean over seeds, error bar the t
-    interval m +- t_{(1 + c)/2, n-1} s / sqrt(n). Ceilings are hatched. Returns the Axes."""
+    column ``group``, one bar per ``hue`` value, height the mean over seeds, error bar its
+    interval (``zoprl.plots.bands.intervals``: t interval from 5 seeds, bootstrap below;
+    clipped to the metric's valid range). Ceilings are hatched. Returns the Axes."""
     confidence = check_confidence(confidence)
     check_key_column(df, hue, "hue")
     check_key_column(df, group, "group")
     points = run_points(df, metric, "iteration", "last")  # carries the group column along
-    stats = mean_ci(points, [group, hue], confidence=confidence)
+    stats = intervals(points, [group, hue], metric, confidence=confidence)
     ceilings = (
         points.groupby(hue)["reads_latent_reward"].any()
         if "reads_latent_reward" in points.columns
@@ -56,5 +58,8 @@ def plot_final_bars(
     top = float(np.nanmax(stats["high"].fillna(stats["mean"])))
     if top > 0:
         ax.set_ylim(top=1.3 * top)  # room for the legend above the bars
-    ax.legend(fontsize="small", loc="upper center", ncols=min(3, len(hues)))
+    if len(hues) > MAX_INSIDE_LEGEND:
+        legend(ax)  # outside the axes
+    else:
+        ax.legend(fontsize="small", loc="upper center", ncols=min(3, len(hues)))
     return ax

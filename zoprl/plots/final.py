@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from zoprl.plots.bands import band_note, intervals
 from zoprl.plots.style import (
     colors,
     config_keys,
@@ -20,7 +21,6 @@ from zoprl.theory.tidy import (
     check_confidence,
     check_key_column,
     check_unique_runs,
-    mean_ci,
     run_points,
 )
 
@@ -39,8 +39,9 @@ def plot_final_metric(
 
     One line per configuration of the other columns (``hue``, ``label`` and the other parameter
     columns; ``cell`` is left out because it encodes the static settings, ``param`` among them):
-    at each value of ``param`` the mean over seeds and its t interval
-    m +- t_{(1 + c)/2, n-1} s / sqrt(n) as error bars (none for one seed). Ceilings are dashed;
+    at each value of ``param`` the mean over seeds and its interval as error bars
+    (``zoprl.plots.bands.intervals``: t interval from 5 seeds, bootstrap below, none for one;
+    clipped to the metric's valid range). Ceilings are dashed;
     a ceiling without ``param`` (NaN, e.g. PPO on ``hp.mu``) is drawn as a dashed horizontal
     line at its mean; other configurations without ``param`` are left out. Returns the Axes.
     """
@@ -67,14 +68,14 @@ def plot_final_metric(
     palette = colors(len(rows))
     ax = new_axes(ax)
     for i, (_, group) in enumerate(lines):
-        stats = mean_ci(group, [param], confidence=confidence)
-        xs, mean, half = (
-            stats[c].to_numpy(dtype=np.float64) for c in (param, "mean", "half_width")
+        stats = intervals(group, [param], metric, confidence=confidence)
+        xs, mean, low, high = (
+            stats[c].to_numpy(dtype=np.float64) for c in (param, "mean", "low", "high")
         )
         ax.errorbar(
             xs,
             mean,
-            yerr=np.nan_to_num(half),
+            yerr=np.nan_to_num(np.vstack([mean - low, high - mean])),
             fmt="o--" if ceilings[i] else "o-",
             color=palette[i],
             label=names[i],
@@ -91,6 +92,7 @@ def plot_final_metric(
         points,
         log_x=log_x,
         log_y=log_y,
+        note=band_note(confidence),
     )
     if log_x:
         data_ticks(ax, points.loc[has, param])

@@ -43,9 +43,11 @@ def save_figure(
             with os.fdopen(handle, "wb") as stream:
                 fig.savefig(stream, format=fmt, dpi=dpi)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as err:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if isinstance(err, OSError) and err.filename is None:
+                raise type(err)(err.errno, err.strerror or str(err), str(target)) from None
             raise
         written.append(target)
     return written

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from zoprl.summary import short_number
 from zoprl.theory.tidy import PARAM_PREFIXES, param_columns
 
 X_LABELS = {
@@ -63,13 +64,11 @@ def short_name(column: str) -> str:
 
 
 def format_value(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        if np.isnan(value):
-            return "NaN"
-        if float(value).is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.3g}"
-    return str(value)
+    """A legend value: short scientific notation for large and small numbers (1e-4, 2.5e6),
+    integers as they are below 10^5 (``zoprl.summary.short_number``); NaN for missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "NaN"
+    return short_number(value)
 
 
 def config_keys(frame: pd.DataFrame, hue: str, exclude: Sequence[str] = ()) -> list[str]:
@@ -150,16 +149,40 @@ def data_ticks(ax, values) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def legend(ax) -> None:
+MAX_INSIDE_LEGEND = 8
+
+
+def legend(ax, title: str | None = None) -> None:
+    """The legend: inside the axes for up to ``MAX_INSIDE_LEGEND`` entries, else outside on the
+    right, in columns of at most 20 entries (the constrained layout makes room)."""
     handles, _ = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(fontsize="small", ncols=2 if len(handles) > 8 else 1)
+    if not handles:
+        return
+    if len(handles) <= MAX_INSIDE_LEGEND:
+        ax.legend(fontsize="small", title=title, title_fontsize="small")
+        return
+    ax.legend(
+        fontsize="small",
+        title=title,
+        title_fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+        ncols=-(-len(handles) // 20),
+    )
 
 
 def finish_axes(
-    ax, xlabel: str, ylabel: str, frame: pd.DataFrame, log_x: bool = False, log_y: bool = False
+    ax,
+    xlabel: str,
+    ylabel: str,
+    frame: pd.DataFrame,
+    log_x: bool = False,
+    log_y: bool = False,
+    note: str | None = None,
 ) -> None:
-    """Axis labels and scales, the facet title of ``frame``, a light grid and the legend."""
+    """Axis labels and scales, the facet title of ``frame``, a light grid and the legend, titled
+    ``note`` (what the bands are: ``zoprl.plots.bands.band_note``)."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if log_x:
@@ -170,4 +193,4 @@ def finish_axes(
     if title:
         ax.set_title(title, fontsize="medium")
     ax.grid(True, alpha=0.3)
-    legend(ax)
+    legend(ax, title=note)

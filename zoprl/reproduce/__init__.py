@@ -12,6 +12,8 @@ overrides of that profile (none for quick: the file is the quick profile).
     links                  logistic, probit and extreme-value teachers; ZPG matched and
                            mismatched against ZSPO (arXiv 2506.03066)
     blocks                 ZBCPG with K parallel blocks against wall-clock time and queries
+    reward-misspecification  a non-Markovian teacher and a reward class too small: every
+                           method tuned (``misspecification``)
     rates                  fitted log-log slopes against the predicted rates (zoprl.theory)
     bilevel-penalty-bias   ||grad Phi_lambda - grad F|| against lambda, exact (arXiv 2309.01753)
     bilevel-shift          the penalty method against decoupled, offline RLHF and the exact
@@ -77,6 +79,12 @@ def _first_comment(name: str) -> str:
     return text.split(". ")[0].rstrip(".") + "."
 
 
+def _misspecification(out_dir, profile, fresh, progress, log):
+    from zoprl.reproduce.misspecification import run_misspecification
+
+    return run_misspecification(out_dir, profile, fresh, progress, log)
+
+
 def _rates(out_dir, profile, fresh, progress, log):
     from zoprl.reproduce.rates import run_rates
 
@@ -94,6 +102,9 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "stochasticity": _spec_based("stochasticity", "stochasticity"),
     "links": _spec_based("links", "links"),
     "blocks": _spec_based("blocks", "blocks"),
+    "reward-misspecification": Reproduction(
+        lambda: _first_comment("reward-misspecification"), _misspecification
+    ),
     "rates": Reproduction(
         lambda: (
             "fitted log-log slopes of four rates against the predicted "
@@ -121,7 +132,15 @@ def reproduce(
     log=print,
 ) -> list[str]:
     """Run reproduction ``name`` (or ``all``) into ``out_root/<name>`` (``<name>-full`` for the
-    full profile); returns the written paths."""
+    full profile); returns the written paths. JAX's persistent compilation cache is turned on
+    unless a cache folder is already set (``zoprl.experiment.compile_cache``): the evaluation
+    sweep of a tuned reproduction loads its tuning sweep's programs."""
+    import jax
+
+    from zoprl.experiment.compile_cache import enable_compile_cache
+
+    if not jax.config.jax_compilation_cache_dir:
+        enable_compile_cache()
     names = list(EXPERIMENTS) if name == "all" else [name]
     for n in names:
         if n not in EXPERIMENTS:

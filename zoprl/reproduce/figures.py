@@ -52,6 +52,17 @@ def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataF
     return rows.loc[rows.groupby("run_id")["iteration"].idxmax()]
 
 
+def per_method(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without its hyperparameter columns, so that a method tuned per context (a
+    slip, a teacher), with other hyperparameters in each, is one line or bar per label; as it is
+    when a label still holds several configurations of the other columns (an untuned grid)."""
+    reduced = table.drop(columns=[c for c in table.columns if c.startswith("hp.")])
+    keys = [c for c in reduced.columns if c.startswith(("env.", "oracle.", "static."))]
+    runs = reduced.drop_duplicates("run_id")
+    unique = not runs.duplicated(["label", "seed", *keys]).any()
+    return reduced if unique else table
+
+
 def kl_target_ratio(environment: dict, beta: float) -> float:
     """J(pi*_beta) / J* on the GridWorld of ``environment`` (the spec's options): pi*_beta the
     KL-regularised optimum against the uniform reference with coefficient beta (soft value
@@ -87,7 +98,7 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
     query budget (the ceilings, which ask none: at their last iteration) with 95% intervals,
     the queries each method needed to reach 0.9 J* (``zoprl.compare``: median and bootstrap
     interval over seeds, censored runs kept), and DPO's KL-regularised target at its beta."""
-    from zoprl.compare import compare
+    from zoprl.compare import compare_table
 
     paths = plot_results(table, out_dir, metric="value_gap", x=["queries", "trajectories"])
     budget = _common_budget(table)
@@ -99,7 +110,7 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
         ]
     )
     gap, ratio = mean_ci(pick("value_gap"), ["label"]), mean_ci(pick("value_ratio"), ["label"])
-    complexity, _, written = compare(out_dir, thresholds=["value_ratio>=0.9"], x="queries")
+    complexity, _, written = compare_table(table, ["value_ratio>=0.9"], "queries", out_dir=out_dir)
     targets = _dpo_targets(table, manifest)
     summary = gap.merge(ratio, on="label", suffixes=("", "_ratio")).sort_values("mean")
     summary = summary.merge(
@@ -157,8 +168,8 @@ def stochasticity(table, manifest, out_dir, log) -> list[str]:
     fig = Figure(figsize=(12.8, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
-    plot_final_metric(table, "gap_closed", "env.slip", ax=left)
-    plot_final_metric(table, "value_ratio", "env.slip", ax=right)
+    plot_final_metric(per_method(table), "gap_closed", "env.slip", ax=left)
+    plot_final_metric(per_method(table), "value_ratio", "env.slip", ax=right)
     fig.suptitle("at a fixed budget of human queries, each method tuned per slip")
     paths = save_figure(fig, os.path.join(out_dir, "final_vs_slip"))
     final = table[(table.iteration == table.iteration.max())]
@@ -185,8 +196,9 @@ def links(table, manifest, out_dir, log) -> list[str]:
     of two teachers is taken seed by seed; its 95% interval, and the smallest difference the
     design detects with 80% power at the 5% level, (z_0.975 + z_0.8) s_d / sqrt(n) = 2.80 s_d /
     sqrt(n) for the paired standard deviation s_d."""
-    ratio = table[table.metric == "value_ratio"].copy()
+    ratio = per_method(table[table.metric == "value_ratio"])
     ratio["teacher link"] = ratio["oracle"].str.split("/").str[0]
+    ratio["label"] = ratio["label"].str.split("[").str[0]  # tuned cells: "ZSPO[oracle.link=..]"
     ax = plot_final_bars(ratio, "value_ratio", group="teacher link")
     ax.set_title("final J / J* by the teacher's link (each cell tuned for its teacher)")
     paths = save_figure(ax, os.path.join(out_dir, "value_ratio_by_link"))

@@ -1,4 +1,4 @@
-"""Fitting a reward model to preference data by maximum likelihood (PAPERS.md 4).
+"""Fitting a reward model to preference data by maximum likelihood (docs/methods.md, 4).
 
 Under an assumed link sigma (default logistic: the Bradley-Terry model of Christiano et al. 2017
 and Ouyang et al. 2022), a pair (tau_0, tau_1) with soft label p (the fraction of votes that

@@ -1,4 +1,4 @@
-"""Learned reward models r_phi(s, a) and the per-trajectory reward they induce (PAPERS.md 4).
+"""Learned reward models r_phi(s, a) and the per-trajectory reward they induce (docs/methods.md, 4).
 
 A reward model is a NamedTuple of pure functions (optax style) built by a factory that closes
 over the static settings (sizes, feature map, network):

@@ -2,15 +2,21 @@
 
 Fields: zoprl version and git commit (when run from a git checkout), versions of python, jax,
 jaxlib, flax, optax, gymnax, evosax and numpy, the device kind and count, the spec, and per cell
-its runs, batches, chunks, compile and wall times and compilation counts.
+its runs, batches, chunks, compile and wall times and compilation counts; ``provenance`` (when,
+by which command line, from which commit, whether the checkout had uncommitted changes) of the
+command that wrote the manifest, and ``invocations``: the provenance and wall time of every
+command that computed some of the results (a rerun that computed nothing adds none).
 """
 
 from __future__ import annotations
 
+import datetime
 import importlib.metadata
 import os
 import platform
+import shlex
 import subprocess
+import sys
 
 PACKAGES = (
     "zoprl",
@@ -36,16 +42,47 @@ def package_versions() -> dict:
     return out
 
 
-def git_commit() -> str | None:
-    """HEAD of the git checkout zoprl is imported from (None outside a checkout)."""
+def _git(*args: str) -> str | None:
+    """The output of ``git args`` in the checkout zoprl is imported from (None outside one)."""
     folder = os.path.dirname(os.path.abspath(__file__))
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """HEAD of the git checkout zoprl is imported from (None outside a checkout)."""
+    return _git("rev-parse", "HEAD")
+
+
+def git_uncommitted_changes() -> bool | None:
+    """Whether tracked files of that checkout differ from HEAD (None outside a checkout)."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+def command_line() -> str:
+    """This process's command line (``zoprl ...`` for the command-line tool)."""
+    argv = list(sys.argv) or ["python"]
+    if argv[0].endswith(("zoprl", os.path.join("zoprl", "cli.py"))):
+        argv[0] = "zoprl"
+    return shlex.join(argv)
+
+
+def provenance() -> dict:
+    """When (UTC), by which command line, in which folder, from which git commit, and whether
+    that checkout had uncommitted changes."""
+    return {
+        "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command_line(),
+        "cwd": os.getcwd(),
+        "git_commit": git_commit(),
+        "git_uncommitted_changes": git_uncommitted_changes(),
+    }
 
 
 def device_info(devices=None) -> dict:
@@ -62,13 +99,26 @@ def device_info(devices=None) -> dict:
     }
 
 
-def build_manifest(spec_dict: dict, cells: list, wall_seconds: float, devices=None) -> dict:
+def build_manifest(
+    spec_dict: dict,
+    cells: list,
+    wall_seconds: float,
+    devices=None,
+    invocations: list | None = None,
+    diverged: list | None = None,
+) -> dict:
+    """The manifest (module doc). ``wall_seconds``: summed over ``invocations`` when given;
+    ``diverged``: the runs with non-finite metrics (``zoprl.storage.divergence``)."""
+    here = provenance()
     return {
         "zoprl_version": package_versions()["zoprl"],
-        "git_commit": git_commit(),
+        "git_commit": here["git_commit"],
+        "provenance": here,
         "versions": package_versions(),
         "device": device_info(devices),
         "spec": spec_dict,
         "cells": cells,
         "wall_seconds": wall_seconds,
+        "invocations": invocations or [],
+        "diverged": diverged or [],
     }

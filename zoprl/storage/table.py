@@ -10,17 +10,22 @@ Columns, in this order:
     oracle        str     "link/preset"
     reads_latent_reward  bool  True for the ceilings that optimise the environment's reward
     hp.*, static.*, oracle.*, env.*   every hyperparameter, static setting, teacher knob and
-                          environment option of the run (NaN where a cell lacks one)
+                          environment option of the run (missing where a cell lacks one;
+                          integer and boolean settings keep their type: pandas'
+                          nullable Int64 and boolean)
     seed          int64
+    diverged      bool    the run recorded a non-finite metric (NaN or inf) at some iteration
     iteration     int64
     trajectories  int64   cumulative trajectories sampled by the learner
     queries       int64   cumulative human queries
     metric        str     value, value_gap, grad_norm_sq, value_stderr, and the diagnostics
     value         float64
 
-The algorithms count in int32; ``unwrap_counts`` undoes a wrap past 2^31 on the host, so the
-table's counts are exact for any sweep length (counts grow by less than 2^32 between records).
-Parquet files are written atomically; ``read_table`` reads one back with pandas.
+The algorithms count in int32. The sweep engine records each count's high word too
+(``zoprl.algorithms.run``), and ``exact_counts`` joins the two words into int64: the table's
+counts are exact at any size. Counts given without their high word (int32) are unwrapped by
+``unwrap_counts``, exact while they grow by less than 2^32 between records. Parquet files are
+written atomically; ``read_table`` reads one back with pandas.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ ID_COLUMNS = (
     "oracle",
     "reads_latent_reward",
 )
-RUN_COLUMNS = ("seed", "iteration", "trajectories", "queries", "metric", "value")
+RUN_COLUMNS = ("seed", "diverged", "iteration", "trajectories", "queries", "metric", "value")
 COUNT_METRICS = ("trajectories", "queries")
 
 
@@ -51,6 +56,26 @@ def unwrap_counts(counts: np.ndarray) -> np.ndarray:
     raw = np.asarray(counts).astype(np.int64) & 0xFFFFFFFF
     steps = np.diff(raw, axis=-1) % (1 << 32)
     return np.concatenate([raw[..., :1], raw[..., :1] + np.cumsum(steps, axis=-1)], axis=-1)
+
+
+def exact_counts(low: np.ndarray, wraps: np.ndarray) -> np.ndarray:
+    """int64 counts from int32 counters ``low`` and their wrap counts ``wraps`` (high words)."""
+    low = np.asarray(low).astype(np.int64) & 0xFFFFFFFF
+    return (np.asarray(wraps).astype(np.int64) << 32) + low
+
+
+def _param_column(values):
+    """A parameter column: integers and booleans as pandas' nullable Int64 and boolean (so
+    that a table mixing cells, some without the setting, keeps their type), anything else as it
+    is."""
+    import pandas as pd
+
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return pd.array(values.astype(np.int64), dtype="Int64")
+    if values.dtype.kind == "b":
+        return pd.array(values, dtype="boolean")
+    return values
 
 
 def tidy_frame(
@@ -66,15 +91,27 @@ def tidy_frame(
     """A tidy DataFrame for runs [R] recorded at ``iterations`` [E].
 
     ids: identifying columns (scalars, the same for every run); params: parameter columns, [R];
-    metrics: name -> [R, E] (must include ``trajectories`` and ``queries``); present: name ->
-    bool [E], the records where a metric exists (diagnostics have none at iteration 0).
+    metrics: name -> [R, E] (must include ``trajectories`` and ``queries``: int64 exact counts,
+    or int32 counters that ``unwrap_counts`` unwraps); present: name -> bool [E], the records
+    where a metric exists (diagnostics have none at iteration 0). ``diverged`` marks every row
+    of a run with a non-finite metric value.
     """
     import pandas as pd
 
     run_ids, seeds, iterations = (np.asarray(x) for x in (run_ids, seeds, iterations))
     runs, length = len(run_ids), len(iterations)
-    counts = {k: unwrap_counts(metrics[k]) for k in COUNT_METRICS}
+    counts = {
+        k: metrics[k] if np.asarray(metrics[k]).dtype == np.int64 else unwrap_counts(metrics[k])
+        for k in COUNT_METRICS
+    }
     names = [m for m in metrics if m not in COUNT_METRICS]
+    params = {k: _param_column(v) for k, v in params.items()}
+    diverged = np.zeros(runs, bool)
+    for name in names:
+        values = np.asarray(metrics[name], np.float64)
+        if present is not None and name in present:
+            values = values[:, np.asarray(present[name], bool)]
+        diverged |= ~np.isfinite(values).all(axis=1)
     r_idx, e_idx = (
         g.ravel() for g in np.meshgrid(np.arange(runs), np.arange(length), indexing="ij")
     )
@@ -88,10 +125,11 @@ def tidy_frame(
         r, e = r_idx[keep], e_idx[keep]
         columns = {"run_id": run_ids[r].astype(np.int64)}
         columns.update({k: np.full(r.size, v) for k, v in ids.items()})
-        columns.update({k: np.asarray(v)[r] for k, v in params.items()})
+        columns.update({k: v[r] for k, v in params.items()})
         columns.update(
             {
                 "seed": seeds[r].astype(np.int64),
+                "diverged": diverged[r],
                 "iteration": iterations[e].astype(np.int64),
                 "trajectories": counts["trajectories"][r, e],
                 "queries": counts["queries"][r, e],
@@ -101,6 +139,43 @@ def tidy_frame(
         )
         frames.append(pd.DataFrame(columns))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def divergence(frame) -> list[dict]:
+    """One entry per run with a non-finite metric value: its run_id, cell, seed, the first
+    iteration with a non-finite value, the metrics that went non-finite, and the run's
+    parameters that differ between the runs of its cell."""
+    bad = frame[~np.isfinite(frame["value"].to_numpy(np.float64))]
+    if bad.empty:
+        return []
+    params = [c for c in frame.columns if c not in ID_COLUMNS + RUN_COLUMNS]
+    cells = frame[frame["cell"].isin(set(bad["cell"]))].groupby("cell", sort=False)
+    varying = {
+        cell: [c for c in params if rows[c].nunique(dropna=False) > 1] for cell, rows in cells
+    }
+    out = []
+    for run_id, rows in bad.groupby("run_id", sort=True):
+        first = rows.iloc[0]
+        out.append(
+            {
+                "run_id": int(run_id),
+                "cell": str(first["cell"]),
+                "seed": int(first["seed"]),
+                "iteration": int(rows["iteration"].min()),
+                "metrics": sorted(set(rows["metric"])),
+                "params": {c: _plain(first[c]) for c in varying[first["cell"]]},
+            }
+        )
+    return out
+
+
+def _plain(value):
+    """A table value as a JSON-ready Python scalar (None when missing)."""
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def consistent_columns(frame):

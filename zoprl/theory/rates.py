@@ -3,10 +3,10 @@
 Each entry says: on a log-log plot of ``y`` against ``x``, expect a straight line of slope
 ``slope`` (in the regime stated in its description). These are OUR derivations for a smooth
 objective J (gradient L-Lipschitz, bounded variance of the per-pair inverted value gap), written
-to design the rate checks of PAPERS.md section 3; they are not the constants or the exact
+to design the rate checks of docs/methods.md section 5; they are not the constants or the exact
 statements of arXiv 2409.17401 / 2506.03066.
 
-Notation (PAPERS.md section 3): d parameters, v uniform on the unit sphere of R^d, radius mu,
+Notation (docs/methods.md section 3): d parameters, v uniform on the unit sphere of R^d, radius mu,
 N pairs per iteration, M oracle queries per pair, link sigma, per-pair inverted gap
 y_n = sigma^{-1}(clip(p_n)), D = mean_n y_n, gradient estimate g = (d / mu) D v,
 ball-smoothed objective J_mu(theta) = E_{u ~ unit ball} J(theta + mu u).

@@ -81,14 +81,14 @@ def shift(table, manifest, out_dir, log) -> list[str]:
     at their end) J, J / J*, the gap to the true regularised optimum and ||grad F||^2 with 95%
     intervals, the seeds that improved on their start, and the queries each method needed to
     reach 0.9 J* (``zoprl.compare``: median and bootstrap interval, censored runs kept)."""
-    from zoprl.compare import compare
+    from zoprl.compare import compare_table
     from zoprl.plots import plot_results
 
     paths = plot_results(table, out_dir, metric="value", x=["queries", "trajectories"])
     budget = common_budget(table)
     metrics = ["value", "value_ratio", "regularised_value_gap", "hypergradient_norm_sq"]
     summary = _stats(table, metrics, budget).sort_values("mean_value", ascending=False)
-    complexity, _, written = compare(out_dir, thresholds=["value_ratio>=0.9"], x="queries")
+    complexity, _, written = compare_table(table, ["value_ratio>=0.9"], "queries", out_dir=out_dir)
     columns = ["label", "median", "median_low", "median_high", "censored"]
     summary = summary.merge(complexity[columns], on="label", how="left")
     summary["improved"] = summary.label.map(improved_seeds(table, budget))

@@ -9,7 +9,7 @@ range R = 10 (the largest possible return gap). Every reference value (J, grad J
 The measurement point theta is a fixed random normal table (key ``theta_seed``, scale
 ``theta_scale``): with the defaults J(theta) = 2.39 against J* = 5.95 and ||grad J||^2 = 0.38.
 
-Quantities (PAPERS.md section 3; predicted slopes from ``zoprl.theory.PREDICTED_RATES``):
+Quantities (docs/methods.md; predicted slopes from ``zoprl.theory.PREDICTED_RATES``):
 
 (i) ``variance_vs_pairs``: for each of ``variance_directions`` fixed sphere directions v_j, the
     ZPG estimate g = (d / mu) D v_j (``make_preference_gradient`` with K = 1) is replicated
@@ -36,8 +36,8 @@ Quantities (PAPERS.md section 3; predicted slopes from ``zoprl.theory.PREDICTED_
     O(mu^2) instead of O(sqrt(d) ||grad J||). The directions are split into
     ``smoothing_groups`` groups (the bootstrap groups); the value of a group is ||bias_hat_g||, and
     ``smoothing_bias_se`` is the standard error of the pooled vector's norm,
-    sqrt(sum_k Var_g(bias_hat_g,k) / G). PAPERS.md predicts +1 (the Lipschitz upper bound); for a
-    smooth J the linear term cancels and the bias is O(mu^2): both are reported.
+    sqrt(sum_k Var_g(bias_hat_g,k) / G). docs/methods.md states +1 (the Lipschitz upper bound);
+    for a smooth J the linear term cancels and the bias is O(mu^2): both are reported.
     ``directional_bias_vs_mu``: |(J(theta + mu v_j) - J(theta)) / mu - <grad J, v_j>| for
     ``directional_directions`` fixed sphere directions (the groups); predicted +1.
 (iv) ``stationarity_vs_iterations``: (1 / T) sum_{t < T} ||grad J(theta_t)||^2 (exact) of ZPG

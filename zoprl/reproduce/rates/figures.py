@@ -172,7 +172,7 @@ def _panel_smoothing(ax, df, profile):
             1.0,
             ":",
             color,
-            "‖∇J_μ − ∇J‖: expected +1 (PAPERS.md bound)"
+            "‖∇J_μ − ∇J‖: expected +1 (the Lipschitz bound)"
             if smoothing
             else "directional: expected +1 (Taylor)",
         )

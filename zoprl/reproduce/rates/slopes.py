@@ -41,8 +41,8 @@ NOTES = {
         "the mixture over du is steeper than -1; -1 is the large-M limit"
     ),
     "smoothing_bias_vs_mu": (
-        "expected +1 is PAPERS.md's Lipschitz upper bound; J is smooth, the linear term cancels "
-        "and the bias is O(mu^2): +2 expected from Taylor"
+        "expected +1 is the Lipschitz upper bound of docs/methods.md; J is smooth, the linear "
+        "term cancels and the bias is O(mu^2): +2 expected from Taylor"
     ),
     "directional_bias_vs_mu": "Taylor: (mu / 2) v'Hv + O(mu^2)",
     "stationarity_vs_iterations": "alpha = {c} / sqrt(T); -1/2 until the bias floor",
