@@ -12,35 +12,32 @@ from zoprl.experiment import ALGORITHMS, build_cells, spec_from_dict
 SIZES = {"num_pairs": 8, "num_envs": 8, "population_size": 8, "block_size": 4}
 SMALL_GRIDWORLD = {"name": "GridWorld", "size": 3, "horizon": 4}
 UTILITY_ORACLE = {"num_queries": 3, "preset": "noisy"}
-SMALL_BANDIT = {"num_contexts": 2, "num_actions": 3}
-# learners without registry sections that need more than the small GridWorld:
-# (environment, policy)
-SETTINGS = {
-    "bilevel_exact_hypergradient": (
-        {"name": "Chain", "num_states": 3, "horizon": 2},
-        {"name": "time_dependent_softmax"},
-    ),
-}
+# small sizes of the environments of the registry's sections
+SMALL = {"ContextualBandit": {"num_contexts": 2, "num_actions": 3}, "Chain": {"horizon": 2}}
 
 
 def _cell(name: str):
     """The algorithm in its own setting (``AlgorithmEntry.sections``: e.g. a contextual bandit
-    with a preference tensor and the game evaluator for the Nash learners, or ``SETTINGS``), at
-    small sizes; else on a small GridWorld with the Bradley-Terry teacher."""
+    with a preference tensor and the game evaluator for the Nash learners, a tiny chain for the
+    exact bilevel ceiling), at small sizes; else on a small GridWorld with the Bradley-Terry
+    teacher."""
     entry = ALGORITHMS[name]
     static = {k: v for k, v in SIZES.items() if k in entry.static_names()}
     raw = {"name": "registry", "algorithms": [{"name": name, "static": static}]}
     if entry.sections:
-        environment = {**entry.sections["environment"], **SMALL_BANDIT}
-        raw.update(entry.sections, environment=environment)
-        raw["oracle"] = {**entry.sections["oracle"], "num_queries": 3}
+        environment = entry.sections["environment"]
+        raw.update(entry.sections, environment={**environment, **SMALL[environment["name"]]})
+        raw["oracle"] = {**entry.sections.get("oracle", UTILITY_ORACLE), "num_queries": 3}
     else:
-        environment, policy = SETTINGS.get(name, (SMALL_GRIDWORLD, {"name": "default"}))
-        raw.update(environment=environment, policy=policy, oracle=UTILITY_ORACLE)
+        raw.update(environment=SMALL_GRIDWORLD, oracle=UTILITY_ORACLE)
     return build_cells(spec_from_dict(raw))[0]
 
 
-EXPECTED = {"default": {"value", "value_gap", "grad_norm_sq"}, "nash": {"gap", "duality_gap"}}
+EXPECTED = {
+    "default": {"value", "value_gap", "grad_norm_sq"},
+    "nash": {"gap", "duality_gap"},
+    "bilevel": {"value", "value_gap", "hypergradient_norm_sq", "lower_gap"},
+}
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))

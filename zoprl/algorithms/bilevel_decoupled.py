@@ -1,5 +1,5 @@
 """Decoupled RLHF on the KL-regularised objective of bilevel RLHF: the online and offline
-baselines of the penalty method (arXiv 2410.15610, PAPERS.md section 6).
+baselines of the penalty method (arXiv 2410.15610, ``docs/methods.md`` section 7).
 
 Both alternate a reward step and a policy step and ignore that the data distribution depends on
 the reward (the term (d theta* / d nu)^T grad_theta f of the hypergradient):
@@ -181,8 +181,8 @@ def bilevel_decoupled(
     policy,
     oracle,
     *,
-    num_pairs: int,
-    num_envs: int,
+    num_pairs: int = 64,
+    num_envs: int = 64,
     online: bool = True,
     fit_steps: int = 1,
     minibatch_size: int | None = None,
@@ -194,9 +194,9 @@ def bilevel_decoupled(
     """Decoupled RLHF as an Algorithm named "bilevel_decoupled_online" or
     "bilevel_decoupled_offline" (module doc).
 
-    num_pairs: N fresh pairs per iteration (online) or the data set D (offline); num_envs: E
-    trajectories per policy step (>= 2); fit_steps: reward steps per iteration;
-    minibatch_size: pairs per reward step (default: all); reward_model, reward_hidden,
+    num_pairs: N fresh pairs per iteration (online) or the data set D (offline), default 64;
+    num_envs: E trajectories per policy step (>= 2, default 64); fit_steps: reward steps per
+    iteration; minibatch_size: pairs per reward step (default: all); reward_model, reward_hidden,
     reference_action_logits: see ``bilevel_common``; optimizer: sgd (default), momentum, adam
     or an optax transformation with learning rate 1. Checked in Python (ValueError).
     """

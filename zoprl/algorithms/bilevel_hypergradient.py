@@ -1,5 +1,5 @@
 """Exact hypergradient descent for bilevel RLHF on tiny finite MDPs: the ceiling of the bilevel
-learners (arXiv 2410.15610, PAPERS.md section 6).
+learners (arXiv 2410.15610, ``docs/methods.md`` section 7).
 
     nu <- nu - gamma_nu (1 + k)^(-step_decay) grad F(nu),    F(nu) = f(nu, theta*(nu)),
 

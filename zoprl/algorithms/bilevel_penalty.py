@@ -291,8 +291,8 @@ def bilevel_penalty(
     policy,
     oracle,
     *,
-    num_pairs: int,
-    num_envs: int,
+    num_pairs: int = 64,
+    num_envs: int = 64,
     inner_steps: int = 1,
     exact: bool = False,
     reward_model: str | None = None,
@@ -302,11 +302,12 @@ def bilevel_penalty(
 ) -> Algorithm:
     """The penalty method as an Algorithm named "bilevel_penalty" (module doc).
 
-    num_pairs: N, labelled pairs of pi_theta per iteration (>= 2); num_envs: E, trajectories of
-    pi_z per iteration (>= 2); inner_steps: K, lower-level steps per upper step (1: single
-    loop); exact: exact gradients on a tiny finite MDP (nothing sampled); reward_model,
-    reward_hidden, reference_action_logits: see ``bilevel_common``; optimizer: sgd (default),
-    momentum, adam or an optax transformation with learning rate 1 (one per iterate).
+    num_pairs: N, labelled pairs of pi_theta per iteration (>= 2, default 64); num_envs: E,
+    trajectories of pi_z per iteration (>= 2, default 64); inner_steps: K, lower-level steps
+    per upper step (1: single loop); exact: exact gradients on a tiny finite MDP (nothing
+    sampled); reward_model, reward_hidden, reference_action_logits: see ``bilevel_common``;
+    optimizer: sgd (default), momentum, adam or an optax transformation with learning rate 1
+    (one per iterate).
     All checked in Python, before compilation (ValueError naming the bad value).
     """
     check_compatible(policy, env)

@@ -12,9 +12,10 @@ after the end of an episode carry no reward and no KL). The objectives are
 l(D, p) = -p log sigma(D) - (1 - p) log sigma(-D) the soft-label Bradley-Terry loss of the model
 return gap D = R_nu(tau_1) - R_nu(tau_0), p_hat = votes / M the vote frequency and answered the
 teacher's answer mask. The sampled log-ratio in J_c has the per-state KL as its conditional
-mean, so this J_c is the regularised value of PAPERS.md section 6. l is linear in p_hat, so
-E_o[l(D, p_hat) | answered] = l(D, P(tau_1 preferred)): the f here is (1 - skip) times the
-exact upper objective on answered pairs (the objective itself for a teacher that never skips).
+mean, so this J_c is the regularised value of ``docs/methods.md`` section 7. l is linear in
+p_hat, so E_o[l(D, p_hat) | answered] = l(D, P(tau_1 preferred)): the f here is (1 - skip)
+times the exact upper objective on answered pairs (the objective itself for a teacher that
+never skips).
 
 Estimators (each the gradient of a surrogate, so one ``jax.grad`` gives both arguments):
 

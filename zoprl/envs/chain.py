@@ -35,11 +35,10 @@ class Chain(TabularMDP):
         """Validated tables of the chain (module doc)."""
         check_in_range("slip", slip, 0.0, 1.0)
         s = self.num_states
-        transition = np.zeros((s, 2, s))
-        for state in range(s):
-            transition[state, 0, max(state - 1, 0)] = 1.0
-            transition[state, 1, min(state + 1, s - 1)] += 1.0 - slip
-            transition[state, 1, state] += slip
+        states, eye = np.arange(s), np.eye(s)
+        back = eye[np.maximum(states - 1, 0)]  # [S, S]: s -> max(s - 1, 0)
+        forward = (1.0 - slip) * eye[np.minimum(states + 1, s - 1)] + slip * eye
+        transition = np.stack([back, forward], axis=1)  # [S, 2, S]
         reward = np.zeros((s, 2))
         reward[0, 0] = home_reward
         reward[s - 1, :] = goal_reward

@@ -111,15 +111,27 @@ def measure(profile: PenaltyBiasProfile):
             return bias, value - solutions.value, solutions.converged
 
         bias, gap, converged = jax.jit(jax.vmap(one))(params, nu)
-    rows = []
-    for i in range(profile.instances):
-        for j, lam in enumerate(profile.lambdas):
-            run = i * len(profile.lambdas) + j
-            for cell, metric in QUANTITIES.items():
-                value = float((bias if metric == "penalty_gradient_bias" else gap)[i, j])
-                rows.append((run, cell, i, lam, metric, value, bool(converged[i, j])))
-    frame = pd.DataFrame(
-        rows, columns=["run_id", "cell", "seed", X_COLUMN, "metric", "value", "converged"]
+    values = {"penalty_gradient_bias": np.asarray(bias), "penalty_value_gap": np.asarray(gap)}
+    instance, lam = np.meshgrid(
+        np.arange(profile.instances), np.asarray(profile.lambdas), indexing="ij"
+    )
+    run = np.arange(instance.size)  # run i * L + j: instance i, lambda j
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "run_id": run,
+                    "cell": cell,
+                    "seed": instance.ravel(),
+                    X_COLUMN: lam.ravel(),
+                    "metric": metric,
+                    "value": values[metric].ravel(),
+                    "converged": np.asarray(converged).ravel(),
+                }
+            )
+            for cell, metric in QUANTITIES.items()
+        ],
+        ignore_index=True,
     )
     return frame.assign(iteration=0, label=frame["cell"])
 
