@@ -1,5 +1,6 @@
 """The committed quick results of the bilevel reproductions (issue 15): the penalty method with
-sampled gradients improves the true return over its start on every seed of bilevel-shift, the
+sampled gradients improves the true return over its start on every seed of every quick profile
+that runs it (bilevel-shift, bilevel-rates, bilevel-neural), the
 slope tables have the columns of results/rates/slopes.csv, and the summaries recompute from the
 committed tables (no training: pandas only)."""
 
@@ -19,7 +20,14 @@ def table(name: str) -> pd.DataFrame:
     return pd.read_parquet(path if path.exists() else RESULTS / name / "results.parquet")
 
 
-@pytest.mark.parametrize("name, label", [("bilevel-shift", "penalty (bilevel)")])
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("bilevel-shift", "penalty (bilevel)"),
+        ("bilevel-rates", "penalty (sampled)"),
+        ("bilevel-neural", "penalty (bilevel)"),
+    ],
+)
 def test_the_sampled_penalty_method_improves_on_its_start_on_every_seed(name, label):
     values = table(name)
     values = values[(values.metric == "value") & (values.label == label)]
