@@ -46,6 +46,7 @@ def setting():
     return env, env_params, policy, oracle, op, hp, state, problem
 
 
+@pytest.mark.slow  # about 9 s: the oracle's matrix against the built-in teacher
 def test_bt_preference_matrix_reproduces_the_bradley_terry_upper_objective():
     env, env_params = make("RandomMDP", num_states=S, num_actions=A, branching=2, horizon=H)
     env_params = to64(env_params)
@@ -102,6 +103,7 @@ def test_evaluator_metrics_are_the_exact_quantities(setting):
     assert abs(float(again["lower_gap"])) < 1e-12
 
 
+@pytest.mark.slow  # about 6 s: 200 batches of 512 rollouts
 def test_monte_carlo_nll_is_unbiased_for_the_exact_one(setting):
     env, env_params, policy, oracle, op, hp, state, problem = setting
     model = bilevel_penalty(env, policy, oracle, num_pairs=2, num_envs=2).step.args[0].model
