@@ -48,6 +48,7 @@ def cli_env(cache_dir=None, **extra) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
     env["JAX_PLATFORMS"] = "cpu"
     if cache_dir is not None:
+        env["ZOPRL_COMPILE_CACHE"] = str(cache_dir)  # the command line's cache (zoprl.cli)
         env["JAX_COMPILATION_CACHE_DIR"] = str(cache_dir)
         env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"

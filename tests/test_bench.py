@@ -11,20 +11,9 @@ import os
 import pytest
 
 import zoprl.bench
-from zoprl.bench.cases import Sizes
+from zoprl.bench.cases import CASES, GPU, TINY
+from zoprl.bench.scaling import Limits, batches, scaling_figure, scaling_limits
 from zoprl.bench.suite import CSV_COLUMNS, check_targets, parse_options, run_suite
-
-TINY = Sizes(
-    gridworld_pairs=(8,),
-    cartpole_pairs=(2,),
-    cartpole_horizon=5,
-    rollout_batches=(4,),
-    sweep_pairs=(4,),
-    sweep_seeds=2,
-    sweep_grid=1,
-    sweep_iterations=2,
-    repeats=1,
-)
 
 
 def _parse(argv):
@@ -38,10 +27,15 @@ def test_flags_and_defaults():
     assert out == os.path.join("benchmarks", "results")
     assert sizes.repeats == 5 and names == [
         "gridworld_zpg",
+        "gridworld_zpg_cores",
         "cartpole_zpg",
         "cartpole_rollout",
         "sweep",
     ]
+    sizes, _, _ = parse_options(_parse(["--gpu"]))
+    assert sizes == GPU and max(sizes.gridworld_pairs) == 2**20
+    assert max(sizes.cartpole_pairs) == 2**16
+    assert parse_options(_parse(["--tiny"]))[0] == TINY
     sizes, names, _ = parse_options(_parse(["--repeats", "3", "--cases", "sweep,gridworld_zpg"]))
     assert sizes.repeats == 3 and names == ["sweep", "gridworld_zpg"]
 
@@ -72,6 +66,7 @@ def _check_outputs(out, payload, cases):
     with open(os.path.join(out, "bench.json")) as f:
         data = json.load(f)
     assert data["device_line"] and data["sizes"]["repeats"] == 1 and data["cases"] == cases
+    assert data["complete"]
     assert {r["case"] for r in data["rows"]} == set(cases)
     assert all(r["median_s"] > 0 and r["env_steps_per_s"] > 0 for r in data["rows"])
     with open(os.path.join(out, "bench.csv")) as f:
@@ -133,3 +128,51 @@ def test_target_check():
     (grid, roll) = check_targets(rows)
     assert grid["worst"] == 5.5 and grid["met"]  # N < 4096 does not count
     assert roll["worst"] == 0.8 and not roll["met"]
+
+
+def test_scaling_limits_and_batches():
+    limits = scaling_limits(_parse(["--scaling"]), TINY._replace(repeats=9), list(CASES))
+    assert limits.cases == ("gridworld_zpg", "cartpole_zpg") and limits.max_pairs is None
+    assert limits.repeats == 5 and (limits.smallest, limits.probe, limits.factor) == (1024, 4096, 2)
+    assert batches(2**13, limits) == [1024, 2048, 4096, 8192]
+    argv = ["--scaling", "--factor", "4", "--max-pairs", "70000", "--cases", "cartpole_zpg"]
+    limits = scaling_limits(_parse(argv), GPU, ["cartpole_zpg"])
+    assert limits.cases == ("cartpole_zpg",) and batches(2**26, limits) == [
+        1024,
+        4096,
+        16384,
+        65536,
+    ]
+    assert batches(512, limits) == [1024]  # the smallest batch is always measured
+    tiny = scaling_limits(_parse(["--scaling", "--tiny"]), TINY, list(CASES))
+    assert (tiny.smallest, tiny.probe, tiny.plan_cap, tiny.max_pairs) == (8, 32, 32, 8)
+    for argv, match in [
+        (["--factor", "1"], "--factor must be a number above 1"),
+        (["--max-seconds", "0"], "--max-seconds must be a number above 0"),
+        (["--max-pairs", "x"], "--max-pairs must be a number above 0"),
+        (["--cases", "sweep"], "--scaling measures gridworld_zpg and cartpole_zpg, not 'sweep'"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            zoprl.bench.run(_parse(["--scaling", *argv]))
+
+
+def test_the_scaling_figure_has_a_line_per_device_kind(tmp_path):
+    for kind, rate in (("cpu", 1e7), ("NVIDIA H200", 1e9)):
+        rows = [
+            dict(case=case, batch=n, env_steps_per_s=rate * n / 1024)
+            for case in ("gridworld_zpg", "cartpole_zpg")
+            for n in (1024, 4096)
+        ]
+        payload = dict(
+            device=dict(device_kind=kind),
+            date="2026-11-29T00:00:00+00:00",
+            plans={"gridworld_zpg": {"largest_fitting": 8192}},
+            horizons={"cartpole_zpg": 200},
+            rows=rows,
+        )
+        (tmp_path / f"scaling-{kind}.json").write_text(json.dumps(payload))
+    path = scaling_figure(str(tmp_path))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert scaling_figure(str(tmp_path / "empty")) is None
+    assert Limits._fields[:2] == ("cases", "max_pairs")

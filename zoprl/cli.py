@@ -9,11 +9,17 @@
     zoprl reproduce NAME|all           the papers' claims and the rate checks (--quick, --full)
     zoprl list [WHAT]                  environments, algorithms, oracles, presets, policies
     zoprl bench                        the benchmark suite
+    zoprl merge SHARDS... --out FOLDER the table and manifest of a sweep run as --shard I/N parts
 
 Every sweep writes results.parquet (the tidy table) and manifest.json, prints a summary of the
 final values, resumes when rerun after an interruption, and validates its inputs (and the memory
 they need) before running anything. A results folder belongs to one spec and one process at a
 time.
+
+Every CPU core is used (one XLA host device per core, unless XLA_FLAGS is set); compiled programs
+are cached on disk (--compile-cache FOLDER, --no-compile-cache). Launched as several processes
+(--coordinator, --num-processes, --process-id, or under srun or mpirun), sweep, run, demo, tune
+and reproduce run on every device of every process; process 0 writes the results.
 
 Exit codes: 0 success; 1 the sweep finished but some runs diverged (non-finite metrics: listed
 in a warning and marked in the table's diverged column); 2 bad input, or a results folder or
@@ -24,6 +30,7 @@ file that cannot be used (read-only, full disk, corrupt, in use, another spec's)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import sys
@@ -70,6 +77,61 @@ def _size(text: str) -> float:
 
 
 # running sweeps -----------------------------------------------------------------------------
+def _shard(text: str):
+    from zoprl.experiment.shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--compile-cache",
+        dest="compile_cache",
+        metavar="FOLDER",
+        help="keep compiled programs in FOLDER (default: $ZOPRL_COMPILE_CACHE, else "
+        "~/.cache/zoprl/jax); a rerun loads them instead of compiling",
+    )
+    p.add_argument(
+        "--no-compile-cache",
+        dest="no_compile_cache",
+        action="store_true",
+        help="compile everything, read and write no compilation cache",
+    )
+
+
+def _add_process_options(p: argparse.ArgumentParser) -> None:
+    """Flags of a multi-process run (``zoprl.hosts``) and the compilation cache."""
+    _add_cache_options(p)
+    group = p.add_argument_group(
+        "several processes",
+        "start the same command once per process (JAX detects srun and mpirun by itself)",
+    )
+    group.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="address of process 0, reachable by every one"
+    )
+    group.add_argument("--num-processes", dest="num_processes", type=_positive_int, metavar="P")
+    group.add_argument(
+        "--process-id",
+        dest="process_id",
+        type=int,
+        metavar="I",
+        help="this process, 0..P-1; process 0 writes the results folder",
+    )
+
+
+def _add_shard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="run only part I of N (0-based) of the runs, e.g. a job array's task; "
+        "then `zoprl merge` the N folders",
+    )
+
+
 def _add_sweep_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument(
         "--set",
@@ -112,6 +174,7 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_out: str) -> None:
         help="host memory the results table may take while it is built, e.g. 8G (default: "
         "half the physical memory)",
     )
+    _add_process_options(p)
 
 
 def _execute(spec, args, out: str, x_axes=("queries", "iteration")):
@@ -127,14 +190,17 @@ def _execute(spec, args, out: str, x_axes=("queries", "iteration")):
         progress=not args.quiet,
         memory_budget_bytes=args.memory_budget,
         host_memory_bytes=args.host_memory_budget,
+        shard=getattr(args, "shard", None),
     )
     print(f"wrote {result.table_path} ({len(result.table)} rows) and {result.manifest_path}")
     if args.plot:
+        from zoprl.hosts import share
         from zoprl.plots import plot_results
 
         metrics = set(result.table.metric)
         metric = args.metric or ("value_gap" if "value_gap" in metrics else "value")
-        for path in plot_results(result.table, out, metric=metric, x=list(x_axes)):
+        paths = share(lambda: plot_results(result.table, out, metric=metric, x=list(x_axes)))
+        for path in paths:  # drawn by process 0
             print(f"wrote {path}")
     return _report(result.table, result.manifest)
 
@@ -361,6 +427,17 @@ def _report_written(paths) -> int:
     return code
 
 
+def cmd_merge(args) -> int:
+    """Join the folders of a sweep run as shards (--shard I/N of sweep, run or demo) into the
+    table and manifest the unsharded sweep writes; refuses a shard missing, given twice, or of
+    another spec or split. Prints the summary of the merged table."""
+    from zoprl.experiment.merge import merge_shards
+
+    result = merge_shards(args.shards, args.out, fresh=args.fresh)
+    print(f"wrote {result.table_path} ({len(result.table)} rows) and {result.manifest_path}")
+    return _report(result.table, result.manifest)
+
+
 def cmd_bench(args) -> int:
     from zoprl.bench import run
 
@@ -376,6 +453,7 @@ def _add_demo(commands) -> None:
         epilog=EXIT_CODES,
     )
     _add_sweep_options(p, "results/demo")
+    _add_shard_option(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -407,6 +485,7 @@ def _add_run(commands) -> None:
         help="iterations per compiled call, between checkpoints (default: about T / 10)",
     )
     _add_sweep_options(p, "results/<name>-<8 hex digits of the spec>")
+    _add_shard_option(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -422,6 +501,7 @@ def _add_sweep(commands) -> None:
     )
     p.add_argument("spec", help="spec file (.toml, .yaml)")
     _add_sweep_options(p, "results/<spec name>")
+    _add_shard_option(p)
     p.set_defaults(func=cmd_sweep)
 
 
@@ -470,7 +550,23 @@ def _add_reproduce(commands) -> None:
     p.add_argument("--out", default="results", help="parent folder (default results)")
     p.add_argument("--fresh", action="store_true", help="discard earlier results, do not resume")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_process_options(p)
     p.set_defaults(func=cmd_reproduce)
+
+
+def _add_merge(commands) -> None:
+    p = commands.add_parser(
+        "merge",
+        help="the table and manifest of a sweep run as --shard I/N parts",
+        description=cmd_merge.__doc__,
+        epilog=EXIT_CODES,
+    )
+    p.add_argument("shards", nargs="+", metavar="FOLDER", help="the results folder of each shard")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="folder for the merged results")
+    p.add_argument(
+        "--fresh", action="store_true", help="replace what another merge or sweep left in --out"
+    )
+    p.set_defaults(func=cmd_merge)
 
 
 def _add_list_and_bench(commands) -> None:
@@ -494,6 +590,7 @@ def _add_list_and_bench(commands) -> None:
     from zoprl.bench import add_arguments
 
     add_arguments(p)
+    _add_cache_options(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -512,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_analysis,
         _add_plot,
         _add_reproduce,
+        _add_merge,
         _add_list_and_bench,
     ):
         add(commands)
@@ -534,13 +632,50 @@ def _error(message: str) -> int:
     return 2
 
 
+def _start(args) -> bool:
+    """Before any JAX work: the compilation cache, one host device per core, and
+    ``jax.distributed`` when this is one of several processes. Returns whether this process
+    prints (process 0, or the only one)."""
+    from zoprl import hosts  # imports nothing of zoprl that starts JAX's backends
+
+    hosts.use_every_core()
+    several = hosts.initialize(
+        getattr(args, "coordinator", None),
+        getattr(args, "num_processes", None),
+        getattr(args, "process_id", None),
+    )
+    from zoprl.experiment.compile_cache import disable_compile_cache, enable_compile_cache
+
+    if getattr(args, "no_compile_cache", False):
+        disable_compile_cache()
+    else:
+        enable_compile_cache(getattr(args, "compile_cache", None))
+    return not several or hosts.is_writer()
+
+
+def _peer_failure(err: Exception) -> str | None:
+    """The one line for a collective that failed because another process stopped."""
+    from zoprl.hosts import process_count
+
+    if process_count() == 1 or type(err).__name__ != "JaxRuntimeError":
+        return None
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (
+        f"another process of this run stopped ({first}); start every process again with "
+        "the same command to resume"
+    )
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from zoprl.experiment.compile_cache import enable_compile_cache
-
-        enable_compile_cache()  # compiled programs kept on disk (off: ZOPRL_COMPILE_CACHE=off)
-        return args.func(args)
+        prints = _start(args)
+        with contextlib.ExitStack() as stack:
+            if not prints:  # processes other than 0 print errors only
+                stack.enter_context(
+                    contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w")))
+                )
+            return args.func(args)
     except ValueError as err:
         return _error(str(err))
     except OSError as err:
@@ -553,6 +688,9 @@ def main(argv=None) -> int:
         if "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
             first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
             return _error(f"out of memory ({first}); lower the sizes or --memory-budget")
+        peer = _peer_failure(err)
+        if peer:
+            return _error(peer)
         raise
 
 

@@ -28,6 +28,7 @@ def biased_behaviour(env):
     return jnp.zeros((env.num_states, env.num_actions)).at[:, 0].set(BIAS).at[:, 3].set(BIAS)
 
 
+@pytest.mark.slow  # about a minute on 2 cores: T = 100 iterations of two learners
 def test_online_beats_offline_when_the_behaviour_policy_misses_the_goal(gridworld):
     """Same query budget (2560), same trajectories (7680), same key, PPO step size 0.02 from the
     uniform policy. The offline reward model only knows the top-left corner, so PPO on it settles

@@ -2,6 +2,8 @@
 
 import copy
 
+import numpy as np
+
 TINY = {
     "name": "tiny",
     "seeds": 2,
@@ -21,6 +23,19 @@ TINY = {
         }
     ],
 }
+
+
+def assert_tables_equal(a, b, atol=0.0):
+    """Tables equal column by column in their canonical row order; ``value`` within ``atol``."""
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for column in a.columns:
+        left, right = a[column].to_numpy(), b[column].to_numpy()
+        if column == "value" and atol:
+            np.testing.assert_allclose(left, right, atol=atol, rtol=0)
+        elif left.dtype.kind == "f":
+            np.testing.assert_array_equal(left, right)
+        else:
+            assert (left == right).all(), column
 
 
 def tiny_raw(**changes) -> dict:

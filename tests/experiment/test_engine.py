@@ -11,7 +11,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
-from sweep_testing import tiny_raw
+from sweep_testing import assert_tables_equal, tiny_raw
 
 from zoprl.algorithms import make_chunked_run, make_run, zpg
 from zoprl.experiment import SpecError, run_sweep, spec_from_dict
@@ -21,23 +21,6 @@ from zoprl.oracles import make_oracle, oracle_params
 from zoprl.storage import read_table, unwrap_counts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _values(table):
-    """The table as comparable numpy columns, in its canonical row order."""
-    return {c: table[c].to_numpy() for c in table.columns}
-
-
-def assert_tables_equal(a, b, atol=0.0):
-    assert list(a.columns) == list(b.columns) and len(a) == len(b)
-    for column, left in _values(a).items():
-        right = b[column].to_numpy()
-        if column == "value" and atol:
-            np.testing.assert_allclose(left, right, atol=atol, rtol=0)
-        elif left.dtype.kind == "f":
-            np.testing.assert_array_equal(left, right)
-        else:
-            assert (left == right).all(), column
 
 
 def test_chunked_run_draws_the_numbers_of_the_uncut_run(gridworld):

@@ -14,6 +14,11 @@ Cases:
   gridworld_zpg    one ZPG iteration (``jax.jit(algo.step)``) on the default GridWorld (d = 100,
                    H = 10, M = 10 Bradley-Terry votes, K = 1) against the vectorised NumPy ZPG
                    (``zoprl.bench.numpy_reference``); env steps = 2 N H.
+  gridworld_zpg_cores  the same iteration on every local device at once: D runs of N pairs, the
+                   runs sharded over the D devices as the sweep engine shards them (on a CPU,
+                   one device per core: ``zoprl.hosts.use_every_core``), against the same
+                   single-threaded NumPy iteration; env steps = 2 N H D, ratio of throughputs.
+                   Skipped on one device.
   cartpole_zpg     one ZPG iteration on gymnax CartPole-v1 (MLP 64x64, episode length H) against
                    one evosax OpenAI-ES generation (``Open_ES`` ask / ``GymnaxProblem.eval`` /
                    tell, evosax's own gymnax rollouts) at population P = 2 N, the same MLP sizes
@@ -66,6 +71,28 @@ FULL = Sizes(
     sweep_iterations=20,
     repeats=11,
 )
+GPU = Sizes(  # one H100 / H200: benchmarks/gpu_check.sh
+    gridworld_pairs=(2**14, 2**16, 2**18, 2**20),
+    cartpole_pairs=(2**12, 2**14, 2**16),
+    rollout_batches=(2**14, 2**16),
+    sweep_pairs=(4096,),
+    sweep_seeds=8,
+    sweep_grid=4,
+    sweep_iterations=20,
+    repeats=7,
+)
+TINY = Sizes(  # the machinery only, in seconds (benchmarks/gpu_check.sh --dry-run, the tests)
+    gridworld_pairs=(8,),
+    cartpole_pairs=(2,),
+    cartpole_horizon=5,
+    rollout_batches=(4,),
+    sweep_pairs=(4,),
+    sweep_seeds=2,
+    sweep_grid=1,
+    sweep_iterations=2,
+    repeats=1,
+)
+PROFILES = {"quick": QUICK, "full": FULL, "gpu": GPU, "tiny": TINY}
 
 
 def _rows(
@@ -111,7 +138,9 @@ def _rows(
 
 
 # ---------------------------------------------------------------------------------- GridWorld
-def gridworld_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
+def gridworld_iteration(n: int, devices=None) -> tuple[Callable, tuple]:
+    """(jitted fn, args) of one ZPG iteration on the default GridWorld at N = ``n`` pairs: one
+    run, or one run per device of ``devices``, the runs sharded over them."""
     from zoprl.algorithms import zpg
     from zoprl.envs import make
     from zoprl.oracles import make_oracle, oracle_params
@@ -119,34 +148,59 @@ def gridworld_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
 
     env, env_params = make("GridWorld")
     policy = tabular_softmax(env.num_states, env.num_actions)
+    algo = zpg(env, policy, make_oracle("logistic", GRID_M), num_pairs=n)
+    hp = algo.hparams(step_size=1e-3, mu=GRID_MU, clip_range=float(GRID_H))
     oracle = oracle_params("noisy")
+    if devices is None:
+        state = algo.init(jax.random.key(0), hp, env_params)
+        return jax.jit(algo.step), (jax.random.key(1), state, hp, env_params, oracle, 0)
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from zoprl.experiment.devices import AXIS, runs_mesh
+
+    runs = NamedSharding(runs_mesh(devices), PartitionSpec(AXIS))
+    keys = lambda seed: jax.device_put(jax.random.split(jax.random.key(seed), len(devices)), runs)
+    state = jax.jit(jax.vmap(algo.init, (0, None, None)))(keys(0), hp, env_params)
+    step = jax.jit(jax.vmap(algo.step, (0, 0, None, None, None, None)))
+    return step, (keys(1), state, hp, env_params, oracle, 0)
+
+
+def _numpy_iteration(n: int) -> Callable:
+    """One iteration of the vectorised NumPy ZPG at N = ``n`` pairs (a fixed generator)."""
+    rng, theta = np.random.default_rng(0), np.zeros((25, 4))
+    return lambda: numpy_zpg_iteration(
+        rng, theta, num_pairs=n, num_queries=GRID_M, mu=GRID_MU, step_size=1e-3
+    )
+
+
+def _gridworld_rows(case: str, sizes: Sizes, log: Callable, devices=None) -> list[dict]:
+    d = 1 if devices is None else len(devices)
     rows = []
     for n in sizes.gridworld_pairs:
-        algo = zpg(env, policy, make_oracle("logistic", GRID_M), num_pairs=n)
-        hp = algo.hparams(step_size=1e-3, mu=GRID_MU, clip_range=float(GRID_H))
-        state = algo.init(jax.random.key(0), hp, env_params)
-        rng = np.random.default_rng(0)
-        theta = np.zeros((env.num_states, env.num_actions))
-        numpy_step = lambda rng=rng, theta=theta, n=n: numpy_zpg_iteration(
-            rng, theta, num_pairs=n, num_queries=GRID_M, mu=GRID_MU, step_size=1e-3
-        )
         stats = time_interleaved(
-            {
-                "zoprl": (
-                    jax.jit(algo.step),
-                    (jax.random.key(1), state, hp, env_params, oracle, 0),
-                ),
-                "numpy": (numpy_step, ()),
-            },
+            {"zoprl": gridworld_iteration(n, devices), "numpy": (_numpy_iteration(n), ())},
             repeats=sizes.repeats,
         )
-        work = (2 * n * GRID_H, n, n * GRID_M)
-        rows += _rows("gridworld_zpg", n, stats, {"zoprl": work, "numpy": work}, "numpy")
-        log(
-            f"  gridworld_zpg N={n}: zoprl {stats['zoprl']['median_s'] * 1e3:.3f} ms, "
-            f"numpy {stats['numpy']['median_s'] * 1e3:.3f} ms"
-        )
+        one = (2 * n * GRID_H, n, n * GRID_M)
+        work = {"zoprl": tuple(d * w for w in one), "numpy": one}
+        extra = None if devices is None else dict(devices=d)
+        rows += _rows(case, n, stats, work, "numpy", extra=extra)
+        ms = {k: 1e3 * stats[k]["median_s"] for k in stats}
+        runs = "" if devices is None else f" x {d} devices"
+        log(f"  {case} N={n}{runs}: zoprl {ms['zoprl']:.3f} ms, numpy {ms['numpy']:.3f} ms")
     return rows
+
+
+def gridworld_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
+    return _gridworld_rows("gridworld_zpg", sizes, log)
+
+
+def gridworld_zpg_cores(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        log("  gridworld_zpg_cores: one device, nothing beyond gridworld_zpg")
+        return []
+    return _gridworld_rows("gridworld_zpg_cores", sizes, log, devices)
 
 
 # ---------------------------------------------------------------------------------- CartPole
@@ -176,30 +230,30 @@ def _evosax_generation(population: int, horizon: int):
     return jax.jit(generation), (jax.random.key(1), es_state, problem_state)
 
 
-def cartpole_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
+def cartpole_iteration(n: int, horizon: int) -> tuple[Callable, tuple]:
+    """(jitted fn, args) of one ZPG iteration on gymnax CartPole-v1 with the MLP policy (64x64)
+    at N = ``n`` pairs of episodes of ``horizon`` steps."""
     from zoprl.algorithms import zpg
     from zoprl.envs import make
     from zoprl.oracles import make_oracle, oracle_params
     from zoprl.policies import mlp_categorical
 
-    horizon = sizes.cartpole_horizon
     env, env_params = make("CartPole-v1", horizon=horizon)
     policy = mlp_categorical(4, 2, hidden=HIDDEN)
-    oracle = oracle_params("noisy")
+    algo = zpg(env, policy, make_oracle("logistic", GRID_M), num_pairs=n)
+    hp = algo.hparams(step_size=1e-3, mu=0.05)
+    state = algo.init(jax.random.key(0), hp, env_params)
+    args = (jax.random.key(1), state, hp, env_params, oracle_params("noisy"), 0)
+    return jax.jit(algo.step), args
+
+
+def cartpole_zpg(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
+    horizon = sizes.cartpole_horizon
     rows = []
     for n in sizes.cartpole_pairs:
-        algo = zpg(env, policy, make_oracle("logistic", GRID_M), num_pairs=n)
-        hp = algo.hparams(step_size=1e-3, mu=0.05)
-        state = algo.init(jax.random.key(0), hp, env_params)
         es_step, es_args = _evosax_generation(2 * n, horizon)
         stats = time_interleaved(
-            {
-                "zoprl": (
-                    jax.jit(algo.step),
-                    (jax.random.key(1), state, hp, env_params, oracle, 0),
-                ),
-                "evosax": (es_step, es_args),
-            },
+            {"zoprl": cartpole_iteration(n, horizon), "evosax": (es_step, es_args)},
             repeats=sizes.repeats,
         )
         steps = 2 * n * horizon
@@ -350,6 +404,7 @@ def sweep(sizes: Sizes, log: Callable = print) -> list[dict[str, Any]]:
 
 CASES = {
     "gridworld_zpg": gridworld_zpg,
+    "gridworld_zpg_cores": gridworld_zpg_cores,
     "cartpole_zpg": cartpole_zpg,
     "cartpole_rollout": cartpole_rollout,
     "sweep": sweep,

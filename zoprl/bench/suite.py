@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from zoprl.bench.cases import CASES, FULL, QUICK, RATIO_FIELDS, Sizes
+from zoprl.bench.cases import CASES, FULL, PROFILES, RATIO_FIELDS, Sizes
 from zoprl.bench.timing import device_description, device_line, print_table, write_csv, write_json
 
 DEFAULT_OUT = os.path.join("benchmarks", "results")
@@ -25,6 +25,13 @@ JSON_NAME, CSV_NAME, PLOT_NAME = "bench.json", "bench.csv", "bench_scaling.png"
 # (case, ratio field, minimum ratio, smallest batch the target applies to, description)
 TARGETS = (
     ("gridworld_zpg", "ratio_numpy", 5.0, 4096, "ZPG GridWorld >= 5x NumPy ZPG at N >= 4096"),
+    (
+        "gridworld_zpg_cores",
+        "ratio_numpy",
+        2.0,
+        4096,
+        "ZPG GridWorld on every core >= 2x single-threaded NumPy ZPG at N >= 4096",
+    ),
     ("cartpole_zpg", "ratio_evosax", 1.5, 0, "ZPG CartPole >= 1.5x evosax OpenAI-ES env steps/s"),
     (
         "cartpole_rollout",
@@ -73,10 +80,46 @@ TABLE_COLUMNS = [
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the suite's flags to ``parser`` (values are checked by ``run``, which raises
     ValueError with a one-line message naming a bad value)."""
-    parser.add_argument(
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument(
         "--quick",
         action="store_true",
         help="small sizes and 5 repeats (about a minute and a half on 2 cores)",
+    )
+    sizes.add_argument(
+        "--gpu",
+        action="store_true",
+        help="GPU sizes: GridWorld N up to 2^20 pairs, CartPole up to 2^16 (one H100 / H200)",
+    )
+    sizes.add_argument(
+        "--tiny", action="store_true", help="tiny sizes, 1 repeat: checks the machinery only"
+    )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead of the suite: env steps/s of gridworld_zpg and cartpole_zpg (or those of "
+        "--cases) against batch size from 2^10 pairs to the largest that fits (the memory plan), "
+        "one file per device kind, and the figure (zoprl.bench.scaling)",
+    )
+    parser.add_argument(
+        "--max-pairs",
+        dest="max_pairs",
+        default=None,
+        metavar="N",
+        help="--scaling: measure no batch above N pairs (default: the largest that fits)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        dest="max_seconds",
+        default=None,
+        metavar="S",
+        help="--scaling: stop a case once one iteration takes longer than S seconds (default 2)",
+    )
+    parser.add_argument(
+        "--factor",
+        default=None,
+        metavar="F",
+        help="--scaling: each batch F times the previous one (default 2)",
     )
     parser.add_argument(
         "--out",
@@ -110,8 +153,10 @@ def _positive_int(flag: str, value) -> int:
 
 def parse_options(args) -> tuple[Sizes, list[str], str]:
     """(sizes, case names, output folder) from an argparse namespace; ValueError on bad values."""
-    quick = bool(getattr(args, "quick", False))
-    sizes = QUICK if quick else FULL
+    profile = next(
+        (name for name in ("quick", "gpu", "tiny") if getattr(args, name, False)), "full"
+    )
+    sizes = PROFILES[profile] if profile != "full" else FULL
     repeats = getattr(args, "repeats", None)
     if repeats is not None:
         sizes = sizes._replace(repeats=_positive_int("--repeats", repeats))
@@ -137,7 +182,13 @@ def run(args) -> int:
     """Run the suite with the options of ``add_arguments``; print the table, write the files.
     Returns 0 (speed targets are reported, never enforced)."""
     sizes, names, out = parse_options(args)
-    command = "zoprl bench" + (" --quick" if getattr(args, "quick", False) else "")
+    flags = [f for f in ("quick", "gpu", "tiny", "scaling") if getattr(args, f, False)]
+    command = " ".join(["zoprl bench", *(f"--{f}" for f in flags)])
+    if getattr(args, "scaling", False):
+        from zoprl.bench.scaling import run_scaling, scaling_limits
+
+        run_scaling(out, scaling_limits(args, sizes, names), command=command)
+        return 0
     run_suite(sizes, names, out, command=command)
     return 0
 
@@ -167,27 +218,16 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
-def run_suite(
-    sizes: Sizes, names: Sequence[str], out: str, command: str = "zoprl bench", log=None
-) -> dict[str, Any]:
-    """Run ``names`` (keys of ``cases.CASES``) at ``sizes``; write JSON, CSV and the plot under
-    ``out``; print the table. Returns the JSON payload."""
-    log = log or (lambda msg: print(msg, flush=True))
-    started = time.perf_counter()
-    log(
-        f"zoprl bench on {device_line()}: median of {sizes.repeats} synchronised calls after a "
-        "warm-up, compile time apart, zoprl and its reference interleaved"
-    )
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        log(f"[{name}]")
-        rows += CASES[name](sizes, log=log)
-    for row in rows:
-        row["median_ms"] = 1e3 * row["median_s"]
-    targets = check_targets(rows)
-    elapsed = time.perf_counter() - started
+def _write(out: str, payload: dict[str, Any], plot: bool) -> list[str]:
+    """The JSON and CSV of ``payload`` under ``out`` (and the plot); returns the paths."""
+    json_path, csv_path = os.path.join(out, JSON_NAME), os.path.join(out, CSV_NAME)
+    write_json(json_path, payload)
+    write_csv(csv_path, payload["rows"], CSV_COLUMNS)
+    plot_path = scaling_plot(payload["rows"], os.path.join(out, PLOT_NAME)) if plot else None
+    return [json_path, csv_path] + ([plot_path] if plot_path else [])
 
-    print_table(rows, TABLE_COLUMNS)
+
+def _log_targets(targets, rows, log) -> None:
     for t in targets:
         fastest = ", ".join(
             f"{r['ratio_min']:.3g}"
@@ -198,6 +238,21 @@ def run_suite(
             f"target: {t['target']}: worst ratio {t['worst']:.3g} "
             f"({'met' if t['met'] else 'NOT met'}; per batch from the fastest calls: {fastest})"
         )
+
+
+def run_suite(
+    sizes: Sizes, names: Sequence[str], out: str, command: str = "zoprl bench", log=None
+) -> dict[str, Any]:
+    """Run ``names`` (keys of ``cases.CASES``) at ``sizes``; write JSON, CSV and the plot under
+    ``out`` (the JSON and CSV again after every case, ``complete`` false until the end, so that
+    a run stopped by a time budget keeps its finished cases); print the table. Returns the JSON
+    payload."""
+    log = log or (lambda msg: print(msg, flush=True))
+    started = time.perf_counter()
+    log(
+        f"zoprl bench on {device_line()}: median of {sizes.repeats} synchronised calls after a "
+        "warm-up, compile time apart, zoprl and its reference interleaved"
+    )
     os.makedirs(out, exist_ok=True)
     payload = dict(
         benchmark="zoprl bench",
@@ -207,19 +262,24 @@ def run_suite(
         device_line=device_line(),
         sizes=sizes._asdict(),
         cases=list(names),
-        seconds=elapsed,
-        targets=targets,
-        rows=rows,
+        complete=False,
+        seconds=0.0,
+        targets=[],
+        rows=[],
     )
-    json_path, csv_path = os.path.join(out, JSON_NAME), os.path.join(out, CSV_NAME)
-    write_json(json_path, payload)
-    write_csv(csv_path, rows, CSV_COLUMNS)
-    plot_path = scaling_plot(rows, os.path.join(out, PLOT_NAME))
-    log(
-        f"wrote {json_path}, {csv_path}"
-        + (f", {plot_path}" if plot_path else "")
-        + f" ({elapsed:.0f} s)"
-    )
+    for name in names:
+        log(f"[{name}]")
+        for row in CASES[name](sizes, log=log):
+            payload["rows"].append({**row, "median_ms": 1e3 * row["median_s"]})
+        payload.update(
+            seconds=time.perf_counter() - started, targets=check_targets(payload["rows"])
+        )
+        _write(out, payload, plot=False)
+    payload["complete"] = True
+    print_table(payload["rows"], TABLE_COLUMNS)
+    _log_targets(payload["targets"], payload["rows"], log)
+    paths = _write(out, payload, plot=True)
+    log(f"wrote {', '.join(paths)} ({payload['seconds']:.0f} s)")
     return payload
 
 

@@ -9,6 +9,7 @@ from zoprl.evaluators.base import (
 )
 from zoprl.evaluators.bilevel import bilevel_evaluator
 from zoprl.evaluators.nash import game_metrics, nash_evaluator
+from zoprl.evaluators.nash_mdp import mdp_game_metrics, nash_mdp_evaluator
 from zoprl.evaluators.policy_value import (
     default_policy_evaluator,
     exact_policy_evaluator,
@@ -26,8 +27,10 @@ __all__ = [
     "exact_policy_evaluator",
     "game_metrics",
     "make_evaluator",
+    "mdp_game_metrics",
     "monte_carlo_policy_evaluator",
     "nash_evaluator",
+    "nash_mdp_evaluator",
     "register_evaluator",
     "supports_exact",
 ]

@@ -44,7 +44,8 @@ from zoprl.games.solvers import newton_equilibrium
 from zoprl.validation import check_nonnegative
 
 
-def _game_eta(eta: float, hparams):
+def game_eta(eta: float, hparams):
+    """The game's eta: the option ``eta`` when > 0, else the hyperparameter field ``eta``."""
     if eta > 0:
         return eta
     if "eta" not in getattr(hparams, "_fields", ()):
@@ -108,14 +109,14 @@ def nash_evaluator(env, policy, oracle=None, *, eta: float = 0.0) -> Evaluator:
             if reference is None
             else probabilities(reference).astype(dtype)
         )
-        game_eta = jnp.asarray(_game_eta(eta, hparams), dtype)
+        the_eta = jnp.asarray(game_eta(eta, hparams), dtype)
         d0 = env.model(env_params).start.astype(dtype)
         estimate = getattr(state, "preference_estimate", None)
-        return game_metrics(pi, P, pi0, game_eta, d0, estimate)
+        return game_metrics(pi, P, pi0, the_eta, d0, estimate)
 
     return Evaluator("nash", lambda *args: None, metrics)
 
 
 register_evaluator("nash", nash_evaluator)
 
-__all__ = ["game_metrics", "nash_evaluator"]
+__all__ = ["game_eta", "game_metrics", "nash_evaluator"]

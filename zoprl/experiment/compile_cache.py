@@ -9,7 +9,11 @@ load in 0.5-0.9 s.
 
 ``enable_compile_cache(path)`` turns it on for this process (the command line does so by
 default; ``--no-compile-cache`` or ``ZOPRL_COMPILE_CACHE=off`` leaves it off). The folder is
-``path``, else ``$ZOPRL_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/zoprl/jax`` (``~/.cache/...``).
+``path`` (``--compile-cache FOLDER``), else ``$ZOPRL_COMPILE_CACHE``, else
+``$XDG_CACHE_HOME/zoprl/jax`` (``~/.cache/...``). ``disable_compile_cache()`` records that this
+process runs without it (``--no-compile-cache``), and ``enable_unless_decided()``, which library
+entry points such as ``zoprl.reproduce.reproduce`` call, turns it on only when nothing was decided
+yet. Measured for ``zoprl demo``, first run against a rerun: benchmarks/RESULTS.md.
 Every compile is cached (no minimum compile time); delete the folder to reclaim the space.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import os
 
 ENVIRONMENT_VARIABLE = "ZOPRL_COMPILE_CACHE"
+_DECISION: dict = {}  # {"folder": path or None} once this process chose (module doc)
 
 
 def default_cache_dir() -> str | None:
@@ -35,6 +40,7 @@ def enable_compile_cache(path: str | None = None) -> str | None:
     import jax
 
     folder = path or default_cache_dir()
+    _DECISION["folder"] = folder
     if folder is None:
         return None
     try:
@@ -49,4 +55,28 @@ def enable_compile_cache(path: str | None = None) -> str | None:
     return folder
 
 
-__all__ = ["ENVIRONMENT_VARIABLE", "default_cache_dir", "enable_compile_cache"]
+def disable_compile_cache() -> None:
+    """Run this process without the cache (``--no-compile-cache``): ``enable_unless_decided``
+    then leaves it off. A cache folder JAX already uses stays in use."""
+    _DECISION["folder"] = None
+
+
+def enable_unless_decided() -> str | None:
+    """The cache of ``enable_compile_cache()`` unless this process already chose (enabled or
+    disabled it) or JAX already has a cache folder; returns the folder in use, or None."""
+    import jax
+
+    if "folder" in _DECISION:
+        return _DECISION["folder"]
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    return enable_compile_cache()
+
+
+__all__ = [
+    "ENVIRONMENT_VARIABLE",
+    "default_cache_dir",
+    "disable_compile_cache",
+    "enable_compile_cache",
+    "enable_unless_decided",
+]

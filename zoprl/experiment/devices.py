@@ -72,8 +72,16 @@ def load_carry(path: str, template):
     """A carry saved by ``save_carry``, on the devices, shaped and sharded like ``template``
     (ShapeDtypeStructs with their shardings). ValueError naming the file when it is corrupt or
     belongs to another run state."""
+    return restore_carry(load_arrays(path), template, path)
+
+
+def restore_carry(data: dict, template, path: str):
+    """The carry of ``save_carry``'s arrays ``data`` (read from ``path``), laid out like
+    ``template``: each process places only its own shards. ValueError naming ``path`` when the
+    arrays belong to another run state."""
+    from zoprl.hosts import global_array
+
     leaves, treedef = jax.tree.flatten(template)
-    data = load_arrays(path)
     mismatch = ValueError(f"checkpoint {path} does not match the run state; rerun with --fresh")
     if len(data) != len(leaves):
         raise mismatch
@@ -82,8 +90,10 @@ def load_carry(path: str, template):
         raw = data.get(f"leaf_{i:04d}")
         if raw is None:
             raise mismatch
-        value = jax.random.wrap_key_data(raw) if _is_key(like) else raw.astype(like.dtype)
-        if value.shape != like.shape:
+        key = _is_key(like)
+        value = raw if key else raw.astype(like.dtype)
+        if (value.shape[:-1] if key else value.shape) != like.shape:
             raise mismatch
-        restored.append(jax.device_put(value, like.sharding))
+        placed = global_array(value, like.sharding)  # key data: the same sharding, one axis more
+        restored.append(jax.random.wrap_key_data(placed) if key else placed)
     return jax.tree.unflatten(treedef, restored)

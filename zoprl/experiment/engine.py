@@ -37,6 +37,7 @@ everything finished rewrites the table and manifest but keeps them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any, NamedTuple
@@ -55,7 +56,9 @@ from zoprl.experiment.folder import (
 from zoprl.experiment.progress import Progress
 from zoprl.experiment.resources import check_spec_size, check_table_size, host_memory_budget
 from zoprl.experiment.runner import Budgets, CellRunner
+from zoprl.experiment.shards import Shard, shard_fingerprint, shard_record, shard_runs
 from zoprl.experiment.spec import ExperimentSpec, spec_from_dict
+from zoprl.hosts import host_names, is_writer, share
 from zoprl.storage import (
     ID_COLUMNS,
     RUN_COLUMNS,
@@ -88,32 +91,57 @@ def run_sweep(
     devices=None,
     memory_budget_bytes: float | None = None,
     host_memory_bytes: float | None = None,
+    shard: Shard | None = None,
 ) -> SweepResult:
     """Run (or resume) every cell of ``spec`` into ``out_dir`` (module doc) and write the tidy
     table ``results.parquet`` and ``manifest.json``. Every input is validated, and the memory it
     needs checked, before anything runs. ``fresh``: discard earlier results in ``out_dir``
-    instead of resuming. ``memory_budget_bytes``: bytes a batch may use per device (default:
-    ``memory_budget``); ``host_memory_bytes``: bytes on the host (default:
-    ``host_memory_budget``)."""
+    instead of resuming. ``devices``: the devices the runs are sharded over (default: every
+    device of every process, ``zoprl.hosts``). ``memory_budget_bytes``: bytes a batch
+    may use per device (default: ``memory_budget``); ``host_memory_bytes``: bytes on the host
+    (default: ``host_memory_budget``). ``shard``: run only that part of the runs
+    (``zoprl.experiment.shards``). Launched as several processes, every process calls it and
+    gets the same result; process 0 alone touches ``out_dir``."""
     spec = spec_from_dict(spec.to_dict())  # a spec built in Python is validated like a file
     budgets = Budgets(0.0, host_memory_budget() if host_memory_bytes is None else host_memory_bytes)
     check_spec_size(spec, budgets.host)
     cells = build_cells(spec)
-    check_folder_path(out_dir)
-    devices = jax.local_devices() if devices is None else devices
-    device_budget = memory_budget(devices) if memory_budget_bytes is None else memory_budget_bytes
+    runs = shard_runs([c.grid_size * spec.seeds for c in cells], shard)
+    share(lambda: check_folder_path(out_dir))
+    devices = jax.devices() if devices is None else devices
+    local = [d for d in devices if d.process_index == jax.process_index()]
+    device_budget = memory_budget(local) if memory_budget_bytes is None else memory_budget_bytes
     budgets = budgets._replace(device=device_budget)
-    with lock_folder(out_dir):
-        remove_temporaries(out_dir)
-        prepare_folder(out_dir, spec.fingerprint(), spec.to_dict(), fresh)
-        bar = Progress(0, len(cells), stream=stream, enabled=progress)
+    hosts = host_names()
+    with _writer_holds(lambda: lock_folder(out_dir)):
+        share(
+            lambda: _prepare(
+                out_dir, shard_fingerprint(spec.fingerprint(), shard), spec, fresh, shard
+            )
+        )
+        parts = [(cell, r) for cell, r in zip(cells, runs) if len(r)]
+        bar = Progress(0, len(cells), stream=stream, enabled=progress and is_writer())
         try:
-            return _sweep(spec, cells, out_dir, devices, budgets, bar)
+            return _sweep(spec, cells, parts, out_dir, (devices, hosts, shard), budgets, bar)
         finally:
             bar.close()
 
 
-def _plan(spec, cells, out_dir, devices, budgets, bar) -> list[CellRunner]:
+@contextlib.contextmanager
+def _writer_holds(context):
+    """``context()`` entered by process 0 for the ``with`` block (its refusal raised on every
+    process); nothing on the others."""
+    with contextlib.ExitStack() as stack:
+        share(lambda: stack.enter_context(context()) and None)
+        yield
+
+
+def _prepare(out_dir: str, fingerprint: str, spec, fresh: bool, shard) -> None:
+    remove_temporaries(out_dir)
+    prepare_folder(out_dir, fingerprint, spec.to_dict(), fresh, shard_record(shard))
+
+
+def _plan(spec, parts, out_dir, devices, budgets, bar) -> list[CellRunner]:
     """A runner per cell, each with its batch size (compiling), and the table checked against
     the host budget: all before the first chunk runs."""
     mesh, keys = runs_mesh(devices), seed_keys(spec)
@@ -125,12 +153,13 @@ def _plan(spec, cells, out_dir, devices, budgets, bar) -> list[CellRunner]:
             mesh,
             budgets,
             keys,
+            runs=runs,
         )
-        for cell in cells
+        for cell, runs in parts
     ]
     for runner in runners:
         runner.plan(bar)
-    columns = {c for cell in cells for c in cell.columns} | set(ID_COLUMNS) | set(RUN_COLUMNS)
+    columns = {c for cell, _ in parts for c in cell.columns} | set(ID_COLUMNS) | set(RUN_COLUMNS)
     check_table_size(sum(r.table_rows() for r in runners), len(columns), budgets.host)
     bar.total = sum(r.num_batches * r.num_chunks for r in runners)
     return runners
@@ -147,24 +176,43 @@ def _record_invocation(out_dir: str, began: dict, wall: float, computed: int) ->
     return recorded
 
 
-def _sweep(spec, cells, out_dir, devices, budgets: Budgets, bar: Progress) -> SweepResult:
-    import pandas as pd
-
+def _sweep(spec, cells, parts, out_dir, where, budgets: Budgets, bar: Progress) -> SweepResult:
+    devices = where[0]
     started, began = time.perf_counter(), provenance()
-    runners = _plan(spec, cells, out_dir, devices, budgets, bar)
-    summaries, frames, offset, computed_total = [], [], 0, 0
+    runners = _plan(spec, parts, out_dir, devices, budgets, bar)
+    done = []
     for runner in runners:
         bar.cell(runner.cell.index, runner.cell.name)
         before = bar.finished
         computed = runner.run(bar)
-        frame, seconds = runner.table(offset)
-        offset += runner.num_runs
+        done.append((computed, bar.finished - before - computed))
+    offsets = dict(zip((c.index for c in cells), _offsets(cells, spec.seeds)))
+    return share(
+        lambda: _write_results(spec, runners, done, offsets, out_dir, where, (started, began))
+    )
+
+
+def _offsets(cells, seeds: int) -> list[int]:
+    """The run id of each cell's first run in the full sweep."""
+    sizes = [c.grid_size * seeds for c in cells]
+    return [sum(sizes[:i]) for i in range(len(sizes))]
+
+
+def _write_results(spec, runners, done, offsets, out_dir, where, times) -> SweepResult:
+    """Process 0: the table from the chunk files, the invocation record and the manifest."""
+    import pandas as pd
+
+    devices, hosts, shard = where
+    summaries, frames, computed_total = [], [], 0
+    for runner, (computed, resumed) in zip(runners, done):
+        frame, seconds = runner.table(offsets[runner.cell.index])
         frames.append(frame)
-        summaries.append(runner.summary(computed, bar.finished - before - computed, seconds))
+        summaries.append(runner.summary(computed, resumed, seconds))
         computed_total += computed
     table = sort_rows(order_columns(consistent_columns(pd.concat(frames, ignore_index=True))))
     table_path = write_table(table, os.path.join(out_dir, "results.parquet"))
-    invocations = _record_invocation(out_dir, began, time.perf_counter() - started, computed_total)
+    wall = time.perf_counter() - times[0]
+    invocations = _record_invocation(out_dir, times[1], wall, computed_total)
     manifest = build_manifest(
         spec.to_dict(),
         summaries,
@@ -172,6 +220,8 @@ def _sweep(spec, cells, out_dir, devices, budgets: Budgets, bar: Progress) -> Sw
         devices,
         invocations=invocations,
         diverged=divergence(table),
+        hosts=hosts,
     )
+    manifest.update(shard_record(shard))
     manifest_path = write_json_atomically(os.path.join(out_dir, "manifest.json"), manifest)
     return SweepResult(table_path, manifest_path, table, manifest)

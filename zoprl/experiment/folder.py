@@ -184,17 +184,20 @@ def _remove_own_files(folder: str) -> None:
             os.unlink(path)
 
 
-def prepare_folder(folder: str, fingerprint: str, spec_dict: dict, fresh: bool) -> None:
+def prepare_folder(
+    folder: str, fingerprint: str, spec_dict: dict, fresh: bool, extra: dict | None = None
+) -> None:
     """Check that ``folder`` may take the results of the spec with ``fingerprint`` (module doc),
-    clear it when ``fresh``, and record the spec in ``spec.json``."""
+    clear it when ``fresh``, and record the spec (and ``extra``: a shard) in ``spec.json``."""
     spec_path = os.path.join(folder, SPEC_FILE)
     if fresh:
         _remove_own_files(folder)
     else:
         previous = read_json_file(spec_path, "the spec record")
         if previous is not None and previous.get("fingerprint") != fingerprint:
+            other = "spec" if previous.get("spec") != spec_dict else "shard"
             raise FolderError(
-                f"{folder} holds the results of a different spec; rerun with --fresh "
+                f"{folder} holds the results of a different {other}; rerun with --fresh "
                 "to replace them, or choose another --out"
             )
         others = sorted(n for n in os.listdir(folder) if n != LOCK_FILE and not is_temporary(n))
@@ -204,4 +207,6 @@ def prepare_folder(folder: str, fingerprint: str, spec_dict: dict, fresh: bool) 
                 f"{folder} already holds files that no sweep of this spec wrote ({shown}); "
                 "choose another --out, or rerun with --fresh to replace the results there"
             )
-    write_json_atomically(spec_path, {"fingerprint": fingerprint, "spec": spec_dict})
+    write_json_atomically(
+        spec_path, {"fingerprint": fingerprint, "spec": spec_dict, **(extra or {})}
+    )

@@ -21,11 +21,18 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from zoprl.algorithms.run import RUN_AXES, WRAPS_SUFFIX, RunCarry, make_chunked_run, vmap_runs
 from zoprl.experiment.build import Cell
-from zoprl.experiment.devices import AXIS, is_out_of_memory, load_carry, program_bytes, save_carry
+from zoprl.experiment.devices import (
+    AXIS,
+    is_out_of_memory,
+    program_bytes,
+    restore_carry,
+    save_carry,
+)
 from zoprl.experiment.folder import FolderError, read_json_file
 from zoprl.experiment.progress import Progress
 from zoprl.experiment.resources import check_one_run, host_batch_bytes, tree_bytes
 from zoprl.experiment.spec import ExperimentSpec
+from zoprl.hosts import fetch, global_array, process_count, share
 from zoprl.storage import (
     CorruptFileError,
     exact_counts,
@@ -61,7 +68,16 @@ class CellRunner:
     (``chunk_records``): a record count with no good divisor gets a shorter last chunk, compiled
     as a second ``advance`` program, instead of many tiny chunks."""
 
-    def __init__(self, spec: ExperimentSpec, cell: Cell, folder: str, mesh, budgets: Budgets, keys):
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        cell: Cell,
+        folder: str,
+        mesh,
+        budgets: Budgets,
+        keys,
+        runs=None,
+    ):
         self.spec, self.cell, self.folder, self.mesh, self.budgets = (
             spec,
             cell,
@@ -75,7 +91,10 @@ class CellRunner:
         self.chunk = spec.resolved_chunk_size()
         self.records_per_chunk = self.chunk // spec.eval_every
         self.num_chunks = spec.chunks_per_batch
-        self.num_runs = cell.grid_size * spec.seeds
+        # the cell's runs this runner computes (all of them unless a shard's): run r is grid
+        # point r // seeds, seed r % seeds
+        self.runs = np.arange(cell.grid_size * spec.seeds) if runs is None else np.asarray(runs)
+        self.num_runs = len(self.runs)
         self.compilations = {"start": 0, "advance": 0}
         self.compile_seconds = {"start": 0.0, "advance": 0.0}
         self.unrecorded = {}  # compile seconds not yet written into a chunk file
@@ -88,7 +107,7 @@ class CellRunner:
         self.env_sharding = self.runs_sharding if cell.env_batched else self.replicated
         self.programs: dict[str, Any] = {}
         self.max_batch = spec.max_runs_per_batch
-        self.batch_size = self.num_batches = 0
+        self.batch_size = self.num_batches = self.compiled_size = 0
         self.metric_names: list[str] = []
 
     def _vmapped_programs(self) -> dict:
@@ -131,9 +150,11 @@ class CellRunner:
         return np.minimum(np.arange(batch * size, (batch + 1) * size), self.num_runs - 1)
 
     def inputs(self, idx: np.ndarray):
-        """(keys, hparams, env_params, oracle_params) of runs ``idx`` (run r = grid point
-        r // S, seed r % S), placed on the mesh."""
-        g, s = idx // self.spec.seeds, idx % self.spec.seeds
+        """(keys, hparams, env_params, oracle_params) of the runs at positions ``idx`` of
+        ``self.runs`` (run r = grid point r // S, seed r % S), placed on the mesh: each process
+        feeds the shards of its own devices."""
+        runs = self.runs[idx]
+        g, s = runs // self.spec.seeds, runs % self.spec.seeds
         pick = lambda tree: jax.tree.map(lambda x: np.asarray(x)[g], tree)
         cell = self.cell
         args = (
@@ -143,7 +164,9 @@ class CellRunner:
             pick(cell.oracle_params),
         )
         shardings = (self.runs_sharding, self.runs_sharding, self.env_sharding, self.runs_sharding)
-        return tuple(jax.device_put(a, sh) for a, sh in zip(args, shardings))
+        return tuple(
+            jax.tree.map(lambda x, sh=sh: global_array(x, sh), a) for a, sh in zip(args, shardings)
+        )
 
     def abstract_inputs(self, batch_size: int):
         """Shapes of a batch of ``batch_size`` runs, with their shardings (for compiling)."""
@@ -192,7 +215,7 @@ class CellRunner:
             )
             chunk_metrics = max(chunk_metrics, tree_bytes(advance.out_info[1]))
             self.metric_names = sorted(advance.out_info[1])
-        self.batch_size = batch_size
+        self.batch_size = self.compiled_size = batch_size
         self.host_bytes = host_batch_bytes(tree_bytes(self.template), chunk_metrics)
         own = max(program_bytes(p) for p in self.programs.values())
         return own + (self.host_bytes / self.devices if self.on_cpu else 0.0)
@@ -219,12 +242,27 @@ class CellRunner:
     def plan(self, progress: Progress) -> None:
         """Read the cell's layout from disk (resuming) or choose and record the batch size. A
         layout written with another device count is kept when its batch size still divides
-        among the devices; otherwise the cell starts over (``progress`` says so)."""
+        among the devices; otherwise the cell starts over (``progress`` says so). Several
+        processes: process 0's layout, or its choice, holds for all."""
+        layout = share(lambda: self._read_layout(progress))
+        if layout is None:
+            with progress.phase(f"compiling {self.cell.name} ({self.num_runs} runs)"):
+                size = self.choose_batch_size()
+            layout = share(lambda: self._write_layout(size))
+        self.batch_size = layout["batch_size"]
+        self.metric_names = layout.get("metrics") or self.metric_names
+        self.num_batches = -(-self.num_runs // self.batch_size)
+        if self.programs and self.compiled_size != self.batch_size:
+            self.programs.clear()  # compiled for another size than process 0 chose
+
+    def _expected_layout(self) -> dict:
+        return {"num_runs": self.num_runs, "num_chunks": self.num_chunks}
+
+    def _read_layout(self, progress: Progress) -> dict | None:
         path = os.path.join(self.folder, "layout.json")
-        expected = {"num_runs": self.num_runs, "num_chunks": self.num_chunks}
         layout = read_json_file(path, "the batch layout")
         if layout is not None and (
-            any(layout.get(k) != v for k, v in expected.items())
+            any(layout.get(k) != v for k, v in self._expected_layout().items())
             or not isinstance(layout.get("batch_size"), int)
             or layout["batch_size"] < 1
             or layout["batch_size"] % self.devices
@@ -236,15 +274,13 @@ class CellRunner:
             )
             shutil.rmtree(self.folder)
             layout = None
-        if layout is None:
-            with progress.phase(f"compiling {self.cell.name} ({self.num_runs} runs)"):
-                size = self.choose_batch_size()
-            layout = {**expected, "devices": self.devices, "batch_size": size}
-            layout["metrics"] = self.metric_names
-            write_json_atomically(path, layout)
-        self.batch_size = layout["batch_size"]
-        self.metric_names = layout.get("metrics") or self.metric_names
-        self.num_batches = -(-self.num_runs // self.batch_size)
+        return layout
+
+    def _write_layout(self, size: int) -> dict:
+        layout = {**self._expected_layout(), "devices": self.devices, "batch_size": size}
+        layout["metrics"] = self.metric_names
+        write_json_atomically(os.path.join(self.folder, "layout.json"), layout)
+        return layout
 
     def table_rows(self) -> int:
         """Rows this cell adds to the tidy table (every metric at every record; an estimate
@@ -265,14 +301,18 @@ class CellRunner:
         return k
 
     def run(self, progress: Progress) -> int:
-        """Compute every unfinished chunk; returns how many were computed. Out of device memory,
-        the batch size is halved and the cell started over."""
+        """Compute every unfinished chunk; returns how many were computed. Out of device memory
+        (on one process), the batch size is halved and the cell started over."""
         finished_before = progress.finished
         while True:
             try:
                 return self._run_batches(progress)
             except Exception as err:  # noqa: BLE001 - only out-of-memory is retried
-                if not is_out_of_memory(err) or self.batch_size <= self.devices:
+                if (
+                    not is_out_of_memory(err)
+                    or self.batch_size <= self.devices
+                    or process_count() > 1  # the processes could not agree on a retry
+                ):
                     raise
                 progress.finished = finished_before
                 before = self.num_batches
@@ -284,18 +324,30 @@ class CellRunner:
 
     def _resume_carry(self, folder: str, done: int):
         path = os.path.join(folder, f"carry-{done - 1:04d}.npz")
+
+        def read():
+            try:
+                return load_arrays(path)
+            except CorruptFileError as err:
+                raise FolderError(f"{err}; rerun with --fresh") from None
+
         try:
-            return load_carry(path, self.template)
-        except CorruptFileError as err:
-            raise FolderError(f"{err}; rerun with --fresh") from None
+            return restore_carry(share(read), self.template, path)
+        except ValueError as err:
+            raise FolderError(str(err)) from None
+
+    def _open_batch(self, folder: str) -> int:
+        """Process 0: the batch's folder, its finished chunks, what a kill left there removed."""
+        os.makedirs(folder, exist_ok=True)
+        done = self.finished_chunks(folder)
+        self._tidy(folder, done)
+        return done
 
     def _run_batches(self, progress: Progress) -> int:
         computed = 0
         for b in range(self.num_batches):
             folder = os.path.join(self.folder, f"batch-{b:04d}")
-            os.makedirs(folder, exist_ok=True)
-            done = self.finished_chunks(folder)
-            self._tidy(folder, done)
+            done = share(lambda folder=folder: self._open_batch(folder))
             progress.skipped(done)
             if done == self.num_chunks:
                 continue
@@ -307,7 +359,7 @@ class CellRunner:
             if done == 0:
                 t0 = time.perf_counter()
                 carry, first = self.programs["start"](*args)
-                first = {k: v[:, None] for k, v in jax.device_get(first).items()}
+                first = {k: v[:, None] for k, v in fetch(first).items()}
                 self._commit(folder, 0, carry, first, time.perf_counter() - t0)
                 progress.done(time.perf_counter() - t0, f"{where} start")
                 computed, done = computed + 1, 1
@@ -316,7 +368,7 @@ class CellRunner:
             for k in range(done, self.num_chunks):
                 t0 = time.perf_counter()
                 carry, metrics = self.programs[self.advance_name(k)](carry, *args[1:])
-                self._commit(folder, k, carry, jax.device_get(metrics), time.perf_counter() - t0)
+                self._commit(folder, k, carry, fetch(metrics), time.perf_counter() - t0)
                 progress.done(time.perf_counter() - t0, f"{where} chunk {k}/{self.num_chunks - 1}")
                 computed += 1
         return computed
@@ -332,17 +384,21 @@ class CellRunner:
     def _commit(self, folder: str, k: int, carry, metrics: dict, seconds: float) -> None:
         """Carry k, then the metrics of chunk k (the chunk's commit mark, holding its seconds
         and the compile seconds not yet recorded); drop carry k - 1, and carry k too after the
-        last chunk."""
-        save_carry(os.path.join(folder, f"carry-{k:04d}.npz"), jax.device_get(carry))
+        last chunk. The carry is gathered from every process; process 0 writes."""
+        carry, unrecorded = fetch(carry), self.unrecorded
+        self.unrecorded = {}
+        share(lambda: self._write_chunk(folder, k, carry, metrics, seconds, unrecorded))
+
+    def _write_chunk(self, folder, k, carry, metrics, seconds, unrecorded) -> None:
+        save_carry(os.path.join(folder, f"carry-{k:04d}.npz"), carry)
         save_arrays_atomically(
             os.path.join(folder, f"chunk-{k:04d}.npz"),
             {
                 **{f"metric.{n}": np.asarray(v) for n, v in metrics.items()},
-                **{f"compile.{n}": np.float64(s) for n, s in self.unrecorded.items()},
+                **{f"compile.{n}": np.float64(s) for n, s in unrecorded.items()},
                 "seconds": np.float64(seconds),
             },
         )
-        self.unrecorded = {}
         stale = [k - 1, k] if k == self.num_chunks - 1 else [k - 1]
         for j in stale:
             path = os.path.join(folder, f"carry-{j:04d}.npz")
@@ -398,8 +454,7 @@ class CellRunner:
             present[name] = np.concatenate(
                 [np.full(c[name].shape[1] if name in c else 1, name in c) for c in per_batch[0]]
             )
-        spec, cell = self.spec, self.cell
-        runs = np.arange(self.num_runs)
+        spec, cell, runs = self.spec, self.cell, self.runs
         frame = tidy_frame(
             ids={
                 "cell": cell.name,

@@ -3,6 +3,7 @@ tensors), teacher transforms, oracle kinds by name, and query accounting."""
 
 # registers the preference-game families of zoprl.games as generators of the tensor kind
 import zoprl.games.generators  # noqa: F401
+import zoprl.games.outcome_teacher  # noqa: F401  (the "outcome" kind)
 from zoprl.oracles.accounting import Counts, cumulative, feedback_queries
 from zoprl.oracles.kinds import (
     ORACLE_KINDS,

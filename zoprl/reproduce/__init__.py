@@ -14,12 +14,15 @@ overrides of that profile (none for quick: the file is the quick profile).
     blocks                 ZBCPG with K parallel blocks against wall-clock time and queries
     reward-misspecification  a non-Markovian teacher and a reward class too small: every
                            method tuned (``misspecification``)
+    nash-gridworld         the preference game on trajectories: ZPG, ZSPO, online DPO and
+                           RLHF-PPO against a cyclic teacher, scored by the exact gap, every
+                           method tuned (``nash_gridworld``)
     rates                  fitted log-log slopes against the predicted rates (zoprl.theory)
     bilevel-penalty-bias   ||grad Phi_lambda - grad F|| against lambda, exact (arXiv 2309.01753)
     bilevel-shift          the penalty method against decoupled, offline RLHF and the exact
                            hypergradient under distribution shift (arXiv 2410.15610)
     bilevel-rates          E||grad F||^2 of the penalty method against samples
-    bilevel-neural         MLP reward and policy on CartPole-v1 (full: Acrobot-v1), a width sweep
+    bilevel-neural         MLP reward and policy on CartPole-v1 (full: Acrobot-v1, a width sweep)
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
 
     def run(out_dir, profile, fresh, progress, log):
         from zoprl.experiment import run_sweep
+        from zoprl.hosts import share
         from zoprl.reproduce import figures
         from zoprl.reproduce.specs_io import load_profile
         from zoprl.tuning import tune
@@ -61,7 +65,9 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
             written = [result.table_path, result.manifest_path]
         module, _, function = summarise.rpartition(":")
         source = importlib.import_module(module) if module else figures
-        summary = getattr(source, function)(result.table, result.manifest, out_dir, log)
+        summary = share(  # process 0 writes (zoprl.hosts)
+            lambda: getattr(source, function)(result.table, result.manifest, out_dir, log)
+        )
         return written + list(summary)
 
     return Reproduction(lambda: _first_comment(name), run)
@@ -85,16 +91,24 @@ def _misspecification(out_dir, profile, fresh, progress, log):
     return run_misspecification(out_dir, profile, fresh, progress, log)
 
 
+def _nash_gridworld(out_dir, profile, fresh, progress, log):
+    from zoprl.reproduce.nash_gridworld import run_nash_gridworld
+
+    return run_nash_gridworld(out_dir, profile, fresh, progress, log)
+
+
 def _rates(out_dir, profile, fresh, progress, log):
+    from zoprl.hosts import share
     from zoprl.reproduce.rates import run_rates
 
-    return run_rates(out_dir, profile, log=log)
+    return share(lambda: run_rates(out_dir, profile, log=log))  # on process 0 alone
 
 
 def _bilevel_penalty_bias(out_dir, profile, fresh, progress, log):
+    from zoprl.hosts import share
     from zoprl.reproduce.bilevel import run_penalty_bias
 
-    return run_penalty_bias(out_dir, profile, log=log)
+    return share(lambda: run_penalty_bias(out_dir, profile, log=log))  # on process 0 alone
 
 
 EXPERIMENTS: dict[str, Reproduction] = {
@@ -105,6 +119,7 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "reward-misspecification": Reproduction(
         lambda: _first_comment("reward-misspecification"), _misspecification
     ),
+    "nash-gridworld": Reproduction(lambda: _first_comment("nash-gridworld"), _nash_gridworld),
     "rates": Reproduction(
         lambda: (
             "fitted log-log slopes of four rates against the predicted "
@@ -133,14 +148,12 @@ def reproduce(
 ) -> list[str]:
     """Run reproduction ``name`` (or ``all``) into ``out_root/<name>`` (``<name>-full`` for the
     full profile); returns the written paths. JAX's persistent compilation cache is turned on
-    unless a cache folder is already set (``zoprl.experiment.compile_cache``): the evaluation
-    sweep of a tuned reproduction loads its tuning sweep's programs."""
-    import jax
+    unless this process already chose (``--no-compile-cache``) or a cache folder is set
+    (``zoprl.experiment.compile_cache.enable_unless_decided``): the evaluation sweep of a tuned
+    reproduction loads its tuning sweep's programs."""
+    from zoprl.experiment.compile_cache import enable_unless_decided
 
-    from zoprl.experiment.compile_cache import enable_compile_cache
-
-    if not jax.config.jax_compilation_cache_dir:
-        enable_compile_cache()
+    enable_unless_decided()
     names = list(EXPERIMENTS) if name == "all" else [name]
     for n in names:
         if n not in EXPERIMENTS:

@@ -235,6 +235,7 @@ def run_misspecification(out_dir, profile, fresh, progress, log) -> list[str]:
     """Tune and evaluate the spec's methods (``zoprl.tuning.tune``), then the summary, the
     figure and the sample-complexity table (module doc); returns the written paths."""
     from zoprl.compare import compare
+    from zoprl.hosts import share
     from zoprl.reproduce import SPECS
     from zoprl.reproduce.specs_io import load_profile
     from zoprl.tuning import tune
@@ -247,17 +248,20 @@ def run_misspecification(out_dir, profile, fresh, progress, log) -> list[str]:
         )
     tuned = tune(spec, out_dir, fresh=fresh, progress=progress, log=log)
     evaluation = tuned.evaluation
-    written = list(tuned.written)
-    written += summarise(evaluation.table, evaluation.manifest, out_dir, log)
-    complexity, _, paths = compare(
-        os.path.dirname(evaluation.table_path),
-        thresholds=[THRESHOLD],
-        metric="gap_closed",
-        out_dir=out_dir,
-    )
-    log(f"queries to reach {THRESHOLD} (median over seeds; censored runs count as never):")
-    log(complexity[["label", "seeds", "censored", "median"]].to_string(index=False))
-    return written + [str(p) for p in paths]
+
+    def report() -> list[str]:  # reads and writes the folder: process 0 alone (zoprl.hosts)
+        written = summarise(evaluation.table, evaluation.manifest, out_dir, log)
+        complexity, _, paths = compare(
+            os.path.dirname(evaluation.table_path),
+            thresholds=[THRESHOLD],
+            metric="gap_closed",
+            out_dir=out_dir,
+        )
+        log(f"queries to reach {THRESHOLD} (median over seeds; censored runs count as never):")
+        log(complexity[["label", "seeds", "censored", "median"]].to_string(index=False))
+        return written + [str(p) for p in paths]
+
+    return list(tuned.written) + share(report)
 
 
 __all__ = [

@@ -1,11 +1,12 @@
 """The manifest written beside every results table: what produced it, where, and how long it took.
 
 Fields: zoprl version and git commit (when run from a git checkout), versions of python, jax,
-jaxlib, flax, optax, gymnax, evosax and numpy, the device kind and count, the spec, and per cell
-its runs, batches, chunks, compile and wall times and compilation counts; ``provenance`` (when,
-by which command line, from which commit, whether the checkout had uncommitted changes) of the
-command that wrote the manifest, and ``invocations``: the provenance and wall time of every
-command that computed some of the results (a rerun that computed nothing adds none).
+jaxlib, flax, optax, gymnax, evosax and numpy, the device kind and count, every process with its
+host and devices, the spec, and per cell its runs, batches, chunks, compile and wall times and
+compilation counts; ``provenance`` (when, by which command line, from which commit, whether the
+checkout had uncommitted changes) of the command that wrote the manifest, and ``invocations``:
+the provenance and wall time of every command that computed some of the results (a rerun that
+computed nothing adds none).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib.metadata
 import os
 import platform
 import shlex
+import socket
 import subprocess
 import sys
 
@@ -85,17 +87,29 @@ def provenance() -> dict:
     }
 
 
-def device_info(devices=None) -> dict:
-    """Platform, kind and count of ``devices`` (default: all of jax's devices)."""
+def device_info(devices=None, hosts: list[str] | None = None) -> dict:
+    """Platform, kind and count of ``devices`` (default: all of jax's devices, of every
+    process), the processor architecture and core count of this host, and ``processes``: per
+    process its index, host name (``hosts[index]``, default this host's) and device ids."""
     import jax
 
     devices = jax.devices() if devices is None else devices
+    indices = sorted({d.process_index for d in devices})
+    names = hosts or [socket.gethostname()] * (max(indices) + 1)
     return {
         "platform": devices[0].platform,
         "kind": devices[0].device_kind,
         "count": len(devices),
         "host": platform.machine(),
         "cpus": os.cpu_count(),
+        "processes": [
+            {
+                "process": p,
+                "host": names[p],
+                "devices": [d.id for d in devices if d.process_index == p],
+            }
+            for p in indices
+        ],
     }
 
 
@@ -106,16 +120,18 @@ def build_manifest(
     devices=None,
     invocations: list | None = None,
     diverged: list | None = None,
+    hosts: list[str] | None = None,
 ) -> dict:
     """The manifest (module doc). ``wall_seconds``: summed over ``invocations`` when given;
-    ``diverged``: the runs with non-finite metrics (``zoprl.storage.divergence``)."""
+    ``diverged``: the runs with non-finite metrics (``zoprl.storage.divergence``); ``hosts``:
+    the host name of each process (``device_info``)."""
     here = provenance()
     return {
         "zoprl_version": package_versions()["zoprl"],
         "git_commit": here["git_commit"],
         "provenance": here,
         "versions": package_versions(),
-        "device": device_info(devices),
+        "device": device_info(devices, hosts),
         "spec": spec_dict,
         "cells": cells,
         "wall_seconds": wall_seconds,

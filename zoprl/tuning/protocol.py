@@ -221,6 +221,7 @@ def tune(
 ) -> TuneResult:
     """Run the protocol of the module doc for ``spec`` into ``out_dir``."""
     from zoprl.experiment import run_sweep
+    from zoprl.hosts import share
     from zoprl.tuning.report import write_report
 
     if spec.tuning is None:
@@ -248,7 +249,9 @@ def tune(
     )
     second = tuned_spec(spec, plans, choices)
     chosen, warnings = describe_choices(plans, spec, choices)
-    written = write_report(out_dir, second, chosen, tuning.table, scores, plans, cells, settings)
+    written = share(  # process 0 writes (every process of a multi-process run got the table)
+        lambda: write_report(out_dir, second, chosen, tuning.table, scores, plans, cells, settings)
+    )
     log(f"evaluating the chosen configurations on {spec.seeds} fresh seeds")
     evaluation = run_sweep(
         second, os.path.join(out_dir, "evaluation"), fresh=fresh, progress=progress
