@@ -24,6 +24,8 @@ SHARED = [
     "estimators/directions.py",
     "algorithms/zeroth_order.py",
     "algorithms/preference_losses.py",
+    "algorithms/bilevel_common.py",
+    "bilevel/estimators.py",
     "algorithms/preference_game.py",
     "preference_data.py",
     *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "reward_models").glob("*.py"))),
@@ -60,6 +62,7 @@ def test_ceilings_are_the_only_readers():
         "ppo_reach_avoid",
         "reinforce_true_reward",
         "es_true_reward",
+        "bilevel_exact_hypergradient",  # the teacher's exact answers (``bilevel.finite``)
     }
 
 

@@ -413,16 +413,21 @@ def cmd_reproduce(args) -> int:
 
 
 def _report_written(paths) -> int:
-    """The summary of every sweep table among ``paths`` that has a manifest beside it."""
+    """The summary of every sweep table among ``paths`` that has a manifest beside it (other
+    tables, e.g. an exact measurement's, are skipped by their columns)."""
+    import pyarrow.parquet as pq
+
     from zoprl.plots import load_manifest, load_table
+    from zoprl.theory import REQUIRED_COLUMNS
 
     code = 0
     for path in (p for p in paths if str(p).endswith("results.parquet")):
         folder = os.path.dirname(str(path))
         if not os.path.exists(os.path.join(folder, "manifest.json")):
             continue
-        table = load_table(folder)
-        if {"cell", "run_id", "diverged"} <= set(table.columns):
+        columns = set(pq.read_schema(str(path)).names)
+        if {"cell", "run_id", "diverged", *REQUIRED_COLUMNS} <= columns:
+            table = load_table(folder)
             print(f"== {folder}")
             code = max(code, _report(table, load_manifest(folder)))
     return code

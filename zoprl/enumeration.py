@@ -5,6 +5,8 @@ A trajectory is the state-action sequence (s_1, a_1, ..., s_H, a_H); there are (
 ``enumerate_trajectories`` lists them as index arrays (a constant of the traced program), and
 ``trajectory_probabilities`` gives Pr_pi(tau) = rho(s_1) prod_h pi_h(a_h | s_h)
 prod_{h < H} P(s_{h+1} | s_h, a_h), which sums to 1 over the enumeration.
+``enumerated_trajectories`` gives the same list as the ``Trajectory`` pytree that rollouts
+produce (for an oracle's exact answer probabilities).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from zoprl.trajectory import Trajectory
 
 MAX_ENUMERATED_TRAJECTORIES = 2048
 
@@ -45,6 +49,25 @@ def trajectory_probabilities(transition, start, policy, states, actions) -> jax.
     )
 
 
+def enumerated_trajectories(env, env_params):
+    """Every trajectory of the finite environment ``env`` as a ``Trajectory`` with leaves [N, H]
+    in the order of ``enumerate_trajectories``: obs the state index, valid 1, log_prob 0 (no
+    behaviour policy), and the latent reward r(s_h, a_h) = sum_s' P(s'|s_h, a_h) R(s_h, a_h, s')
+    that oracles read (environment side, like a rollout). An oracle's ``prob`` on these is the
+    exact answer probability when the reward does not depend on s' (else that of the expected
+    reward)."""
+    model = env.model(env_params)
+    states, actions = enumerate_trajectories(env.num_states, env.num_actions, env.horizon)
+    reward = model.expected_reward()
+    return Trajectory(
+        obs=jnp.asarray(states),
+        action=jnp.asarray(actions),
+        log_prob=jnp.zeros(states.shape, reward.dtype),
+        valid=jnp.ones(states.shape, reward.dtype),
+        latent_reward=reward[states, actions],
+    )
+
+
 def expected_step_returns(reward_table, states, actions) -> jax.Array:
     """sum_h r(s_h, a_h) for index arrays [..., H] and an expected reward table [S, A]."""
     return jnp.sum(reward_table[states, actions], axis=-1)
@@ -53,6 +76,7 @@ def expected_step_returns(reward_table, states, actions) -> jax.Array:
 __all__ = [
     "MAX_ENUMERATED_TRAJECTORIES",
     "enumerate_trajectories",
+    "enumerated_trajectories",
     "expected_step_returns",
     "trajectory_probabilities",
 ]

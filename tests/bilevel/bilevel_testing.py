@@ -45,3 +45,27 @@ def with_sparse_start(params):
     some (h, s) become unreachable (exercises the masked solves)."""
     start = jnp.zeros_like(params.start).at[..., 0].set(1.0)
     return params._replace(start=start)
+
+
+def to64(tree):
+    """Floating leaves cast to float64 (environment params for the float64 tests)."""
+
+    def leaf(x):
+        x = jnp.asarray(x)
+        return x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+    return jax.tree.map(leaf, tree)
+
+
+def tiny_learner_setting(num_states=3, num_actions=2, horizon=2, num_queries=3):
+    """(env, float64 env params, time-dependent tabular policy, logistic oracle) of a tiny
+    RandomMDP for the learner and evaluator tests."""
+    from zoprl.envs import make
+    from zoprl.oracles import make_oracle
+    from zoprl.policies import tabular_softmax
+
+    env, env_params = make(
+        "RandomMDP", num_states=num_states, num_actions=num_actions, branching=2, horizon=horizon
+    )
+    policy = tabular_softmax(num_states, num_actions, horizon)
+    return env, to64(env_params), policy, make_oracle("logistic", num_queries)

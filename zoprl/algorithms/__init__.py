@@ -1,7 +1,9 @@
 """Learning algorithms as (init, step) pairs of pure functions, and the run function.
 
 Reward-free (learn from preferences only): ``zpg``, ``zbcpg``, ``zspo``, ``dpo`` (and IPO), and
-the reward-inference baseline ``rlhf`` (a reward model fitted to preferences, then PPO on it).
+the reward-inference baseline ``rlhf`` (a reward model fitted to preferences, then PPO on it);
+bilevel RLHF (arXiv 2410.15610): ``bilevel_penalty``, ``bilevel_decoupled`` (online, offline)
+and the exact ceiling ``bilevel_hypergradient``.
 General-preference (Nash) learners on contextual bandits: ``nash_offline``, ``nash_online``,
 ``self_play`` (IPO, Nash-MD, SPPO, extragradient), ``bt_pipeline``, ``zpg_nash``, ``zspo_nash``.
 Ceilings that read the true reward (``reads_latent_reward``): ``ppo``, ``reinforce``,
@@ -9,6 +11,9 @@ Ceilings that read the true reward (``reads_latent_reward``): ``ppo``, ``reinfor
 """
 
 from zoprl.algorithms.base import Algorithm, PolicyState, hparam_fields
+from zoprl.algorithms.bilevel_decoupled import bilevel_decoupled
+from zoprl.algorithms.bilevel_hypergradient import bilevel_hypergradient
+from zoprl.algorithms.bilevel_penalty import bilevel_penalty
 from zoprl.algorithms.bt_pipeline import bt_pipeline
 from zoprl.algorithms.dpo import DPOHparams, DPOInfo, DPOState, dpo
 from zoprl.algorithms.evolution import ESHparams, ESInfo, ESState, evolution_strategies
@@ -80,6 +85,9 @@ __all__ = [
     "RunCarry",
     "ZerothOrderHparams",
     "ZerothOrderInfo",
+    "bilevel_decoupled",
+    "bilevel_hypergradient",
+    "bilevel_penalty",
     "bt_pipeline",
     "discounted_returns",
     "dpo",

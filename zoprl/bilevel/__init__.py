@@ -6,7 +6,11 @@ a reward model r_nu to teacher preferences on trajectory pairs drawn from the lo
 KL-regularised optimal policy under r_nu. Modules: ``problem`` (instances and reward
 parametrisations), ``lower_level`` (J_c, theta*(nu), policy parametrisations), ``upper_level``
 (f exactly and by Monte Carlo), ``hypergradient`` (grad F unrolled and implicit), ``penalty``
-(Phi_lambda and its gradient), ``bilevel_rlhf`` (the functions with r_nu bound).
+(Phi_lambda and its gradient), ``bilevel_rlhf`` (the functions with r_nu bound), ``finite`` (the
+exact problem of zoprl's environments, policies, reward models and oracles: the teacher as its
+preference matrix) and ``estimators`` (the sampled gradients the learners use). The learners
+are ``zoprl.algorithms.bilevel_penalty``, ``bilevel_decoupled`` and ``bilevel_hypergradient``;
+the evaluator is ``zoprl.evaluators.bilevel``.
 """
 
 from zoprl.bilevel.bilevel_rlhf import BilevelRLHF, bilevel_rlhf

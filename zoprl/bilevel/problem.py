@@ -15,7 +15,14 @@ model), which is static (closed over or passed as a static argument):
                                           axis carries the horizon H (``make_bilevel_params``
                                           repeats an [S, A] table);
   kl_coef c > 0, teacher_beta beta > 0,   the KL weight, the Bradley-Terry temperature of the
-  ridge rho >= 0                          teacher and the ridge weight on nu (scalars).
+  ridge rho >= 0                          teacher and the ridge weight on nu (scalars);
+  preference P [N, N] or None             optionally, the teacher given by its answer
+                                          probabilities over the enumerated trajectories
+                                          (``zoprl.enumeration`` order): P[i, j] = Pr(tau_j is
+                                          preferred to tau_i). When given, it replaces the
+                                          Bradley-Terry teacher sigma(beta (r(tau_j) - r(tau_i)))
+                                          in the exact upper objective (any oracle: links,
+                                          mistakes, ties; ``oracle_bilevel_params``).
 
 Reward parametrisations: ``tabular_reward`` (r_nu = nu, nu [S, A]), ``linear_reward(features)``
 (r_nu(s, a) = phi(s, a)^T nu) and ``reward_model_table(model, S, A)`` for any
@@ -24,7 +31,7 @@ Reward parametrisations: ``tabular_reward`` (r_nu = nu, nu [S, A]), ``linear_rew
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import chex
@@ -33,7 +40,8 @@ import jax.numpy as jnp
 
 from zoprl.envs.finite import TabularModel
 from zoprl.envs.tabular import random_mdp_params
-from zoprl.soft_value import KLRegularisedMDP, per_step
+from zoprl.reward_models.models import make_reward_model
+from zoprl.soft_value import KLRegularisedMDP, floating_dtype, per_step
 from zoprl.validation import check_int, check_nonnegative, check_positive
 
 RewardFn = Callable[..., jax.Array]
@@ -49,6 +57,7 @@ class BilevelParams(NamedTuple):
     kl_coef: jax.Array
     teacher_beta: jax.Array
     ridge: jax.Array
+    preference: jax.Array | None = None
 
     @property
     def horizon(self) -> int:
@@ -71,6 +80,9 @@ def check_bilevel_params(params: BilevelParams) -> tuple[int, int, int]:
     chex.assert_shape(params.true_reward, (s, a))
     chex.assert_shape(params.reference, (h, s, a))
     chex.assert_rank([params.kl_coef, params.teacher_beta, params.ridge], 0)
+    if params.preference is not None:
+        n = (s * a) ** h
+        chex.assert_shape(params.preference, (n, n))
     return s, a, h
 
 
@@ -142,6 +154,28 @@ def random_bilevel_params(
     )
 
 
+def oracle_bilevel_params(
+    transition, start, reference, kl_coef, ridge, preference
+) -> BilevelParams:
+    """An instance whose teacher is given by its preference matrix P [N, N] over the enumerated
+    trajectories (module doc), with reference tables [H, S, A]. The reward and temperature
+    slots hold NaN: nothing that reads them (the Monte Carlo upper objective) gives a number."""
+    transition = jnp.asarray(transition)
+    dtype = floating_dtype(transition, preference)
+    nan = jnp.asarray(jnp.nan, dtype)
+    s, a = transition.shape[0], transition.shape[1]
+    return BilevelParams(
+        transition.astype(dtype),
+        jnp.asarray(start, dtype),
+        jnp.full((s, a), jnp.nan, dtype),
+        jnp.asarray(reference, dtype),
+        jnp.asarray(kl_coef, dtype),
+        nan,
+        jnp.asarray(ridge, dtype),
+        jnp.asarray(preference, dtype),
+    )
+
+
 # reward parametrisations -------------------------------------------------------------------------
 def tabular_reward(nu: jax.Array) -> jax.Array:
     """r_nu(s, a) = nu[s, a]."""
@@ -169,6 +203,16 @@ def reward_model_table(model, num_states: int, num_actions: int) -> RewardFn:
     per_action = jax.vmap(model.apply, in_axes=(None, None, 0))
     table = jax.vmap(per_action, in_axes=(None, 0, None))
     return lambda nu: table(nu, states, actions)
+
+
+def resolve_reward_model(env, reward_model: str | None, reward_hidden: Sequence[int]):
+    """The ``zoprl.reward_models`` RewardModel of kind ``reward_model`` (None: tabular on finite
+    environments, else mlp) with MLP widths ``reward_hidden``: the bilevel learners' and the
+    bilevel evaluator's (the same settings give the same model)."""
+    if reward_model is None:
+        reward_model = "tabular" if getattr(env, "is_finite", False) else "mlp"
+    hidden = tuple(check_int("reward_hidden width", w) for w in reward_hidden)
+    return make_reward_model(reward_model, env, hidden=hidden)
 
 
 def model_reward(reward_fn: RewardFn, params: BilevelParams, nu) -> jax.Array:
@@ -199,8 +243,10 @@ __all__ = [
     "linear_reward",
     "make_bilevel_params",
     "model_reward",
+    "oracle_bilevel_params",
     "random_bilevel_params",
     "regularised_mdp",
+    "resolve_reward_model",
     "reward_model_table",
     "ridge_penalty",
     "tabular_reward",

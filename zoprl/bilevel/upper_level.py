@@ -34,14 +34,20 @@ from zoprl.enumeration import (
     trajectory_probabilities,
 )
 from zoprl.envs.finite import inverse_cdf
-from zoprl.soft_value import floating_dtype
+from zoprl.soft_value import floating_dtype, per_step
+
+
+def soft_label_loss(model_gap, p) -> jax.Array:
+    """-p log sigma(D) - (1 - p) log sigma(-D): the expected negative log-likelihood of a vote
+    that prefers tau_1 with probability p, for the model return gap D = R_nu(tau_1) -
+    R_nu(tau_0); elementwise. With p an empirical vote frequency it is the loss of the votes."""
+    return -(p * jax.nn.log_sigmoid(model_gap) + (1.0 - p) * jax.nn.log_sigmoid(-model_gap))
 
 
 def preference_loss(model_gap, true_gap, teacher_beta) -> jax.Array:
     """E_o[-log sigma(s_o D)] = -p log sigma(D) - (1 - p) log sigma(-D), p = sigma(beta delta),
     for the model return gap D = R_nu(tau_1) - R_nu(tau_0) and the true gap delta; elementwise."""
-    p = jax.nn.sigmoid(teacher_beta * true_gap)
-    return -(p * jax.nn.log_sigmoid(model_gap) + (1.0 - p) * jax.nn.log_sigmoid(-model_gap))
+    return soft_label_loss(model_gap, jax.nn.sigmoid(teacher_beta * true_gap))
 
 
 def _returns(reward_table, states, actions) -> jax.Array:
@@ -54,10 +60,22 @@ def _check_policy(params: BilevelParams, policy) -> None:
     chex.assert_shape(policy, (params.horizon, params.num_states, params.num_actions))
 
 
+def _teacher_matrix(params: BilevelParams, dtype) -> jax.Array:
+    """P[i, j] = Pr(tau_j preferred to tau_i) over the enumeration: ``params.preference`` when
+    given, else the Bradley-Terry teacher sigma(beta (r(tau_j) - r(tau_i)))."""
+    if params.preference is not None:
+        return params.preference.astype(dtype)
+    states, actions = enumerate_trajectories(params.num_states, params.num_actions, params.horizon)
+    true_table = per_step(params.true_reward, params.horizon).astype(dtype)
+    true_return = _returns(true_table, states, actions)
+    return jax.nn.sigmoid(params.teacher_beta * (true_return[None, :] - true_return[:, None]))
+
+
 def upper_objective(reward_fn: RewardFn, params: BilevelParams, nu, policy) -> jax.Array:
     """f(nu, pi) exactly, by enumerating every pair of trajectories (see the module doc);
-    ``policy`` is the probability table [H, S, A]. At most MAX_ENUMERATED_TRAJECTORIES
-    trajectories ((S A)^H), checked at trace time."""
+    ``policy`` is the probability table [H, S, A]; the teacher is ``params.preference`` when
+    given (any oracle's answer probabilities), else Bradley-Terry on the true reward. At most
+    MAX_ENUMERATED_TRAJECTORIES trajectories ((S A)^H), checked at trace time."""
     _check_policy(params, policy)
     model_table = model_reward(reward_fn, params, nu)
     dtype = floating_dtype(model_table, policy, params.transition)
@@ -70,13 +88,9 @@ def upper_objective(reward_fn: RewardFn, params: BilevelParams, nu, policy) -> j
         actions,
     )  # [N]
     model_return = _returns(model_table.astype(dtype), states, actions)  # [N]
-    true_table = jnp.broadcast_to(params.true_reward, model_table.shape).astype(dtype)
-    true_return = _returns(true_table, states, actions)
     # losses[i, j]: tau_0 = trajectory i, tau_1 = trajectory j
-    losses = preference_loss(
-        model_return[None, :] - model_return[:, None],
-        true_return[None, :] - true_return[:, None],
-        params.teacher_beta,
+    losses = soft_label_loss(
+        model_return[None, :] - model_return[:, None], _teacher_matrix(params, dtype)
     )
     return prob @ losses @ prob + ridge_penalty(nu, params.ridge).astype(dtype)
 
@@ -133,6 +147,7 @@ __all__ = [
     "enumerate_trajectories",
     "preference_loss",
     "sample_state_actions",
+    "soft_label_loss",
     "trajectory_probabilities",
     "upper_objective",
     "upper_objective_monte_carlo",

@@ -1,5 +1,6 @@
 """Environments with the gymnax API; finite ones carry an exact tabular model."""
 
+from zoprl.envs.chain import Chain
 from zoprl.envs.finite import FiniteMDP, FiniteState, TabularModel
 from zoprl.envs.gridworld import GridWorld, GridWorldParams
 from zoprl.envs.gymnax_adapter import GymnaxEnv
@@ -15,6 +16,7 @@ from zoprl.envs.tabular import (
 
 __all__ = [
     "Bandit",
+    "Chain",
     "ContextualBandit",
     "FiniteMDP",
     "FiniteState",

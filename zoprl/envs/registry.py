@@ -1,7 +1,8 @@
 """zoprl's environment registry: ``make(name, **kwargs) -> (env, env_params)`` as in gymnax.
 
 Registered: GridWorld (the pinned default of arXiv 2409.17401), GridWorld-sparse, RandomMDP
-(Garnet instances keyed by ``seed``), Bandit, ContextualBandit, and every gymnax environment
+(Garnet instances keyed by ``seed``), Bandit, ContextualBandit, Chain (a distractor and a distant
+goal: the distribution-shift MDP of the bilevel experiments), and every gymnax environment
 (CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, ...) through the adapter, except
 MNISTBandit-bsuite, which downloads a data set when built.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import gymnax
 import jax
 
+from zoprl.envs.chain import Chain
 from zoprl.envs.gridworld import GridWorld
 from zoprl.envs.gymnax_adapter import GymnaxEnv
 from zoprl.envs.tabular import ContextualBandit, TabularMDP, random_bandit_params, random_mdp_params
@@ -59,6 +61,11 @@ def _bandit(num_actions=10, seed=0):
     return _contextual_bandit(1, num_actions, seed)
 
 
+def _chain(num_states=3, horizon=3, **params):
+    env = Chain(num_states, horizon)
+    return env, env.make_params(**params)
+
+
 def _gymnax(gymnax_name):
     def factory(horizon=None, **env_kwargs):
         env, params = gymnax.make(gymnax_name, **env_kwargs)
@@ -73,6 +80,7 @@ register("GridWorld-sparse", lambda **kw: _gridworld(reward="sparse", **kw))
 register("RandomMDP", _random_mdp)
 register("ContextualBandit", _contextual_bandit)
 register("Bandit", _bandit)
+register("Chain", _chain)
 # MNISTBandit-bsuite downloads MNIST when it is built, so it is left out: zoprl never fetches data.
 for _name in gymnax.registered_envs:
     if _name != "MNISTBandit-bsuite":

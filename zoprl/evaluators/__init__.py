@@ -7,6 +7,7 @@ from zoprl.evaluators.base import (
     make_evaluator,
     register_evaluator,
 )
+from zoprl.evaluators.bilevel import bilevel_evaluator
 from zoprl.evaluators.nash import game_metrics, nash_evaluator
 from zoprl.evaluators.nash_mdp import mdp_game_metrics, nash_mdp_evaluator
 from zoprl.evaluators.policy_value import (
@@ -20,6 +21,7 @@ from zoprl.evaluators.reach_avoid import reach_avoid_evaluator, teacher_evaluato
 __all__ = [
     "EVALUATORS",
     "Evaluator",
+    "bilevel_evaluator",
     "default_policy_evaluator",
     "evaluator_options",
     "exact_policy_evaluator",

@@ -402,7 +402,7 @@ def _build_cell(
         entry.name,
         algorithm,
         evaluator,
-        registry.reads_latent_reward,
+        registry.reads_latent_reward or algorithm.reads_latent_reward,  # e.g. an exact mode
         spec.environment.name,
         oracle.label,
         size,

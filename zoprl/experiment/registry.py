@@ -128,6 +128,16 @@ PREFERENCE_GAME = {
 tensor (a Condorcet cycle by default), scored by the exact game gap."""
 
 
+TINY_CHAIN = {
+    "environment": {"name": "Chain"},
+    "policy": {"name": "time_dependent_softmax"},
+    "evaluation": {"name": "bilevel"},
+}
+"""The setting of the exact bilevel ceiling: a chain small enough to enumerate its trajectory
+pairs (S = 3, H = 3), the time-dependent tabular policy that pi*(nu) needs, and the bilevel
+evaluator."""
+
+
 def default_sections(names) -> dict:
     """The spec sections (environment, oracle, evaluation) that algorithms ``names`` share as
     their setting, for a spec that names none; {} when they do not agree or have none."""
@@ -209,6 +219,26 @@ ALGORITHMS: dict[str, AlgorithmEntry] = {
         "Nash: zeroth-order self-play sign steps (ours)",
         update="sign",
         sections=PREFERENCE_GAME,
+    ),
+    "bilevel_penalty": _entry(
+        alg.bilevel_penalty,
+        "bilevel RLHF by the penalty method (arXiv 2410.15610; Kwon et al., arXiv 2309.01753)",
+    ),
+    "bilevel_decoupled_online": _entry(
+        alg.bilevel_decoupled,
+        "decoupled online RLHF on the KL-regularised objective (baseline of arXiv 2410.15610)",
+        online=True,
+    ),
+    "bilevel_decoupled_offline": _entry(
+        alg.bilevel_decoupled,
+        "offline RLHF on the KL-regularised objective, pairs of pi_ref (arXiv 2410.15610)",
+        online=False,
+    ),
+    "bilevel_exact_hypergradient": _entry(
+        alg.bilevel_hypergradient,
+        "ceiling: exact hypergradient descent of bilevel RLHF, tiny MDPs (arXiv 2410.15610)",
+        reads_latent_reward=True,
+        sections=TINY_CHAIN,
     ),
     "ppo_true_reward": _entry(
         alg.ppo, "ceiling: PPO on the true reward", uses_oracle=False, reads_latent_reward=True

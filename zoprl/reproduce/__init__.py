@@ -18,10 +18,16 @@ overrides of that profile (none for quick: the file is the quick profile).
                            RLHF-PPO against a cyclic teacher, scored by the exact gap, every
                            method tuned (``nash_gridworld``)
     rates                  fitted log-log slopes against the predicted rates (zoprl.theory)
+    bilevel-penalty-bias   ||grad Phi_lambda - grad F|| against lambda, exact (arXiv 2309.01753)
+    bilevel-shift          the penalty method against decoupled, offline RLHF and the exact
+                           hypergradient under distribution shift (arXiv 2410.15610)
+    bilevel-rates          E||grad F||^2 of the penalty method against samples
+    bilevel-neural         MLP reward and policy on CartPole-v1 (full: Acrobot-v1, a width sweep)
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from typing import NamedTuple
@@ -41,7 +47,7 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
     """A reproduction from ``specs/<name>.toml``: tuned with the tuning protocol when the spec
     has a [tuning] table (``zoprl.tuning``: <out>/tuning, <out>/evaluation, tuned.yaml,
     chosen.csv, sensitivity figure), else one sweep into <out>; then the summary of
-    ``figures.<summarise>`` from the (evaluation) table."""
+    ``figures.<summarise>`` (or of ``module:function``) from the (evaluation) table."""
 
     def run(out_dir, profile, fresh, progress, log):
         from zoprl.experiment import run_sweep
@@ -57,8 +63,10 @@ def _spec_based(name: str, summarise: str) -> Reproduction:
         else:
             result = run_sweep(spec, out_dir, fresh=fresh, progress=progress)
             written = [result.table_path, result.manifest_path]
+        module, _, function = summarise.rpartition(":")
+        source = importlib.import_module(module) if module else figures
         summary = share(  # process 0 writes (zoprl.hosts)
-            lambda: getattr(figures, summarise)(result.table, result.manifest, out_dir, log)
+            lambda: getattr(source, function)(result.table, result.manifest, out_dir, log)
         )
         return written + list(summary)
 
@@ -96,6 +104,13 @@ def _rates(out_dir, profile, fresh, progress, log):
     return share(lambda: run_rates(out_dir, profile, log=log))  # on process 0 alone
 
 
+def _bilevel_penalty_bias(out_dir, profile, fresh, progress, log):
+    from zoprl.hosts import share
+    from zoprl.reproduce.bilevel import run_penalty_bias
+
+    return share(lambda: run_penalty_bias(out_dir, profile, log=log))  # on process 0 alone
+
+
 EXPERIMENTS: dict[str, Reproduction] = {
     "gridworld-comparison": _spec_based("gridworld-comparison", "comparison"),
     "stochasticity": _spec_based("stochasticity", "stochasticity"),
@@ -113,6 +128,13 @@ EXPERIMENTS: dict[str, Reproduction] = {
         ),
         _rates,
     ),
+    "bilevel-penalty-bias": Reproduction(
+        lambda: "||grad Phi_lambda - grad F|| and F - Phi_lambda against lambda, exact, slope -1",
+        _bilevel_penalty_bias,
+    ),
+    "bilevel-shift": _spec_based("bilevel-shift", "zoprl.reproduce.bilevel:shift"),
+    "bilevel-rates": _spec_based("bilevel-rates", "zoprl.reproduce.bilevel:rates"),
+    "bilevel-neural": _spec_based("bilevel-neural", "zoprl.reproduce.bilevel:neural"),
 }
 
 
