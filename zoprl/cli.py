@@ -52,7 +52,7 @@ LIST_KINDS = (
 TIME_CLAIMS = {  # the README makes the same claims, word for word (tests/test_cli.py checks)
     "demo": "about a minute on a 2-core CPU",
     "reproduce": "on a 2-core CPU (5 minutes 54 seconds, measured 2026-11-23)",
-    "bench": "about a minute and a half on 2 cores",
+    "bench": "about 45-75 s on 2 cores",
 }
 EXIT_CODES = __doc__.split("\n\n")[-1].strip()
 

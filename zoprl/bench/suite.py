@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes and 5 repeats (about a minute and a half on 2 cores)",
+        help="small sizes and 5 repeats (about 45-75 s on 2 cores)",
     )
     sizes.add_argument(
         "--gpu",

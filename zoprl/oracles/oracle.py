@@ -122,14 +122,19 @@ def validate_oracle_params(params: OracleParams) -> OracleParams:
 
 
 def _broadcast(values: dict, where: str) -> dict:
-    """The values as float32 JAX arrays broadcast to one common shape (a grid or scalars)."""
+    """The values as float32 NumPy arrays broadcast to one common shape (a grid or scalars);
+    they become JAX arrays (``_to_jax``) only after validation."""
     arrays = {name: np.asarray(value, np.float32) for name, value in values.items()}
     try:
         common = np.broadcast_arrays(*arrays.values())
     except ValueError as err:
         shapes = {name: a.shape for name, a in arrays.items()}
         raise ValueError(f"{where} shapes do not broadcast: {shapes}") from err
-    return {name: jnp.asarray(a) for name, a in zip(arrays, common)}
+    return {name: np.ascontiguousarray(a) for name, a in zip(arrays, common)}
+
+
+def _to_jax(params):
+    return jax.tree.map(jnp.asarray, params)
 
 
 def teacher_params(**knobs) -> TeacherParams:
@@ -140,7 +145,9 @@ def teacher_params(**knobs) -> TeacherParams:
             f"unknown teacher parameter {unknown[0]!r}; valid names: {', '.join(TEACHER_KNOBS)}"
         )
     values = {"mistake": 0.0, "skip": 0.0, "equal_margin": 0.0, **knobs}
-    return validate_teacher_params(TeacherParams(**_broadcast(values, "teacher parameter")))
+    return _to_jax(
+        validate_teacher_params(TeacherParams(**_broadcast(values, "teacher parameter")))
+    )
 
 
 def oracle_params(preset: str = "oracle", **overrides) -> OracleParams:
@@ -165,7 +172,7 @@ def oracle_params(preset: str = "oracle", **overrides) -> OracleParams:
         UtilityParams(*(both[f] for f in UtilityParams._fields)),
         TeacherParams(*(both[f] for f in TEACHER_KNOBS)),
     )
-    return validate_oracle_params(params)
+    return _to_jax(validate_oracle_params(params))
 
 
 def tensor_oracle_params(preference, **teacher_knobs) -> OracleParams:
