@@ -209,7 +209,7 @@ def misspecification_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table: pd.DataFrame, manifest: dict, out_dir: str, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.storage.atomic import write_bytes_atomically
+    from zoprl.reproduce.figures import write_summary
 
     frame = summary_frame(table)
     budget = common_budget(table)
@@ -218,13 +218,7 @@ def summarise(table: pd.DataFrame, manifest: dict, out_dir: str, log=print) -> l
         f"gap closed (J - J_0) / (J* - J_0) at {budget:,.0f} queries (ceilings: final), mean "
         f"[95% t interval] over {int(frame.n.max())} evaluation seeds:"
     )
-    log(markdown)
-    written = [
-        write_bytes_atomically(
-            os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, "summary.md"), markdown.encode()),
-    ]
+    written = write_summary(frame, markdown, out_dir, log)
     paths = save_figure(
         misspecification_figure(table, frame), os.path.join(out_dir, "misspecification")
     )

@@ -192,7 +192,7 @@ def nash_gridworld_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table, out_dir: str, references=None, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.storage.atomic import write_bytes_atomically
+    from zoprl.reproduce.figures import write_summary
 
     frame = summary_frame(table, references)
     markdown = summary_markdown(frame)
@@ -200,13 +200,7 @@ def summarise(table, out_dir: str, references=None, log=print) -> list[str]:
         f"at {common_budget(table):,.0f} queries, mean [95% t interval] over "
         f"{int(frame.n.max())} evaluation seeds (pi0, pi*: exact):"
     )
-    log(markdown)
-    written = [
-        write_bytes_atomically(
-            os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, "summary.md"), markdown.encode()),
-    ]
+    written = write_summary(frame, markdown, out_dir, log)
     paths = save_figure(nash_gridworld_figure(table, frame), os.path.join(out_dir, SPEC_NAME))
     return written + [str(p) for p in paths]
 
