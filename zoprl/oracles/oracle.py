@@ -130,7 +130,7 @@ def _broadcast(values: dict, where: str) -> dict:
     except ValueError as err:
         shapes = {name: a.shape for name, a in arrays.items()}
         raise ValueError(f"{where} shapes do not broadcast: {shapes}") from err
-    return {name: np.ascontiguousarray(a) for name, a in zip(arrays, common)}
+    return {name: np.array(a) for name, a in zip(arrays, common)}  # a contiguous copy
 
 
 def _to_jax(params):
