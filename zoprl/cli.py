@@ -51,7 +51,7 @@ LIST_KINDS = (
 )
 TIME_CLAIMS = {  # the README makes the same claims, word for word (tests/test_cli.py checks)
     "demo": "about 40 seconds on a 2-core CPU, 13 when rerun",
-    "reproduce": "on a 2-core CPU (11 minutes 29 seconds, measured 2026-11-30)",
+    "reproduce": "on a 2-core CPU (11 minutes 39 seconds, measured 2026-11-30)",
     "bench": "about 45-75 s on 2 cores",
 }
 EXIT_CODES = __doc__.split("\n\n")[-1].strip()
@@ -397,7 +397,7 @@ def cmd_reproduce(args) -> int:
     """Named reproductions of the papers' claims (see zoprl list reproductions), each into
     OUT/NAME: the tuning and evaluation tables, manifests, figures, the chosen hyperparameters
     and summary.csv / summary.md (slopes for the rate experiments). --quick (the default) runs
-    all of them on a 2-core CPU (11 minutes 29 seconds, measured 2026-11-30); --full is sized
+    all of them on a 2-core CPU (11 minutes 39 seconds, measured 2026-11-30); --full is sized
     for a GPU. Rerunning resumes an interrupted sweep-based reproduction (rates, a few minutes
     of estimator statistics, is recomputed)."""
     from zoprl.reproduce import reproduce
