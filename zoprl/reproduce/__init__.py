@@ -14,6 +14,14 @@ overrides of that profile (none for quick: the file is the quick profile).
     blocks                 ZBCPG with K parallel blocks against wall-clock time and queries
     reward-misspecification  a non-Markovian teacher and a reward class too small: every
                            method tuned (``misspecification``)
+    nash-intransitive      the Bradley-Terry pipeline against general-preference learners on
+                           transitive and intransitive games (arXiv 2402.07314)
+    nash-offline           the offline pessimistic learner's gap against the data size at
+                           three coverage levels, with and without pessimism
+    nash-online            online main agent + enhancer against offline at equal query
+                           budgets; the enhancer ablation
+    nash-solvers           exact and sampled self-play learners on random games: which
+                           converge and which cycle
     nash-gridworld         the preference game on trajectories: ZPG, ZSPO, online DPO and
                            RLHF-PPO against a cyclic teacher, scored by the exact gap, every
                            method tuned (``nash_gridworld``)
@@ -97,6 +105,16 @@ def _nash_gridworld(out_dir, profile, fresh, progress, log):
     return run_nash_gridworld(out_dir, profile, fresh, progress, log)
 
 
+def _module_run(module: str) -> Callable:
+    """The runner ``zoprl.reproduce.<module>.run_<module>``, imported when it runs."""
+
+    def run(out_dir, profile, fresh, progress, log):
+        source = importlib.import_module(f"zoprl.reproduce.{module}")
+        return getattr(source, f"run_{module}")(out_dir, profile, fresh, progress, log)
+
+    return run
+
+
 def _rates(out_dir, profile, fresh, progress, log):
     from zoprl.hosts import share
     from zoprl.reproduce.rates import run_rates
@@ -118,6 +136,25 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "blocks": _spec_based("blocks", "blocks"),
     "reward-misspecification": Reproduction(
         lambda: _first_comment("reward-misspecification"), _misspecification
+    ),
+    "nash-intransitive": Reproduction(
+        lambda: (
+            "the Bradley-Terry pipeline against general-preference learners: gap against "
+            "queries on transitive and intransitive games"
+        ),
+        _module_run("nash_intransitive"),
+    ),
+    "nash-offline": Reproduction(
+        lambda: "offline pessimistic Nash learning: gap against n at three coverage levels",
+        _module_run("nash_offline"),
+    ),
+    "nash-online": Reproduction(
+        lambda: "online main agent + enhancer against offline at equal budgets; enhancer ablation",
+        _module_run("nash_online"),
+    ),
+    "nash-solvers": Reproduction(
+        lambda: "exact and sampled self-play learners on random games: which converge, which cycle",
+        _module_run("nash_solvers"),
     ),
     "nash-gridworld": Reproduction(lambda: _first_comment("nash-gridworld"), _nash_gridworld),
     "rates": Reproduction(
