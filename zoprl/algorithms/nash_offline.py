@@ -1,7 +1,10 @@
 """Offline pessimistic Nash learning from preferences (Ye et al. 2024, arXiv 2402.07314, Alg. 1).
 
 Data: n = ``num_pairs`` pairs (x ~ d0, a, b ~ pi_D(.|x) independently) labelled by the oracle,
-collected once in ``init`` from the behaviour policy pi_D (the reference pi0, or uniform). Then:
+collected once in ``init`` from the behaviour policy pi_D (the reference pi0, or uniform). The
+hyperparameter ``data_size`` in (0, num_pairs) keeps only the first ceil(data_size) pairs (the
+pairs are i.i.d., so these are a data set of that size; 0 keeps all): data sizes n vmap over a
+grid inside one compiled program, the data sets of one seed nested. Then:
 
 1. P-hat: the tabular maximum-likelihood estimate, the vote frequency of every (x, {a, b})
    (``zoprl.games.table_estimate``; 1/2 for pairs never compared).
@@ -54,11 +57,13 @@ BEHAVIOURS = ("reference", "uniform")
 
 class NashOfflineHparams(NamedTuple):
     """eta: the game's regularisation (tau = 1 / eta); beta >= 0: confidence width; damping:
-    the solver's first damping in (0, 1], or 0 for 1 / (1 + eta^2 / 4) (safe for any P)."""
+    the solver's first damping in (0, 1], or 0 for 1 / (1 + eta^2 / 4) (safe for any P);
+    data_size >= 0: the pairs used, the first ceil(data_size) of the num_pairs (0: all)."""
 
     eta: jax.Array
     beta: jax.Array
     damping: jax.Array
+    data_size: jax.Array
 
 
 class NashOfflineState(NamedTuple):
@@ -87,13 +92,28 @@ def _damping(hp: NashOfflineHparams):
     return jnp.where(hp.damping > 0, hp.damping, 1.0 / (1.0 + hp.eta**2 / 4.0))
 
 
+def _first_pairs(data, counts: Counts, data_size):
+    """The records with weight 0 beyond the first ceil(data_size) pairs (all if data_size is 0),
+    and the counts charged for the pairs kept: 2 n trajectories, the queries in proportion
+    (exact when every pair asks the same M votes, as every oracle kind does)."""
+    num_pairs = data.weights.shape[0]
+    kept = jnp.where(data_size > 0, jnp.minimum(jnp.ceil(data_size), num_pairs), num_pairs)
+    used = jnp.arange(num_pairs) < kept
+    data = data._replace(weights=jnp.where(used, data.weights, 0.0))
+    n = kept.astype(counts.trajectories.dtype)
+    queries = (counts.queries * n) // num_pairs
+    return data, Counts(2 * n, queries.astype(counts.queries.dtype))
+
+
 def nash_offline_init(setup: NashOfflineSetup, key, hp, env_params, oracle_params):
-    """Collect and label the data set, fit P-hat, start at the equilibrium of the fitted game."""
+    """Collect and label the data set, keep its first ``data_size`` pairs, fit P-hat, start at
+    the equilibrium of the fitted game."""
     reference = setup.reference
     behaviour = reference if setup.behaviour == "reference" else jnp.zeros_like(reference)
     data, counts = sample_comparisons(
         setup.sampler, key, behaviour, behaviour, env_params, oracle_params
     )
+    data, counts = _first_pairs(data, counts, hp.data_size)
     table = table_add(empty_table(*reference.shape, reference.dtype), data)
     P_hat = table_estimate(table).P_hat
     pi0 = jax.nn.softmax(reference, axis=-1)
@@ -128,15 +148,16 @@ def nash_offline_step(
     return state, NashOfflineInfo(d0 @ values)
 
 
-def nash_offline_hparams(eta=1.0, beta=0.0, damping=0.0) -> NashOfflineHparams:
+def nash_offline_hparams(eta=1.0, beta=0.0, damping=0.0, data_size=0.0) -> NashOfflineHparams:
     """Validated hyperparameters; scalars or grids, broadcast to one common shape."""
     return make_hparams(
         NashOfflineHparams,
         positive=("eta",),
-        nonnegative=("beta", "damping"),
+        nonnegative=("beta", "damping", "data_size"),
         eta=eta,
         beta=beta,
         damping=damping,
+        data_size=data_size,
     )
 
 
