@@ -22,8 +22,12 @@ from zoprl.reproduce.nash_offline import (
     COVERAGES,
     METHODS,
     choose_settings,
+    difference_frame,
+    difference_markdown,
     evaluation_sweep_spec,
     load_design,
+    range_slope_frame,
+    range_slope_markdown,
     summarise,
     summary_frame,
     summary_markdown,
@@ -138,7 +142,7 @@ def _table() -> pd.DataFrame:
 
 def test_the_summary_slopes_and_the_figure_come_from_the_table(tmp_path):
     lines = []
-    paths = summarise(_table(), str(tmp_path), log=lines.append)
+    paths = summarise(_table(), str(tmp_path), ranges=[[16, 64], [64, 256]], log=lines.append)
     assert all(os.path.getsize(p) > 0 for p in paths)
     assert any(p.endswith("nash_offline.png") for p in paths)
     frame = pd.read_csv(tmp_path / "summary.csv")
@@ -153,6 +157,47 @@ def test_the_summary_slopes_and_the_figure_come_from_the_table(tmp_path):
     np.testing.assert_allclose([pess.gap_first, fit.gap_last], [2.5 / 4, 5.0 / 256])
     assert pess.n_first == 16 and pess.n_last == 256 and pess.games == 4
     assert (tmp_path / "summary.md").read_text() == summary_markdown(frame)
+    # paired by game: c (n^(-1/2) - 2 / n), mean over games of c = 1 + game is 2.5
+    diffs = pd.read_csv(tmp_path / "differences.csv")
+    assert len(diffs) == len(COVERAGES) * 3 and (diffs.games == 4).all()
+    expected = [2.5 * (n**-0.5 - 2 / n) for n in (16, 64, 256)] * len(COVERAGES)
+    np.testing.assert_allclose(diffs.difference, expected)
+    assert diffs.excludes_zero.all()
+    assert (tmp_path / "differences.md").read_text() == difference_markdown(diffs)
+    slopes = pd.read_csv(tmp_path / "slopes.csv")
+    assert len(slopes) == len(COVERAGES) * len(METHODS) * 2 and (slopes.sizes == 2).all()
+    exponent = np.where(slopes.method == "pessimistic", -0.5, -1.0)
+    np.testing.assert_allclose(slopes.slope, exponent, atol=1e-9)
+    assert (tmp_path / "slopes.md").read_text() == range_slope_markdown(slopes)
+
+
+def test_the_paired_difference_pairs_by_game():
+    """Game 0 gains 0.2 and game 1 loses 0.2: the mean is 0 and the interval holds 0."""
+    rows = [
+        dict(coverage="uniform", method=m, pairs=64, game=g, value=v)
+        for m, g, v in (
+            ("pessimistic", 0, 0.1),
+            ("fit-then-solve", 0, 0.3),
+            ("pessimistic", 1, 0.5),
+            ("fit-then-solve", 1, 0.3),
+        )
+    ]
+    frame = difference_frame(pd.DataFrame(rows)).iloc[0]
+    assert frame.difference == pytest.approx(0.0) and frame.games == 2
+    assert not frame.excludes_zero
+
+
+def test_the_range_slopes_fit_only_their_range():
+    """A gap of n^(-1/2) up to n = 64, then a tail of slope -1: each range gets its exponent."""
+    rows = []
+    for n in (16, 32, 64, 128, 256):
+        value = n**-0.5 if n <= 64 else 64**-0.5 * 64 / n
+        for game in range(3):
+            rows.append(dict(coverage="uniform", method="fit-then-solve", pairs=n, game=game,
+                             value=value * (1 + game)))  # fmt: skip
+    slopes = range_slope_frame(pd.DataFrame(rows), [(16, 64), (64, 256)])
+    np.testing.assert_allclose(slopes.slope, [-0.5, -1.0], atol=1e-9)
+    assert "slope, n = 16-64" in range_slope_markdown(slopes)
 
 
 def test_summary_frame_reads_the_chosen_beta():
@@ -165,10 +210,21 @@ def test_summary_frame_reads_the_chosen_beta():
     assert (frame[frame.method == "fit-then-solve"].beta == 0.0).all()
 
 
-def test_the_committed_summary_md_is_the_table_of_the_committed_csv():
-    frame = pd.read_csv(os.path.join(RESULTS, "summary.csv"))
-    with open(os.path.join(RESULTS, "summary.md")) as f:
-        assert f.read() == summary_markdown(frame)
+@pytest.mark.parametrize(
+    "name, markdown",
+    [
+        ("summary", summary_markdown),
+        ("differences", difference_markdown),
+        ("slopes", range_slope_markdown),
+    ],
+)
+def test_the_committed_tables_are_those_of_the_committed_csvs(name, markdown):
+    frame = pd.read_csv(os.path.join(RESULTS, f"{name}.csv"))
+    with open(os.path.join(RESULTS, f"{name}.md")) as f:
+        text = f.read()
+    assert text == markdown(frame)
+    with open(os.path.join(RESULTS, "..", "..", "README.md")) as f:
+        assert text.strip() in f.read()  # the README shows every table verbatim
 
 
 def test_data_size_keeps_exactly_the_first_n_pairs_and_charges_them():

@@ -31,7 +31,14 @@ sweeps. Outputs in ``<out>``:
   summary.csv / summary.md  per coverage level and method: the gap at the smallest and largest
                             n (mean over games of the per-game mean over seeds, 95% t interval
                             over games), the log-log slope of the mean gap on n with its 95%
-                            cluster-bootstrap interval (games resampled), beside -1/2
+                            cluster-bootstrap interval (the evaluation games resampled), beside
+                            -1/2
+  differences.csv / .md     per coverage level and n: the gap of the pessimistic policy minus
+                            that of fit-then-solve, paired by game (each game's mean over seeds),
+                            mean over games with its 95% t interval over games
+  slopes.csv / slopes.md    per coverage level and method: the slope as in summary.md, fitted
+                            on the sub-ranges of n of the design's ``slope_ranges`` (a post-hoc,
+                            exploratory split of the n range)
   nash_offline.png / .pdf   the gap against n per coverage level, both methods, slope -1/2
 """
 
@@ -214,6 +221,90 @@ def summary_frame(points: pd.DataFrame, chosen: pd.DataFrame | None = None) -> p
     return frame.sort_values(["_c", "_m"]).drop(columns=["_c", "_m"]).reset_index(drop=True)
 
 
+def difference_frame(points: pd.DataFrame) -> pd.DataFrame:
+    """Per coverage level and n: pessimistic minus fit-then-solve, paired by game (each game's
+    mean over its seeds), mean over games with its 95% t interval, and whether the interval
+    excludes 0."""
+    from zoprl.theory.tidy import mean_ci
+
+    wide = points.pivot_table(index=["coverage", "pairs", "game"], columns="method", values="value")
+    diff = (wide[METHODS[0]] - wide[METHODS[1]]).rename("value").reset_index()
+    stats = mean_ci(diff.dropna(), ["coverage", "pairs"])
+    frame = pd.DataFrame(
+        {
+            "coverage": stats.coverage,
+            "pairs": stats.pairs.astype(int),
+            "difference": stats["mean"],
+            "difference_low": stats.low,
+            "difference_high": stats.high,
+            "games": stats["n"].astype(int),
+        }
+    )
+    frame["excludes_zero"] = (frame.difference_low > 0) | (frame.difference_high < 0)
+    order = frame.coverage.map({c: i for i, c in enumerate(COVERAGES)})
+    frame = frame.assign(_c=order).sort_values(["_c", "pairs"]).drop(columns="_c")
+    return frame.reset_index(drop=True)
+
+
+def difference_markdown(frame: pd.DataFrame) -> str:
+    """One row per n, one column per coverage level: "mean [95% interval]" of the paired
+    difference, a trailing * where the interval excludes 0."""
+    from zoprl.reproduce.figures import pipe_table
+
+    coverages = list(dict.fromkeys(frame.coverage))
+    rows = []
+    for n in sorted(frame.pairs.unique()):
+        row = [str(int(n))]
+        for coverage in coverages:
+            at = frame[(frame.coverage == coverage) & (frame.pairs == n)]
+            if at.empty:
+                row.append("")
+                continue
+            at = at.iloc[0]
+            cell = _interval(at, "difference", 5)
+            row.append(cell + (" *" if at.excludes_zero else ""))
+        rows.append(row)
+    return pipe_table(["n"] + coverages, rows, ["r"] * (1 + len(coverages)))
+
+
+def range_slope_frame(points: pd.DataFrame, ranges) -> pd.DataFrame:
+    """Per coverage level and method and per (low, high) of ``ranges``: the slope of
+    :func:`slope_row` fitted on the n in [low, high] only."""
+    rows = []
+    for (coverage, method), group in points.groupby(["coverage", "method"], sort=False):
+        for low, high in ranges:
+            mine = group[(group.pairs >= low) & (group.pairs <= high)]
+            fit = slope_row(mine)
+            rows.append(
+                {
+                    "coverage": coverage,
+                    "method": method,
+                    "n_low": int(low),
+                    "n_high": int(high),
+                    "sizes": int(mine.pairs.nunique()),
+                    "games": int(mine.game.nunique()),
+                    **fit,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    order = {c: i for i, c in enumerate(COVERAGES)}
+    frame = frame.assign(_c=frame.coverage.map(order), _m=frame.method.map(METHODS.index))
+    return frame.sort_values(["_c", "_m", "n_low"], kind="stable").drop(columns=["_c", "_m"])
+
+
+def range_slope_markdown(frame: pd.DataFrame) -> str:
+    """One row per coverage level and method, one column per range of n: "slope [95% CI]"."""
+    from zoprl.reproduce.figures import pipe_table
+
+    ranges = list(dict.fromkeys(zip(frame.n_low, frame.n_high)))
+    header = ["coverage", "method"] + [f"slope, n = {lo}-{hi}" for lo, hi in ranges]
+    rows = []
+    for (coverage, method), group in frame.groupby(["coverage", "method"], sort=False):
+        cells = group.set_index(["n_low", "n_high"])
+        rows.append([coverage, method] + [_interval(cells.loc[r], "slope", 2) for r in ranges])
+    return pipe_table(header, rows, ["l", "l"] + ["r"] * len(ranges))
+
+
 def _number(value: float, digits: int = 4) -> str:
     return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0000"
 
@@ -297,18 +388,40 @@ def chosen_markdown(chosen: pd.DataFrame) -> str:
     return pipe_table(header, rows, ["l", "r", "r", "r"])
 
 
-def summarise(table: pd.DataFrame, out_dir: str, chosen=None, log=print) -> list[str]:
-    """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
+def _write_table(frame: pd.DataFrame, markdown: str, out_dir: str, name: str, log) -> list[str]:
+    from zoprl.storage.atomic import write_bytes_atomically
+
+    log(markdown)
+    return [
+        write_bytes_atomically(
+            os.path.join(out_dir, f"{name}.csv"), frame.to_csv(index=False).encode()
+        ),
+        write_bytes_atomically(os.path.join(out_dir, f"{name}.md"), markdown.encode()),
+    ]
+
+
+def summarise(table: pd.DataFrame, out_dir: str, chosen=None, ranges=None, log=print) -> list[str]:
+    """summary, differences, slopes (when ``ranges``, a list of (low, high) n) and the figure of
+    the module doc from the evaluation table."""
     from zoprl.plots import save_figure
     from zoprl.reproduce.figures import write_summary
 
     points = game_points(table)
     frame = summary_frame(points, chosen)
+    games = int(frame.games.max())
     log(
-        f"exact gap, mean [95% t interval] over {int(frame.games.max())} games (each the mean "
-        "over its data seeds); slope of log mean gap on log n [95% game-bootstrap interval]:"
+        f"exact gap, mean [95% t interval] over {games} games (each the mean over its data "
+        f"seeds); slope of log mean gap on log n [95% bootstrap interval, {games} games "
+        "resampled]:"
     )
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
+    diffs = difference_frame(points)
+    log("pessimistic - fit-then-solve, paired by game [95% t interval; * excludes 0]:")
+    written += _write_table(diffs, difference_markdown(diffs), out_dir, "differences", log)
+    if ranges:
+        slopes = range_slope_frame(points, ranges)
+        log("slopes on sub-ranges of n (exploratory):")
+        written += _write_table(slopes, range_slope_markdown(slopes), out_dir, "slopes", log)
     paths = save_figure(nash_offline_figure(points, frame), os.path.join(out_dir, "nash_offline"))
     return written + [str(p) for p in paths]
 
@@ -350,17 +463,25 @@ def run_nash_offline(out_dir, profile, fresh, progress, log) -> list[str]:
     evaluation = run_sweep(second, os.path.join(out_dir, "evaluation"), fresh=fresh,
                            progress=progress)  # fmt: skip
     written += [evaluation.table_path, evaluation.manifest_path]
-    return written + share(lambda: summarise(evaluation.table, out_dir, chosen=chosen, log=log))
+    return written + share(
+        lambda: summarise(
+            evaluation.table, out_dir, chosen=chosen, ranges=design["slope_ranges"], log=log
+        )
+    )
 
 
 __all__ = [
     "choose_settings",
     "chosen_markdown",
     "coverage_name",
+    "difference_frame",
+    "difference_markdown",
     "evaluation_sweep_spec",
     "game_points",
     "load_design",
     "nash_offline_figure",
+    "range_slope_frame",
+    "range_slope_markdown",
     "run_nash_offline",
     "slope_row",
     "summarise",
