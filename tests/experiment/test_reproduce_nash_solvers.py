@@ -49,6 +49,23 @@ def test_every_learner_is_tuned_alike_at_equal_queries(profile):
     assert len(set(pairs)) == 1  # extragradient's two batches of N / 2: equal queries
 
 
+def test_the_exact_games_are_the_oracles_games():
+    """The exact part's skew game of seed s is, entry for entry, the float32 tensor the sampled
+    part's oracle draws for oracle.seed = s, cast to float64."""
+    from zoprl.experiment import build_cells
+
+    spec = load_profile(os.path.join(SPECS, "nash-solvers.toml"), "quick")
+    cell = build_cells(spec)[0]
+    seeds = np.asarray(cell.columns["oracle.seed"])
+    oracle = np.asarray(cell.oracle_params.model.preference)  # [grid point, context, K, K]
+    assert oracle.dtype == np.float32
+    with jax.enable_x64(True):
+        games = np.asarray(exact_games(int(seeds.max()) + 1))
+    assert games.dtype == np.float64
+    for point, seed in enumerate(seeds):
+        np.testing.assert_array_equal(games[int(seed)], oracle[point, 0].astype(np.float64))
+
+
 def test_the_exact_recursions_are_the_library_solvers():
     from zoprl.games.exact import context_gap
     from zoprl.games.solvers import best_response_iteration, mirror_descent, nash_md
@@ -80,6 +97,9 @@ def test_the_cycling_measures_classify_known_trajectories():
     np.testing.assert_allclose(m["variation"][4], m["amplitude"][4])
     np.testing.assert_allclose(m["ratio"][1:4], [1.0, 1.0, 0.99**25])
     np.testing.assert_allclose(m["mid_gap"][3], 0.1 * 0.99**50)
+    np.testing.assert_allclose(m["gap_min"][:4], [0.5**100, 0.1, 0.1, 0.1 * 0.99**100])
+    np.testing.assert_allclose(m["gap_max"][:4], [0.5**50, 0.1, 0.1, 0.1 * 0.99**50])
+    np.testing.assert_allclose(m["distance_min"][1:3], [1.0, 0.3])
 
 
 def _synthetic():
@@ -123,6 +143,10 @@ def test_the_summary_and_the_figure_come_from_the_trajectories(tmp_path):
     assert markdown == summary_markdown(frame)
     assert markdown in "\n".join(lines) + "\n"
     assert "| exact | skew | self-play IPO | 1 | 0.5 | 2 | 0.001 [" in markdown
+    np.testing.assert_allclose(skew.gap_min, 1e-4)  # over both games' last halves
+    np.testing.assert_allclose(skew.gap_max, 0.1)
+    np.testing.assert_allclose(skew.distance_min, 1.0)
+    assert sampled.gap_min.isna().all()
 
 
 @pytest.mark.skipif(not os.path.exists(RESULTS), reason="no committed results")

@@ -7,16 +7,17 @@ uniform, equilibrium pi* = pi0 exp(eta P pi*) / Z, scored by the exact gap
 
     Gap(pi) = max_pi' J(pi', pi) - 1/2 = tau KL(pi || BR(pi)) >= 0,   tau = 1 / eta.
 
-Games: random "skew" games (P = sigma(L), L skew with N(0, 1) entries; oracle seeds 0, 1, ...)
-and the 10-action Condorcet cycle (generator "condorcet": i beats i + 1 with 0.9, the last beats
-the first with 0.6), at eta = 1, 5 and 20.
+Games: random "skew" games (P = sigma(L), L skew with N(0, 1) entries; oracle seeds 0, 1, ...,
+drawn in float32 exactly as the tensor oracle of the sampled part draws them, then cast to
+float64, so both parts play the same games) and the 10-action Condorcet cycle (generator
+"condorcet": i beats i + 1 with 0.9, the last beats the first with 0.6), at eta = 1, 5 and 20.
 
 Exact part (float64, every recursion one ``lax.scan`` vmapped over games and eta): in the value
 coordinates v of Gibbs policies pi(v) = pi0 exp(eta v) / Z (``zoprl.games.solvers``), the
 learners of ``zoprl.algorithms.self_play`` with exact values P pi are
 
-  self-play IPO (undamped)  v' = P pi(v)   (the stationarity condition of the population IPO
-                            loss at mu = pi: exact best-response iteration)
+  self-play IPO (undamped)  v' = P pi(v)   (each step minimises the population IPO loss on
+                            pairs from the current policy exactly: pi' = BR(pi))
   magnetic mirror descent   v' = v + beta (P pi(v) - v), beta = alpha tau / (1 + alpha tau)
   (= SPPO with the magnet)  at the solvers' default alpha = tau / L^2, L = max |P - 1/2|
   Nash-MD                   v_mu = (1 - alpha tau) v, v' = v_mu + alpha tau P pi(v_mu), alpha =
@@ -41,14 +42,17 @@ Outputs in ``<out>``: the protocol's (tuning/, evaluation/, tuned.yaml, chosen.c
 sensitivity figure), then
 
   exact_runs.csv             per (method, eta, game): the final gap, the gap at T/2, the ratio,
-                             the amplitude and the verdict
+                             the smallest and largest gap and the smallest ||pi - pi*||_1 over
+                             the last half, the amplitude and the verdict
   exact_curves.parquet       the exact gap and ||pi - pi*||_1 every ``stride`` iterations (odd,
                              so that a 2-cycle shows) and at each of the last ``TAIL``
   summary.csv / summary.md   per (part, method, eta, family): the final gap (exact: geometric
                              mean over games with a 95% t interval on log10, gaps below 1e-30
                              counted as 1e-30, float64 round-off; sampled: mean and
                              95% t interval over games x evaluation seeds at the budget), the
-                             last-half gap ratio, the amplitude and the verdict counts
+                             last-half gap ratio, the smallest and largest gap and the smallest
+                             ||pi - pi*||_1 over the last half (over the games), the amplitude
+                             and the verdict counts
   nash_solvers.png/.pdf      exact gap against iterations on the skew games (log scale), the
                              distance to pi* on the Condorcet game, and the sampled gap against
                              queries, one column per eta
@@ -75,17 +79,19 @@ VERDICTS = ("converged", "decreasing", "cycles", "stalls")
 
 
 def exact_games(num_games: int):
-    """P [num_games + 1, K, K] in float64: the skew games of oracle seeds 0 .. num_games - 1
-    (``zoprl.games.generators.skew_game``, one context), then the Condorcet cycle."""
+    """P [num_games + 1, K, K] in float64: the skew games of oracle seeds 0 .. num_games - 1, then
+    the Condorcet cycle. Each skew game is drawn exactly as the tensor oracle of the sampled part
+    draws it (``zoprl.games.generators.skew_game``, one context, in the oracle's float32), then
+    cast to float64: the exact and the sampled parts play the same games."""
     import jax
     import jax.numpy as jnp
 
     from zoprl.games.instances import condorcet_cycle, random_preference
 
     draw = lambda seed: random_preference(
-        jax.random.key(seed), 1, NUM_ACTIONS, "skew", dtype=jnp.float64
+        jax.random.key(seed), 1, NUM_ACTIONS, "skew", dtype=jnp.float32
     )[0]
-    skew = jax.vmap(draw)(jnp.arange(num_games))
+    skew = jnp.stack([draw(seed) for seed in range(num_games)]).astype(jnp.float64)
     wins = (0.9,) * (NUM_ACTIONS - 1) + (0.6,)
     return jnp.concatenate([skew, condorcet_cycle(wins, 1, jnp.float64)])
 
@@ -151,15 +157,17 @@ def exact_trajectories(P, eta, num_iterations: int):
 def cycling_measures(gaps, dists) -> dict:
     """Per trajectory (last axis: iterations 0 .. T) the cycling measures of the module doc:
     final gap, gap at T/2, ratio = min gap over the last quarter / min over the third quarter,
-    amplitude = max - min of d = ||pi - pi*||_1 over the last half, its total variation there
-    (sum |d_{k+1} - d_k|: equal to the amplitude for a monotone d, many times it for a cycle),
-    and the verdict."""
+    the smallest and largest gap over the last half (the range of a cycle's gap, of which the
+    final gap is one point), the smallest d = ||pi - pi*||_1 over the last half, amplitude =
+    max - min of d over the last half, its total variation there (sum |d_{k+1} - d_k|: equal to
+    the amplitude for a monotone d, many times it for a cycle), and the verdict."""
     gaps, dists = np.asarray(gaps, np.float64), np.asarray(dists, np.float64)
     T = gaps.shape[-1] - 1
     half, three = T // 2, (3 * T) // 4
     final = gaps[..., -1]
     ratio = gaps[..., three:].min(-1) / np.maximum(gaps[..., half : three + 1].min(-1), 1e-300)
     amplitude = dists[..., half:].max(-1) - dists[..., half:].min(-1)
+    gap_min, gap_max = gaps[..., half:].min(-1), gaps[..., half:].max(-1)
     variation = np.abs(np.diff(dists[..., half:], axis=-1)).sum(-1)
     cycles = (amplitude >= AMPLITUDE) & (variation >= RETURNS * amplitude)
     verdict = np.where(
@@ -171,6 +179,9 @@ def cycling_measures(gaps, dists) -> dict:
         "final_gap": final,
         "mid_gap": gaps[..., half],
         "ratio": ratio,
+        "gap_min": gap_min,
+        "gap_max": gap_max,
+        "distance_min": dists[..., half:].min(-1),
         "amplitude": amplitude,
         "variation": variation,
         "verdict": verdict,
@@ -258,6 +269,9 @@ def exact_summary(runs: pd.DataFrame) -> pd.DataFrame:
                 gap_low=low,
                 gap_high=high,
                 ratio=float(group.ratio.median()),
+                gap_min=float(group.gap_min.min()),
+                gap_max=float(group.gap_max.max()),
+                distance_min=float(group.distance_min.min()),
                 amplitude=float(group.amplitude.max()),
                 **{v: int(counts.get(v, 0)) for v in VERDICTS},
             )
@@ -289,6 +303,7 @@ def sampled_summary(table: pd.DataFrame) -> pd.DataFrame:
         columns={"label": "method", "hp.eta": "eta", "mean": "gap", "low": "gap_low"}
     ).rename(columns={"high": "gap_high"})
     frame = frame.assign(part="sampled", family="skew", amplitude=np.nan)
+    frame = frame.assign(gap_min=np.nan, gap_max=np.nan, distance_min=np.nan)
     frame = frame.sort_values("method", key=lambda m: m.map(_sampled_rank), kind="stable")
     for v in VERDICTS:
         frame[v] = -1  # not classified: no distance to pi* is recorded
@@ -302,7 +317,7 @@ def summary_frame(runs: pd.DataFrame, table: pd.DataFrame | None) -> pd.DataFram
         frames.append(sampled_summary(table))
     frame = pd.concat(frames, ignore_index=True)
     order = ["part", "family", "method", "eta", "step_size", "n", "gap", "gap_low", "gap_high"]
-    frame = frame[order + ["ratio", "amplitude", *VERDICTS]]
+    frame = frame[order + ["ratio", "gap_min", "gap_max", "distance_min", "amplitude", *VERDICTS]]
     return frame.sort_values(["part", "family", "eta"], kind="stable").reset_index(drop=True)
 
 
@@ -315,12 +330,14 @@ def _sci(value: float) -> str:
 
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: final gap "mean [low, high]" (2 significant digits), the
-    last-half ratio, the amplitude of ||pi - pi*||_1 and the verdict counts c/d/y/s
+    last-half ratio, the smallest and largest gap over the last half (exact: over the games),
+    the smallest ||pi - pi*||_1 there (over the games), the amplitude of ||pi - pi*||_1 and the
+    verdict counts c/d/y/s
     (converged / decreasing / cycles / stalls; sampled rows: not classified)."""
     from zoprl.reproduce.figures import pipe_table
 
     header = ["part", "games", "method", "eta", "step", "runs", "final gap [95%]"]
-    header += ["ratio", "amplitude", "c/d/y/s"]
+    header += ["ratio", "half gap min", "half gap max", "half min dist", "amplitude", "c/d/y/s"]
     rows = []
     for _, r in frame.iterrows():
         counts = "/".join(str(int(r[v])) for v in VERDICTS) if r[VERDICTS[0]] >= 0 else "-"
@@ -328,7 +345,8 @@ def summary_markdown(frame: pd.DataFrame) -> str:
         gap = f"{_sci(r.gap)} [{_sci(r.gap_low)}, {_sci(r.gap_high)}]"
         rows.append(
             [r.part, r.family, r.method, f"{r.eta:g}", step, str(int(r.n)), gap]
-            + [_sci(r.ratio), _sci(r.amplitude), counts]
+            + [_sci(r[k]) for k in ("ratio", "gap_min", "gap_max", "distance_min", "amplitude")]
+            + [counts]
         )
     return pipe_table(header, rows, ["l", "l", "l"] + ["r"] * (len(header) - 3))
 
