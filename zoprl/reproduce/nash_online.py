@@ -20,25 +20,30 @@ the coverage coefficient of pi0 relative to pi*. ``specs/nash-online.toml`` runs
            (b) confidence, (c) best-of-n, (d) self-play, (e) the reference
            (``zoprl.algorithms.nash_online``);
   offline  ``nash_offline`` (Algorithm 1): n pairs of pi0 labelled once, P-hat fitted,
-           pessimistic max-min (beta -> 0: fit-then-solve), n = the common budget (the full
-           profile adds smaller n, one cell each);
+           pessimistic max-min with confidence width beta, n = the common budget (the full
+           profile adds smaller n, one cell each); and the same learner with beta = 0
+           ("offline fit-then-solve", n = the budget, nothing to tune);
 
-each tuned by the tuning protocol (``zoprl.tuning``: the same number of configurations and
-tuning seeds per game, selected on the final gap at the common query budget), then rerun on
-fresh seeds. Outputs in ``<out>``: the protocol's (tuning/, evaluation/, tuned.yaml, chosen.csv /
-.md, sensitivity figure), then
+every learner plays the evaluator's game (its eta fixed at the evaluator's, known to the
+learner like pi0); the knobs left (lambda for (a), lambda and beta for (b), beta for the
+offline learner) are tuned by the tuning protocol (``zoprl.tuning``: the same number of
+configurations and tuning seeds per game, selected on the final gap at the common query
+budget), then rerun on fresh seeds of the same games; (c), (d), (e) and fit-then-solve have no
+knob left and run as they are. Outputs in ``<out>``: the protocol's (tuning/, evaluation/,
+tuned.yaml, chosen.csv / .md, sensitivity figure), then
 
-  summary.csv / summary.md   per method at the common budget: the gap, its difference from the
-                             offline learner's gap on the same game (paired by game), KL to pi0
-                             and the win rate against pi*, each the mean over games of the
-                             per-game mean over seeds with its 95% t interval over games; the
-                             row of pi0 (exact per game: the online learners' iteration 0)
+  summary.csv / summary.md   per method at the common budget: the gap, its differences from
+                             the tuned offline learner's gap and from self-play's (d) gap on
+                             the same game (paired by game), KL to pi0 and the win rate against
+                             pi*, each the mean over games of the per-game mean over seeds with
+                             its 95% t interval over games; the row of pi0 (exact per game: the
+                             online learners' iteration 0)
   slopes.csv / slopes.md     log-log slope of the mean gap against queries per online learner,
                              for queries in [budget / 4, budget], with its 95% cluster-
                              bootstrap interval over games
                              (``zoprl.theory.bootstrap_slope``); the paper's bound: -1/2
-  nash_online.png/.pdf       the gap against queries (log-log; offline at its data sizes, pi0
-                             dashed) and the gap at the budget per method
+  nash_online.png/.pdf       the gap against queries (log-log; offline at its data sizes and
+                             fit-then-solve, pi0 dashed) and the gap at the budget per method
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ SPEC_NAME = "nash-online"
 GAME = "oracle.seed"
 METRICS = ("gap", "kl_to_reference", "win_rate_vs_equilibrium")
 REFERENCE = "pi0 (reference)"
+SELF_PLAY = "online (d) self-play"
+TUNED_OFFLINE = "offline["  # the tuned offline cells (one per data size); not fit-then-solve
 
 
 def method_name(label: str) -> str:
@@ -84,9 +91,28 @@ def reference_means(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def offline_label(table: pd.DataFrame, budget: float) -> str:
-    """The offline cell with the most data within the budget (the equal-budget comparison)."""
-    runs = table[table.label.str.startswith("offline") & (table.queries <= budget)]
+    """The tuned offline cell with the most data within the budget (the equal-budget
+    comparison)."""
+    runs = table[table.label.str.startswith(TUNED_OFFLINE) & (table.queries <= budget)]
     return str(runs.loc[runs.queries.idxmax(), "label"])
+
+
+def paired_difference(means: pd.DataFrame, baseline: str, name: str) -> pd.DataFrame:
+    """Per label: the mean over games of (its per-game value - ``baseline``'s on the same
+    game) with its 95% t interval, in columns ``name``, ``name_low``, ``name_high`` (NaN for
+    every label when ``baseline`` is absent)."""
+    from zoprl.theory.tidy import mean_ci
+
+    base = means[means.label == baseline]
+    if base.empty:
+        frame = pd.DataFrame({"label": means.label.unique()})
+        return frame.assign(**{name: float("nan"), f"{name}_low": float("nan")}).assign(
+            **{f"{name}_high": float("nan")}
+        )
+    paired = means.merge(base[[GAME, "value"]], on=GAME, suffixes=("", "_baseline"))
+    paired = paired.assign(value=paired.value - paired.value_baseline)
+    diff = mean_ci(paired, ["label"])[["label", "mean", "low", "high"]]
+    return diff.rename(columns={"mean": name, "low": f"{name}_low", "high": f"{name}_high"})
 
 
 def summary_frame(table: pd.DataFrame, budget: float) -> pd.DataFrame:
@@ -105,20 +131,11 @@ def summary_frame(table: pd.DataFrame, budget: float) -> pd.DataFrame:
                 queries=("queries", "mean"), games=(GAME, "count"), runs=("runs", "sum")
             )
             frame = counts.reset_index().merge(stats, on="label")
-            baseline = means[means.label == offline_label(table, budget)]
-            paired = means.merge(baseline[[GAME, "value"]], on=GAME, suffixes=("", "_offline"))
-            paired = paired.assign(value=paired.value - paired.value_offline)
-            diff = mean_ci(paired, ["label"])[["label", "mean", "low", "high"]]
-            frame = frame.merge(
-                diff.rename(
-                    columns={
-                        "mean": "gap_minus_offline",
-                        "low": "gap_minus_offline_low",
-                        "high": "gap_minus_offline_high",
-                    }
-                ),
-                on="label",
-            )
+            for baseline, name in (
+                (offline_label(table, budget), "gap_minus_offline"),
+                (SELF_PLAY, "gap_minus_self_play"),
+            ):
+                frame = frame.merge(paired_difference(means, baseline, name), on="label")
         else:
             frame = frame.merge(stats, on="label")
     last = frame.label == REFERENCE
@@ -132,14 +149,18 @@ def _number(value: float, digits: int = 3) -> str:
 
 
 def _cell(row, column: str) -> str:
+    if pd.isna(row[column]):
+        return "-"
     low, high = row[f"{column}_low"], row[f"{column}_high"]
     return f"{_number(row[column])} [{_number(low)}, {_number(high)}]"
 
 
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: queries, then each column as "mean [low, high]" over games."""
-    header = ["method", "queries", "gap", "gap - offline gap", "KL(pi ‖ pi0)", "win rate vs pi*"]
-    columns = ("gap", "gap_minus_offline", "kl_to_reference", "win_rate_vs_equilibrium")
+    header = ["method", "queries", "gap", "gap - offline gap", "gap - self-play gap"]
+    header += ["KL(pi ‖ pi0)", "win rate vs pi*"]
+    columns = ("gap", "gap_minus_offline", "gap_minus_self_play")
+    columns += ("kl_to_reference", "win_rate_vs_equilibrium")
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     for _, row in frame.iterrows():
         cells = [f"{row['queries']:,.0f}"] + [_cell(row, c) for c in columns]
@@ -199,6 +220,15 @@ def _curve(group: pd.DataFrame) -> pd.DataFrame:
     return mean_ci(per_game, ["queries"])
 
 
+def _offline_groups(offline: pd.DataFrame) -> list:
+    """(legend label, rows, tuned): the tuned offline cells together (one point per data size), then
+    the other offline cells (fit-then-solve) together."""
+    tuned = offline.label.str.startswith(TUNED_OFFLINE)
+    groups = [("offline, tuned beta (data of pi0)", offline[tuned], True)]
+    groups.append(("offline fit-then-solve (beta = 0)", offline[~tuned], False))
+    return [group for group in groups if len(group[1])]
+
+
 def nash_online_figure(table: pd.DataFrame, frame: pd.DataFrame):
     """Left: the gap against queries (log-log; mean over games, 95% t band over games), the
     offline learner at its data sizes with intervals, pi0's gap dashed. Right: the gap at the
@@ -220,13 +250,13 @@ def nash_online_figure(table: pd.DataFrame, frame: pd.DataFrame):
         stats, color = _curve(group), palette.get(method_name(label), "black")
         curves.plot(stats.queries, stats["mean"], color=color, label=method_name(label), lw=1.6)
         curves.fill_between(stats.queries, stats["low"], stats["high"], color=color, alpha=0.2)
-    if len(offline):
-        last = offline.loc[offline.groupby("run_id")["iteration"].idxmax()]
+    for label, group, tuned in _offline_groups(offline):
+        last = group.loc[group.groupby("run_id")["iteration"].idxmax()]
         stats = _curve(last)
         spread = [stats["mean"] - stats.low, stats.high - stats["mean"]]
         curves.errorbar(
-            stats.queries, stats["mean"], yerr=spread, color="black", marker="s", ls="-",
-            capsize=3, label="offline (data of pi0)",
+            stats.queries, stats["mean"], yerr=spread, color="black" if tuned else "gray",
+            marker="s" if tuned else "o", ls="-", capsize=3, label=label,
         )  # fmt: skip
     start = frame[frame.method == REFERENCE].gap
     if len(start):
