@@ -269,11 +269,16 @@ def exact_limits(catalogue: pd.DataFrame, chosen: dict, eta: float, iterations: 
     return pd.DataFrame(rows)
 
 
-def chosen_values(choices: pd.DataFrame) -> dict:
-    """{method: {hyperparameter: chosen value}} from the protocol's chosen table."""
+def chosen_values(choices: pd.DataFrame, spec=None) -> dict:
+    """{method: {hyperparameter: chosen value}} from the protocol's chosen table, on top of the
+    fixed hyperparameters (``hparams``) of the spec's entries when a spec is given."""
+    fixed = {a.label: dict(a.hparams) for a in spec.algorithms} if spec is not None else {}
     columns = [c for c in choices.columns if c.startswith("hp.")]
     return {
-        row["cell"]: {c[3:]: float(row[c]) for c in columns if pd.notna(row[c])}
+        row["cell"]: {
+            **{k: float(v) for k, v in fixed.get(row["cell"], {}).items()},
+            **{c[3:]: float(row[c]) for c in columns if pd.notna(row[c])},
+        }
         for _, row in choices.iterrows()
     }
 
@@ -490,7 +495,7 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     )
     eta = float(spec.evaluation.options["eta"])
     every_game = with_tuning_game(catalogue)
-    exact = exact_limits(every_game, chosen_values(tuned.choices), eta, spec.iterations)
+    exact = exact_limits(every_game, chosen_values(tuned.choices, spec), eta, spec.iterations)
     ok, text = acceptance(exact)
     log(text)
     table = label_games(sweep.table, catalogue)
