@@ -40,11 +40,13 @@ chosen.csv / .md, sensitivity figure), games/ (the sweep of every game), then
   nash_intransitive.png/.pdf the gap against queries (log-log; geometric mean over games x
                              seeds and the 95% t band of log10 gap), one panel per family; the
                              BT pipeline's exact infinite-data gap dashed
-  per_game.csv / per_game.md per game of the sweep, then the tuning game: the number of contexts
-                             whose strict-majority relation (a beats b when P_ab > 1/2) has a
-                             cycle (``majority_cycles``; 0: the game ranks the actions of every
-                             context, it is intransitive only in that P is not of Bradley-Terry
-                             form), and the exact values above per game, with the best eta' / eta
+  per_game.csv / per_game.md per game of the sweep, then the tuning game: the number of
+                             contexts whose strict-majority relation (a beats b when P_ab > 1/2)
+                             has a cycle (``majority_cycles``; 0: the game ranks the actions of
+                             every context, it is intransitive only in that P is not of
+                             Bradley-Terry form), the exact values above per game, with the best
+                             eta' / eta; the .csv also the sampled gap at the budget per method
+                             (mean and max over the game's seeds)
 """
 
 from __future__ import annotations
@@ -370,14 +372,23 @@ PER_GAME = [  # (column of per_game.csv, method of the exact frame, header of pe
 ]
 
 
-def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> pd.DataFrame:
     """One row per game of ``catalogue`` (the sweep, then the tuning game): kappa, game seed,
-    the number of contexts with a majority cycle, and the exact values of ``exact_gaps``."""
+    the number of contexts with a majority cycle, the exact values of ``exact_gaps``, and, given
+    the sweep's ``table``, each method's sampled gap at the common budget over the game's seeds
+    (columns "mean: <method>" and "max: <method>"; empty for the tuning game)."""
     wide = exact.pivot(index="game", columns="method", values="exact_gap")
     frame = catalogue[["game", "family", "kappa", "game_seed", "cyclic_contexts"]].copy()
     frame.insert(4, "contexts", [len(p) for p in catalogue.preference])
     for column, method, _ in PER_GAME:
         frame[column] = wide.loc[frame.game, method].to_numpy()
+    if table is not None:
+        from zoprl.reproduce.figures import value_at_budget
+
+        at_budget = value_at_budget(table, "gap", common_budget(table))
+        stats = at_budget.groupby(["game", "label"])["value"].agg(["mean", "max"]).unstack()
+        stats.columns = [f"{stat}: {label}" for stat, label in stats.columns]
+        frame = frame.merge(stats, left_on="game", right_index=True, how="left")
     return frame.reset_index(drop=True)
 
 
@@ -450,9 +461,10 @@ def summarise(table, exact, out_dir: str, log=print) -> list[str]:
     return written + [str(p) for p in paths]
 
 
-def write_per_game(exact: pd.DataFrame, catalogue: pd.DataFrame, out_dir: str, log=print):
-    """per_game.csv / per_game.md (``per_game_frame`` over ``catalogue``); returns the paths."""
-    frame = per_game_frame(exact, catalogue)
+def write_per_game(exact, catalogue, table, out_dir: str, log=print) -> list[str]:
+    """per_game.csv (``per_game_frame``, with the sampled gaps of ``table``) and per_game.md
+    (its exact columns); returns the paths."""
+    frame = per_game_frame(exact, catalogue, table)
     markdown = per_game_markdown(frame)
     paths = [os.path.join(out_dir, "per_game.csv"), os.path.join(out_dir, "per_game.md")]
     frame.to_csv(paths[0], index=False)
@@ -500,7 +512,7 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     log(text)
     table = label_games(sweep.table, catalogue)
     written = share(lambda: summarise(table, exact, out_dir, log=log))
-    written += write_per_game(exact, every_game, out_dir, log=log)
+    written += write_per_game(exact, every_game, table, out_dir, log=log)
     return list(tuned.written) + [sweep.table_path, sweep.manifest_path] + written
 
 
