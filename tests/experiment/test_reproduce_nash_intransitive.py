@@ -22,8 +22,12 @@ from zoprl.reproduce.nash_intransitive import (
     game_catalogue,
     label_games,
     load_spec,
+    majority_cycles,
+    per_game_frame,
+    per_game_markdown,
     summarise,
     summary_markdown,
+    with_tuning_game,
 )
 
 RESULTS = os.path.join(os.path.dirname(__file__), "..", "..", "results", "nash-intransitive")
@@ -94,6 +98,30 @@ def test_with_exact_probabilities_only_the_bt_pipeline_stays_away_on_the_condorc
     assert trap[BT] > trap[f"{BT}, best eta'"] > 0.01  # no eta' rescues the reward model
     broken = exact.assign(exact_gap=np.where(exact.method == GP[1], 0.5, exact.exact_gap))
     assert not acceptance(broken)[0]
+
+
+def test_majority_cycles_and_the_per_game_table():
+    trap = np.asarray([[[0.5, 0.9, 0.4], [0.1, 0.5, 0.9], [0.6, 0.1, 0.5]]])
+    ranked = np.asarray([[[0.5, 0.9, 0.6], [0.1, 0.5, 0.9], [0.4, 0.1, 0.5]]])
+    assert majority_cycles(np.concatenate([trap, ranked])) == 1
+    assert majority_cycles(ranked) == 0 and majority_cycles(np.full((2, 4, 4), 0.5)) == 0
+    raw, games = load_spec("quick")
+    games = {**games, "kappas": [0.0], "game_seeds": [1]}
+    catalogue = with_tuning_game(game_catalogue(raw["environment"], games))
+    assert list(catalogue.cyclic_contexts) == [0, 2, 0]  # BT game, Condorcet trap, tuning game
+    chosen = {
+        BT: {"reward_scale": 0.25, "l2": 1e-4},
+        "extragradient self-play": {"step_size": 0.5, "step_decay": 0.0},
+    }
+    exact = exact_limits(catalogue, chosen, 20.0, 500)
+    frame = per_game_frame(exact, catalogue)
+    assert list(frame.game) == list(catalogue.game)
+    assert (frame.bt_best <= frame.bt_chosen * (1 + 1e-9) + 1e-15).all()  # BT game: ridge only
+    assert 0.1 < frame.best_scale[0] < 0.4  # a Bradley-Terry game: eta' near eta / 4
+    markdown = per_game_markdown(frame)
+    assert "| Condorcet trap | 2 of 2 | 5.22e-02 |" in markdown
+    _, acceptance_text = acceptance(exact)
+    assert "best eta' / eta" not in acceptance_text
 
 
 def _table() -> pd.DataFrame:

@@ -40,6 +40,13 @@ chosen.csv / .md, sensitivity figure), games/ (the sweep of every game), then
   nash_intransitive.png/.pdf the gap against queries (log-log; geometric mean over games x
                              seeds and the 95% t band of log10 gap), one panel per family; the
                              BT pipeline's exact infinite-data gap dashed
+  per_game.csv / per_game.md per game of the sweep, then the tuning game: the number of
+                             contexts whose strict-majority relation (a beats b when P_ab > 1/2)
+                             has a cycle (``majority_cycles``; 0: the game ranks the actions of
+                             every context, it is intransitive only in that P is not of
+                             Bradley-Terry form), the exact values above per game, with the best
+                             eta' / eta; the .csv also the sampled gap at the budget per method
+                             (mean and max over the game's seeds)
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ SPEC_FILE = "nash-intransitive-games.toml"  # a spec plus [games]: read here, no
 BT = "BT pipeline"
 CONDORCET = "Condorcet trap"
 REFERENCE = "pi0 (uniform)"
+TUNING = "tuning game"
+BEST_SCALE = "best eta' / eta"
 
 
 def load_spec(profile: str):
@@ -102,8 +111,29 @@ def game_catalogue(environment: dict, games: dict) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["family", "kappa", "game_seed", "preference"])
     frame["preference"] = [np.asarray(p, np.float64) for p in frame.preference]
     frame["game"] = [f"{f} #{s}" if s >= 0 else f for f, s in zip(frame.family, frame.game_seed)]
+    frame["cyclic_contexts"] = [majority_cycles(p) for p in frame.preference]
     frame.attrs["tuning_preference"] = np.asarray(P.preference, np.float64)
+    frame.attrs["tuning_game"] = (float(tuning["kappa"]), int(tuning["seed"]))
     return frame
+
+
+def majority_cycles(P) -> int:
+    """The number of contexts of P [X, K, K] whose strict-majority relation (a beats b when
+    P_ab > 1/2) has a cycle, e.g. 0 beats 1, 1 beats 2, 2 beats 0 (boolean transitive closure:
+    a cycle is an action that reaches itself)."""
+    reach = np.asarray(P) > 0.5
+    for k in range(reach.shape[-1]):
+        reach = reach | (reach[:, :, k : k + 1] & reach[:, k : k + 1, :])
+    return int(np.diagonal(reach, axis1=-2, axis2=-1).any(-1).sum())
+
+
+def with_tuning_game(catalogue: pd.DataFrame) -> pd.DataFrame:
+    """The catalogue with the tuning game as a last row (family TUNING), for the exact table."""
+    P = catalogue.attrs["tuning_preference"]
+    kappa, seed = catalogue.attrs["tuning_game"]
+    row = {"family": TUNING, "kappa": kappa, "game_seed": seed, "preference": P}
+    row |= {"game": f"{TUNING} (kappa = {kappa:g}) #{seed}", "cyclic_contexts": majority_cycles(P)}
+    return pd.concat([catalogue, pd.DataFrame([row])], ignore_index=True)
 
 
 def game_key(value) -> tuple:
@@ -194,8 +224,9 @@ def extragradient_exact(P, pi0, eta, step_size, step_decay, iterations: int):
 
 def exact_gaps(P, eta, chosen: dict, iterations: int, scales):
     """The exact gaps (float64) of the module doc for one game P [X, K, K]: the BT pipeline at
-    its chosen (reward_scale, l2), its best over ``scales`` (eta' / eta, no ridge), online Nash's
-    infinite-data main agent, extragradient's exact recursion, and pi0 (for scale)."""
+    its chosen (reward_scale, l2), its best over ``scales`` (eta' / eta, no ridge) and that best
+    eta' / eta (key BEST_SCALE, not a gap), online Nash's infinite-data main agent,
+    extragradient's exact recursion, and pi0 (for scale)."""
     import jax
     import jax.numpy as jnp
 
@@ -206,12 +237,13 @@ def exact_gaps(P, eta, chosen: dict, iterations: int, scales):
     gibbs = lambda r, scale: jax.nn.softmax(jnp.log(pi0) + scale * eta * r, axis=-1)
     r_chosen = bt_projection(P, pi0, bt["l2"])
     r_free = bt_projection(P, pi0, 0.0)
-    best = jnp.min(jax.vmap(lambda c: gap(gibbs(r_free, c), P, pi0, eta))(scales))
+    curve = jax.vmap(lambda c: gap(gibbs(r_free, c), P, pi0, eta))(scales)
     eg = chosen["extragradient self-play"]
     log_pi = extragradient_exact(P, pi0, eta, eg["step_size"], eg["step_decay"], iterations)
     return {
         BT: gap(gibbs(r_chosen, bt["reward_scale"]), P, pi0, eta),
-        f"{BT}, best eta'": best,
+        f"{BT}, best eta'": jnp.min(curve),
+        BEST_SCALE: scales[jnp.argmin(curve)],
         "online Nash (main + enhancer)": gap(equilibrium(P, pi0, eta), P, pi0, eta),
         "extragradient self-play": gap(jnp.exp(log_pi), P, pi0, eta),
         REFERENCE: gap(pi0, P, pi0, eta),
@@ -220,7 +252,8 @@ def exact_gaps(P, eta, chosen: dict, iterations: int, scales):
 
 def exact_limits(catalogue: pd.DataFrame, chosen: dict, eta: float, iterations: int):
     """Per game and method the exact gap of ``exact_gaps`` (long frame: game, family, method,
-    exact_gap), vmapped over the games in float64."""
+    exact_gap), vmapped over the games in float64; the method BEST_SCALE holds the best
+    eta' / eta instead of a gap."""
     import jax
     import jax.numpy as jnp
 
@@ -238,11 +271,16 @@ def exact_limits(catalogue: pd.DataFrame, chosen: dict, eta: float, iterations: 
     return pd.DataFrame(rows)
 
 
-def chosen_values(choices: pd.DataFrame) -> dict:
-    """{method: {hyperparameter: chosen value}} from the protocol's chosen table."""
+def chosen_values(choices: pd.DataFrame, spec=None) -> dict:
+    """{method: {hyperparameter: chosen value}} from the protocol's chosen table, on top of the
+    fixed hyperparameters (``hparams``) of the spec's entries when a spec is given."""
+    fixed = {a.label: dict(a.hparams) for a in spec.algorithms} if spec is not None else {}
     columns = [c for c in choices.columns if c.startswith("hp.")]
     return {
-        row["cell"]: {c[3:]: float(row[c]) for c in columns if pd.notna(row[c])}
+        row["cell"]: {
+            **{k: float(v) for k, v in fixed.get(row["cell"], {}).items()},
+            **{c[3:]: float(row[c]) for c in columns if pd.notna(row[c])},
+        }
         for _, row in choices.iterrows()
     }
 
@@ -288,6 +326,7 @@ def summary_frame(table: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     frame = gap.rename(columns={"mean": "gap", "low": "gap_low", "high": "gap_high"})
     frame = frame.merge(slope, on=["family", "label"]).merge(spent.reset_index())
     frame = frame.rename(columns={"label": "method"})
+    exact = exact[(exact.method != BEST_SCALE) & (exact.family != TUNING)]
     limits = exact.groupby(["family", "method"], sort=False)["exact_gap"].mean().reset_index()
     frame = limits.merge(frame, on=["family", "method"], how="left")
     order = {f: i for i, f in enumerate(exact.family.drop_duplicates())}
@@ -319,6 +358,49 @@ def summary_markdown(frame: pd.DataFrame) -> str:
     for _, row in frame.iterrows():
         cells = [row.family, row.method, _interval(row, "gap", 3, scientific=True)]
         cells += [_interval(row, "slope", 2), f"{row.exact_gap:.2e}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+PER_GAME = [  # (column of per_game.csv, method of the exact frame, header of per_game.md)
+    ("pi0", REFERENCE, "pi0"),
+    ("bt_chosen", BT, "BT pipeline"),
+    ("bt_best", f"{BT}, best eta'", "BT, best eta'"),
+    ("best_scale", BEST_SCALE, "best eta' / eta"),
+    ("extragradient", "extragradient self-play", "extragradient"),
+    ("online_nash", "online Nash (main + enhancer)", "online Nash"),
+]
+
+
+def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> pd.DataFrame:
+    """One row per game of ``catalogue`` (the sweep, then the tuning game): kappa, game seed,
+    the number of contexts with a majority cycle, the exact values of ``exact_gaps``, and, given
+    the sweep's ``table``, each method's sampled gap at the common budget over the game's seeds
+    (columns "mean: <method>" and "max: <method>"; empty for the tuning game)."""
+    wide = exact.pivot(index="game", columns="method", values="exact_gap")
+    frame = catalogue[["game", "family", "kappa", "game_seed", "cyclic_contexts"]].copy()
+    frame.insert(4, "contexts", [len(p) for p in catalogue.preference])
+    for column, method, _ in PER_GAME:
+        frame[column] = wide.loc[frame.game, method].to_numpy()
+    if table is not None:
+        from zoprl.reproduce.figures import value_at_budget
+
+        at_budget = value_at_budget(table, "gap", common_budget(table))
+        stats = at_budget.groupby(["game", "label"])["value"].agg(["mean", "max"]).unstack()
+        stats.columns = [f"{stat}: {label}" for stat, label in stats.columns]
+        frame = frame.merge(stats, left_on="game", right_index=True, how="left")
+    return frame.reset_index(drop=True)
+
+
+def per_game_markdown(frame: pd.DataFrame) -> str:
+    """The per-game table: exact gaps (float64, scientific), best eta' / eta (3 digits)."""
+    header = ["game", "contexts with a majority cycle"] + [h for _, _, h in PER_GAME]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for _, row in frame.iterrows():
+        cells = [row.game, f"{row.cyclic_contexts} of {row.contexts}"]
+        for column, _, _ in PER_GAME:
+            value = row[column]
+            cells.append(f"{value:.3f}" if column == "best_scale" else f"{value:.2e}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -379,12 +461,25 @@ def summarise(table, exact, out_dir: str, log=print) -> list[str]:
     return written + [str(p) for p in paths]
 
 
+def write_per_game(exact, catalogue, table, out_dir: str, log=print) -> list[str]:
+    """per_game.csv (``per_game_frame``, with the sampled gaps of ``table``) and per_game.md
+    (its exact columns); returns the paths."""
+    frame = per_game_frame(exact, catalogue, table)
+    markdown = per_game_markdown(frame)
+    paths = [os.path.join(out_dir, "per_game.csv"), os.path.join(out_dir, "per_game.md")]
+    frame.to_csv(paths[0], index=False)
+    with open(paths[1], "w") as f:
+        f.write(markdown)
+    log("per game, exact (float64, infinite data):\n" + markdown)
+    return paths
+
+
 def acceptance(exact: pd.DataFrame, tolerance: float = 1e-3) -> tuple[bool, str]:
     """The check of the claim with exact probabilities on the Condorcet trap: the BT pipeline's
     infinite-data gap > 0, every general-preference learner's exact gap < ``tolerance``."""
     trap = exact[exact.family == CONDORCET].set_index("method").exact_gap
     bt = float(trap[BT])
-    others = trap[~trap.index.str.startswith(BT) & (trap.index != REFERENCE)]
+    others = trap[~trap.index.str.startswith(BT) & ~trap.index.isin([REFERENCE, BEST_SCALE])]
     ok = bt > 0 and bool((others < tolerance).all())
     text = f"Condorcet trap, exact (float64): BT pipeline gap {bt:.3e} > 0; " + ", ".join(
         f"{m} {v:.1e}" for m, v in others.items()
@@ -411,11 +506,13 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
         progress=progress,
     )
     eta = float(spec.evaluation.options["eta"])
-    exact = exact_limits(catalogue, chosen_values(tuned.choices), eta, spec.iterations)
+    every_game = with_tuning_game(catalogue)
+    exact = exact_limits(every_game, chosen_values(tuned.choices, spec), eta, spec.iterations)
     ok, text = acceptance(exact)
     log(text)
     table = label_games(sweep.table, catalogue)
     written = share(lambda: summarise(table, exact, out_dir, log=log))
+    written += write_per_game(exact, every_game, table, out_dir, log=log)
     return list(tuned.written) + [sweep.table_path, sweep.manifest_path] + written
 
 
@@ -433,10 +530,15 @@ __all__ = [
     "games_spec",
     "label_games",
     "load_spec",
+    "majority_cycles",
     "nash_intransitive_figure",
+    "per_game_frame",
+    "per_game_markdown",
     "run_nash_intransitive",
     "run_slopes",
     "summarise",
     "summary_frame",
     "summary_markdown",
+    "with_tuning_game",
+    "write_per_game",
 ]
