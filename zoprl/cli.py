@@ -50,8 +50,8 @@ LIST_KINDS = (
     "reproductions",
 )
 TIME_CLAIMS = {  # the README makes the same claims, word for word (tests/test_cli.py checks)
-    "demo": "about 40 seconds on a 2-core CPU, 13 when rerun",
-    "reproduce": "on a 2-core CPU (11 minutes 39 seconds, measured 2026-11-30)",
+    "demo": "about 37 seconds on a 2-core CPU, 11 when rerun",
+    "reproduce": "on a 2-core CPU (13 minutes 48 seconds, measured 2026-11-30)",
     "bench": "about 45-75 s on 2 cores",
 }
 EXIT_CODES = __doc__.split("\n\n")[-1].strip()
@@ -284,7 +284,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     """ZPG and ZBCPG against online DPO, online RLHF-PPO and the PPO ceiling on the default
     stochastic GridWorld with a Bradley-Terry teacher: 4 seeds per method, each method one
-    compiled program (about 40 seconds on a 2-core CPU, 13 when rerun; most of it compiling,
+    compiled program (about 37 seconds on a 2-core CPU, 11 when rerun; most of it compiling,
     which the compilation cache skips on a rerun); prints J(theta_T) / J* per method and writes
     the table and a figure."""
     from zoprl.experiment import load_spec
@@ -397,7 +397,7 @@ def cmd_reproduce(args) -> int:
     """Named reproductions of the papers' claims (see zoprl list reproductions), each into
     OUT/NAME: the tuning and evaluation tables, manifests, figures, the chosen hyperparameters
     and summary.csv / summary.md (slopes for the rate experiments). --quick (the default) runs
-    all of them on a 2-core CPU (11 minutes 39 seconds, measured 2026-11-30); --full is sized
+    all of them on a 2-core CPU (13 minutes 48 seconds, measured 2026-11-30); --full is sized
     for a GPU. Rerunning resumes an interrupted sweep-based reproduction (rates, a few minutes
     of estimator statistics, is recomputed)."""
     from zoprl.reproduce import reproduce
