@@ -71,13 +71,10 @@ def load_spec(profile: str):
     """(raw, games): the spec file as a dict with the profile's overrides, its [games] table
     apart."""
     from zoprl.experiment.spec import SpecError
-    from zoprl.experiment.spec_files import read_spec_file, set_path
     from zoprl.reproduce import SPECS
+    from zoprl.reproduce.specs_io import read_profile
 
-    path = os.path.join(SPECS, SPEC_FILE)
-    raw = dict(read_spec_file(path))
-    for key, value in raw.pop("profiles", {}).get(profile, {}).items():
-        set_path(raw, key, value, where=f"{SPEC_FILE} profile {profile}")
+    raw = read_profile(os.path.join(SPECS, SPEC_FILE), profile)
     games = raw.pop("games", None)
     if not isinstance(games, dict):
         raise SpecError(f"{SPEC_FILE}: a [games] table is needed")

@@ -60,14 +60,11 @@ def load_design(profile: str):
     """(spec, design): the engine's spec of ``specs/nash-offline.toml`` and the ``[design]``
     table of ``specs/nash-offline-design.toml`` (data sizes, games, coverage levels, batch),
     each with the profile's overrides."""
-    from zoprl.experiment.spec_files import read_spec_file, set_path
     from zoprl.reproduce import SPECS
-    from zoprl.reproduce.specs_io import load_profile
+    from zoprl.reproduce.specs_io import load_profile, read_profile
 
     spec = load_profile(os.path.join(SPECS, f"{SPEC_NAME}.toml"), profile)
-    raw = dict(read_spec_file(os.path.join(SPECS, f"{SPEC_NAME}-design.toml")))
-    for key, value in raw.pop("profiles", {}).get(profile, {}).items():
-        set_path(raw, key, value, where=f"{SPEC_NAME}-design.toml profile {profile}")
+    raw = read_profile(os.path.join(SPECS, f"{SPEC_NAME}-design.toml"), profile)
     return spec, raw["design"]
 
 
