@@ -101,7 +101,7 @@ def _first_pairs(data, counts: Counts, data_size):
     used = jnp.arange(num_pairs) < kept
     data = data._replace(weights=jnp.where(used, data.weights, 0.0))
     n = kept.astype(counts.trajectories.dtype)
-    queries = (counts.queries * n) // num_pairs
+    queries = (counts.queries // num_pairs) * n  # divide first: no int32 overflow
     return data, Counts(2 * n, queries.astype(counts.queries.dtype))
 
 

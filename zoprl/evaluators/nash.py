@@ -50,7 +50,8 @@ def game_eta(eta: float, hparams):
         return eta
     if "eta" not in getattr(hparams, "_fields", ()):
         raise ValueError(
-            "the nash evaluator needs eta: give the evaluation option eta, or use a learner "
+            "the preference-game evaluator (nash or nash_mdp) needs eta: give the evaluation "
+            "option eta, or use a learner "
             f"whose hyperparameters have an eta field ({type(hparams).__name__} has none)"
         )
     return hparams.eta

@@ -32,7 +32,8 @@ top, as for every kind. It reads the latent return, as every oracle may; the lea
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -145,23 +146,7 @@ def outcome_kind(env) -> KindModel:
     if not getattr(env, "is_finite", False):
         raise ValueError(f"the outcome teacher needs a finite environment; {env.name!r} is not")
 
-    def params(
-        env_params,
-        *,
-        strength: float = 0.3,
-        goal_bonus: float = 0.4,
-        return_weight: float = 0.0,
-        outcome_matrix: Any = None,
-    ) -> OutcomeParams:
-        return outcome_params(
-            env,
-            env_params,
-            strength=strength,
-            goal_bonus=goal_bonus,
-            return_weight=return_weight,
-            outcome_matrix=outcome_matrix,
-        )
-
+    params = functools.partial(outcome_params, env)  # (env_params, *, the knobs)
     return KindModel(outcome_model(env), params, "outcome")
 
 

@@ -46,6 +46,7 @@ from zoprl.oracles.models import (
     PreferenceModel,
     TensorParams,
     UtilityParams,
+    as_float_tree,
     tensor_model,
     utility_model,
     validate_utility_params,
@@ -123,7 +124,7 @@ def validate_oracle_params(params: OracleParams) -> OracleParams:
 
 def _broadcast(values: dict, where: str) -> dict:
     """The values as float32 NumPy arrays broadcast to one common shape (a grid or scalars);
-    they become JAX arrays (``_to_jax``) only after validation."""
+    they become JAX arrays (``as_float_tree``) only after validation."""
     arrays = {name: np.asarray(value, np.float32) for name, value in values.items()}
     try:
         common = np.broadcast_arrays(*arrays.values())
@@ -131,10 +132,6 @@ def _broadcast(values: dict, where: str) -> dict:
         shapes = {name: a.shape for name, a in arrays.items()}
         raise ValueError(f"{where} shapes do not broadcast: {shapes}") from err
     return {name: np.array(a) for name, a in zip(arrays, common)}  # a contiguous copy
-
-
-def _to_jax(params):
-    return jax.tree.map(jnp.asarray, params)
 
 
 def teacher_params(**knobs) -> TeacherParams:
@@ -145,7 +142,7 @@ def teacher_params(**knobs) -> TeacherParams:
             f"unknown teacher parameter {unknown[0]!r}; valid names: {', '.join(TEACHER_KNOBS)}"
         )
     values = {"mistake": 0.0, "skip": 0.0, "equal_margin": 0.0, **knobs}
-    return _to_jax(
+    return as_float_tree(
         validate_teacher_params(TeacherParams(**_broadcast(values, "teacher parameter")))
     )
 
@@ -172,7 +169,7 @@ def oracle_params(preset: str = "oracle", **overrides) -> OracleParams:
         UtilityParams(*(both[f] for f in UtilityParams._fields)),
         TeacherParams(*(both[f] for f in TEACHER_KNOBS)),
     )
-    return _to_jax(validate_oracle_params(params))
+    return as_float_tree(validate_oracle_params(params))
 
 
 def tensor_oracle_params(preference, **teacher_knobs) -> OracleParams:
