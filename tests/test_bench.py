@@ -11,9 +11,16 @@ import os
 import pytest
 
 import zoprl.bench
-from zoprl.bench.cases import CASES, GPU, TINY
+from zoprl.bench.cases import CASES, GPU, PROFILES, TINY
 from zoprl.bench.scaling import Limits, batches, scaling_figure, scaling_limits
-from zoprl.bench.suite import CSV_COLUMNS, check_targets, parse_options, run_suite
+from zoprl.bench.suite import (
+    CSV_COLUMNS,
+    PROFILE_FLAGS,
+    SUITE_CASES,
+    check_targets,
+    parse_options,
+    run_suite,
+)
 
 
 def _parse(argv):
@@ -38,6 +45,8 @@ def test_flags_and_defaults():
     assert parse_options(_parse(["--tiny"]))[0] == TINY
     sizes, names, _ = parse_options(_parse(["--repeats", "3", "--cases", "sweep,gridworld_zpg"]))
     assert sizes.repeats == 3 and names == ["sweep", "gridworld_zpg"]
+    # the flags name the cases and profiles without importing them
+    assert SUITE_CASES == tuple(CASES) and {*PROFILE_FLAGS, "full"} == set(PROFILES)
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,38 @@ def test_every_subcommand_has_help(command, capsys):
     assert exit_.value.code == 0 and "usage: zoprl " + command in capsys.readouterr().out
 
 
+def test_only_the_commands_that_compute_start_jax():
+    """The compilation cache, a device per core and jax.distributed (under srun or mpirun) are
+    started for the commands that compute; not for list, plot, compare or merge (a merge under
+    srun is not run by every process); building the parser imports no JAX."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from zoprl.cli import build_parser; build_parser(); "
+            "print('jax' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]
+    parser = build_parser()
+    starts = {
+        "demo": ["demo"],
+        "run": ["run"],
+        "sweep": ["sweep", "s.toml"],
+        "tune": ["tune", "s.toml"],
+        "reproduce": ["reproduce", "all"],
+        "bench": ["bench"],
+        "list": ["list"],
+        "plot": ["plot", "r"],
+        "compare": ["compare", "r"],
+        "merge": ["merge", "a", "--out", "b"],
+    }
+    started = {k for k, argv in starts.items() if getattr(parser.parse_args(argv), "start", False)}
+    assert started == {"demo", "run", "sweep", "tune", "reproduce", "bench"}
+
+
 @pytest.mark.parametrize(
     "args",
     [

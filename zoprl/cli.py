@@ -87,6 +87,9 @@ def _shard(text: str):
 
 
 def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    """The compilation cache's flags; a command that has them computes, so ``main`` starts JAX
+    for it first (``_start``)."""
+    p.set_defaults(start=True)
     p.add_argument(
         "--compile-cache",
         dest="compile_cache",
@@ -411,12 +414,14 @@ def cmd_reproduce(args) -> int:
     )
     for path in written:
         print(f"wrote {path}")
-    return _report_written(written)
+    from zoprl.hosts import share
+
+    return share(lambda: _report_written(written))  # process 0 reads the tables
 
 
 def _report_written(paths) -> int:
     """The summary of every sweep table among ``paths`` that has a manifest beside it (other
-    tables, e.g. an exact measurement's, are skipped by their columns)."""
+    tables, e.g. an exact measurement's, are skipped by their columns); 1 when runs diverged."""
     import pyarrow.parquet as pq
 
     from zoprl.plots import load_manifest, load_table
@@ -641,9 +646,9 @@ def _error(message: str) -> int:
 
 
 def _start(args) -> bool:
-    """Before any JAX work: the compilation cache, one host device per core, and
-    ``jax.distributed`` when this is one of several processes. Returns whether this process
-    prints (process 0, or the only one)."""
+    """Before any JAX work of a command that computes (one with the compilation cache's flags):
+    the compilation cache, one host device per core, and ``jax.distributed`` when this is one of
+    several processes. Returns whether this process prints (process 0, or the only one)."""
     from zoprl import hosts  # imports nothing of zoprl that starts JAX's backends
 
     hosts.use_every_core()
@@ -665,7 +670,7 @@ def _peer_failure(err: Exception) -> str | None:
     """The one line for a collective that failed because another process stopped."""
     from zoprl.hosts import process_count
 
-    if process_count() == 1 or type(err).__name__ != "JaxRuntimeError":
+    if type(err).__name__ != "JaxRuntimeError" or process_count() == 1:
         return None
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return (
@@ -677,7 +682,7 @@ def _peer_failure(err: Exception) -> str | None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        prints = _start(args)
+        prints = _start(args) if getattr(args, "start", False) else True
         with contextlib.ExitStack() as stack:
             if not prints:  # processes other than 0 print errors only
                 stack.enter_context(

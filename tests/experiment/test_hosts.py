@@ -214,7 +214,7 @@ EVERY_CORE = """
 import argparse, json, os
 from zoprl import hosts
 from zoprl.cli import _start
-_start(argparse.Namespace(no_compile_cache=True))  # what every zoprl command does first
+_start(argparse.Namespace(no_compile_cache=True))  # what every computing command does first
 import jax
 print(json.dumps([jax.local_device_count(), hosts.usable_cores(), len(os.sched_getaffinity(0))]))
 """

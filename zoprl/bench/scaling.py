@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 import jax
 
 from zoprl.bench.cases import GRID_H, Sizes, cartpole_iteration, gridworld_iteration
+from zoprl.bench.suite import number_flag
 from zoprl.bench.timing import (
     compile_fn,
     device_description,
@@ -84,16 +85,6 @@ class Limits(NamedTuple):
     plan_cap: int = PLAN_CAP  # the memory plan looks no further
 
 
-def _number(flag: str, value, kind=int, minimum=0):
-    try:
-        number = kind(str(value).strip())
-    except ValueError:
-        raise ValueError(f"{flag} must be a number above {minimum}, got {value!r}") from None
-    if not number > minimum:
-        raise ValueError(f"{flag} must be a number above {minimum}, got {value!r}")
-    return number
-
-
 def scaling_limits(args, sizes: Sizes, names=None) -> Limits:
     """The limits of ``--max-pairs``, ``--max-seconds``, ``--factor``, the cases named by
     ``--cases`` (``names``; default both) and the profile's repeats (at most 5: the largest
@@ -108,11 +99,11 @@ def scaling_limits(args, sizes: Sizes, names=None) -> Limits:
     tiny = bool(getattr(args, "tiny", False))
     return Limits(
         cases=cases,
-        max_pairs=TINY_SMALLEST if tiny else pairs and _number("--max-pairs", pairs),
-        max_seconds=2.0 if seconds is None else _number("--max-seconds", seconds, float),
+        max_pairs=TINY_SMALLEST if tiny else pairs and number_flag("--max-pairs", pairs),
+        max_seconds=2.0 if seconds is None else number_flag("--max-seconds", seconds, float),
         repeats=min(sizes.repeats, 5),
         cartpole_horizon=sizes.cartpole_horizon,
-        factor=2 if factor is None else _number("--factor", factor, int, minimum=1),
+        factor=2 if factor is None else number_flag("--factor", factor, int, minimum=1),
         smallest=TINY_SMALLEST if tiny else SMALLEST,
         probe=TINY_PROBE if tiny else PROBE,
         plan_cap=TINY_PROBE if tiny else PLAN_CAP,

@@ -14,13 +14,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoprl.bench.cases import CASES, FULL, PROFILES, RATIO_FIELDS, Sizes
-from zoprl.bench.timing import device_description, device_line, print_table, write_csv, write_json
+if TYPE_CHECKING:
+    from zoprl.bench.cases import Sizes
 
 DEFAULT_OUT = os.path.join("benchmarks", "results")
 JSON_NAME, CSV_NAME, PLOT_NAME = "bench.json", "bench.csv", "bench_scaling.png"
+# the keys of ``cases.CASES`` and ``cases.PROFILES`` (but "full", the default), here so that the
+# flags are known without importing the cases, which import JAX (tests/test_bench.py checks)
+SUITE_CASES = ("gridworld_zpg", "gridworld_zpg_cores", "cartpole_zpg", "cartpole_rollout", "sweep")
+PROFILE_FLAGS = ("quick", "gpu", "tiny")
 
 # (case, ratio field, minimum ratio, smallest batch the target applies to, description)
 TARGETS = (
@@ -137,38 +141,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cases",
         default=None,
         metavar="A,B",
-        help=f"comma-separated subset of: {', '.join(CASES)} (default: all)",
+        help=f"comma-separated subset of: {', '.join(SUITE_CASES)} (default: all)",
     )
 
 
-def _positive_int(flag: str, value) -> int:
+def number_flag(flag: str, value, kind=int, minimum=0, what: str | None = None):
+    """``value`` (a flag's text, or a number) as ``kind``, above ``minimum``; ValueError in one
+    line naming the flag (``what`` it must be; default "a number above MINIMUM") otherwise."""
+    what = what or f"a number above {minimum}"
+    text = str(value).strip()
     try:
-        number = int(str(value).strip())
+        number = kind(text)
     except ValueError:
-        raise ValueError(f"{flag} must be a positive integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{flag} must be a positive integer, got {number}")
+        raise ValueError(f"{flag} must be {what}, got {value!r}") from None
+    if not number > minimum:
+        raise ValueError(f"{flag} must be {what}, got {text}")
     return number
 
 
 def parse_options(args) -> tuple[Sizes, list[str], str]:
     """(sizes, case names, output folder) from an argparse namespace; ValueError on bad values."""
-    profile = next(
-        (name for name in ("quick", "gpu", "tiny") if getattr(args, name, False)), "full"
-    )
-    sizes = PROFILES[profile] if profile != "full" else FULL
+    from zoprl.bench.cases import PROFILES
+
+    profile = next((name for name in PROFILE_FLAGS if getattr(args, name, False)), "full")
+    sizes = PROFILES[profile]
     repeats = getattr(args, "repeats", None)
     if repeats is not None:
-        sizes = sizes._replace(repeats=_positive_int("--repeats", repeats))
+        positive = "a positive integer"
+        sizes = sizes._replace(repeats=number_flag("--repeats", repeats, what=positive))
     cases = getattr(args, "cases", None)
-    names = list(CASES)
+    names = list(SUITE_CASES)
+    valid = ", ".join(SUITE_CASES)
     if cases is not None:
         names = [c.strip() for c in str(cases).split(",") if c.strip()]
         if not names:
-            raise ValueError(f"--cases names no case, got {cases!r}; valid: {', '.join(CASES)}")
+            raise ValueError(f"--cases names no case, got {cases!r}; valid: {valid}")
         for name in names:
-            if name not in CASES:
-                raise ValueError(f"unknown case {name!r} in --cases; valid: {', '.join(CASES)}")
+            if name not in SUITE_CASES:
+                raise ValueError(f"unknown case {name!r} in --cases; valid: {valid}")
     out = getattr(args, "out", DEFAULT_OUT)
     if out is None or not str(out).strip():
         raise ValueError(f"--out must name a folder, got {out!r}")
@@ -182,7 +192,7 @@ def run(args) -> int:
     """Run the suite with the options of ``add_arguments``; print the table, write the files.
     Returns 0 (speed targets are reported, never enforced)."""
     sizes, names, out = parse_options(args)
-    flags = [f for f in ("quick", "gpu", "tiny", "scaling") if getattr(args, f, False)]
+    flags = [f for f in (*PROFILE_FLAGS, "scaling") if getattr(args, f, False)]
     command = " ".join(["zoprl bench", *(f"--{f}" for f in flags)])
     if getattr(args, "scaling", False):
         from zoprl.bench.scaling import run_scaling, scaling_limits
@@ -220,6 +230,8 @@ def check_targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _write(out: str, payload: dict[str, Any], plot: bool) -> list[str]:
     """The JSON and CSV of ``payload`` under ``out`` (and the plot); returns the paths."""
+    from zoprl.bench.timing import write_csv, write_json
+
     json_path, csv_path = os.path.join(out, JSON_NAME), os.path.join(out, CSV_NAME)
     write_json(json_path, payload)
     write_csv(csv_path, payload["rows"], CSV_COLUMNS)
@@ -247,6 +259,9 @@ def run_suite(
     ``out`` (the JSON and CSV again after every case, ``complete`` false until the end, so that
     a run stopped by a time budget keeps its finished cases); print the table. Returns the JSON
     payload."""
+    from zoprl.bench.cases import CASES
+    from zoprl.bench.timing import device_description, device_line, print_table
+
     log = log or (lambda msg: print(msg, flush=True))
     started = time.perf_counter()
     log(
@@ -334,13 +349,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 __all__ = [
     "DEFAULT_OUT",
+    "PROFILE_FLAGS",
+    "SUITE_CASES",
     "TARGETS",
     "add_arguments",
     "check_targets",
     "main",
+    "number_flag",
     "parse_options",
     "run",
     "run_suite",
     "scaling_plot",
-    "RATIO_FIELDS",
 ]

@@ -13,6 +13,7 @@ relative claim (A is x% slower than B) on a machine shared with other processes.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import platform
@@ -164,20 +165,21 @@ def print_table(
 
 
 def write_json(path: str, payload: Any) -> None:
-    """Write ``payload`` as indented JSON, creating the parent folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
+    """Write ``payload`` as indented JSON, creating the parent folder; atomically (a temporary
+    file renamed over ``path``), so that a run stopped mid-write leaves the previous file."""
+    from zoprl.storage import write_bytes_atomically
+
+    write_bytes_atomically(path, (json.dumps(payload, indent=2) + "\n").encode())
 
 
 def write_csv(path: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """Write ``rows`` (dicts) as CSV with the given columns (missing values empty)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    """Write ``rows`` (dicts) as CSV with the given columns (missing values empty), creating the
+    parent folder; atomically, as ``write_json``."""
+    from zoprl.storage import write_bytes_atomically
+
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    write_bytes_atomically(path, text.getvalue().encode())
