@@ -47,7 +47,6 @@ import jax
 from zoprl.experiment.build import build_cells, seed_keys
 from zoprl.experiment.devices import memory_budget, runs_mesh
 from zoprl.experiment.folder import (
-    check_folder_path,
     lock_folder,
     prepare_folder,
     read_json_file,
@@ -107,18 +106,13 @@ def run_sweep(
     check_spec_size(spec, budgets.host)
     cells = build_cells(spec)
     runs = shard_runs([c.grid_size * spec.seeds for c in cells], shard)
-    share(lambda: check_folder_path(out_dir))
     devices = jax.devices() if devices is None else devices
     local = [d for d in devices if d.process_index == jax.process_index()]
     device_budget = memory_budget(local) if memory_budget_bytes is None else memory_budget_bytes
     budgets = budgets._replace(device=device_budget)
     hosts = host_names()
-    with _writer_holds(lambda: lock_folder(out_dir)):
-        share(
-            lambda: _prepare(
-                out_dir, shard_fingerprint(spec.fingerprint(), shard), spec, fresh, shard
-            )
-        )
+    with contextlib.ExitStack() as held:  # process 0's lock of the folder, for the sweep
+        share(lambda: _lock_and_prepare(held, out_dir, spec, fresh, shard))
         parts = [(cell, r) for cell, r in zip(cells, runs) if len(r)]
         bar = Progress(0, len(cells), stream=stream, enabled=progress and is_writer())
         try:
@@ -127,17 +121,13 @@ def run_sweep(
             bar.close()
 
 
-@contextlib.contextmanager
-def _writer_holds(context):
-    """``context()`` entered by process 0 for the ``with`` block (its refusal raised on every
-    process); nothing on the others."""
-    with contextlib.ExitStack() as stack:
-        share(lambda: stack.enter_context(context()) and None)
-        yield
-
-
-def _prepare(out_dir: str, fingerprint: str, spec, fresh: bool, shard) -> None:
+def _lock_and_prepare(held: contextlib.ExitStack, out_dir: str, spec, fresh: bool, shard) -> None:
+    """Process 0 (its refusal raised on every process): the lock of ``out_dir``, entered on
+    ``held``, then the folder cleared of a killed writer's temporaries and prepared for
+    ``spec`` (``zoprl.experiment.folder``)."""
+    held.enter_context(lock_folder(out_dir))
     remove_temporaries(out_dir)
+    fingerprint = shard_fingerprint(spec.fingerprint(), shard)
     prepare_folder(out_dir, fingerprint, spec.to_dict(), fresh, shard_record(shard))
 
 
