@@ -17,6 +17,7 @@ import os
 from zoprl.experiment.folder import (
     SPEC_FILE,
     FolderError,
+    check_folder_path,
     lock_folder,
     prepare_folder,
     read_json_file,
@@ -91,11 +92,10 @@ def _merged_cells(shards: list[dict]) -> list[dict]:
     return list(cells.values())
 
 
-def _check_runs(table, spec_dict: dict, count: int) -> None:
-    """Every run id of the sweep exactly once (FolderError otherwise)."""
-    from zoprl.experiment import build_cells, spec_from_dict
+def _check_runs(table, spec, count: int) -> None:
+    """Every run id of the sweep of ``spec`` exactly once (FolderError otherwise)."""
+    from zoprl.experiment import build_cells
 
-    spec = spec_from_dict(spec_dict)
     sizes = [c.grid_size * spec.seeds for c in build_cells(spec)]
     expected = sum(sizes)
     runs = table.groupby("run_id").size().index
@@ -123,6 +123,7 @@ def merge_shards(folders: list[str], out: str, *, fresh: bool = False):
         write_table,
     )
 
+    check_folder_path(out)  # before the shards' tables are read
     shards = check_shards([str(f) for f in folders])
     outside = os.path.abspath(out)
     if any(os.path.abspath(s["folder"]) == outside for s in shards):
@@ -130,7 +131,8 @@ def merge_shards(folders: list[str], out: str, *, fresh: bool = False):
     frames = [read_table(s["folder"]) for s in shards]
     table = sort_rows(order_columns(consistent_columns(pd.concat(frames, ignore_index=True))))
     spec_dict = shards[0]["spec"]
-    _check_runs(table, spec_dict, len(shards))
+    spec = spec_from_dict(spec_dict)
+    _check_runs(table, spec, len(shards))
 
     base = shards[0]["manifest"]
     manifest = {
@@ -151,7 +153,7 @@ def merge_shards(folders: list[str], out: str, *, fresh: bool = False):
         ],
     }
     with lock_folder(out):
-        prepare_folder(out, spec_from_dict(spec_dict).fingerprint(), spec_dict, fresh)
+        prepare_folder(out, spec.fingerprint(), spec_dict, fresh)
         table_path = write_table(table, os.path.join(out, "results.parquet"))
         manifest_path = write_json_atomically(os.path.join(out, "manifest.json"), manifest)
     return SweepResult(table_path, manifest_path, table, manifest)
