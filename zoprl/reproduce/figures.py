@@ -25,15 +25,27 @@ def interval_text(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def write_table(
+    frame: pd.DataFrame, markdown: str | None, out_dir: str, log, name: str
+) -> list[str]:
+    """``name``.csv (the numbers) and, unless ``markdown`` is None, ``name``.md (logged too),
+    each written atomically; returns the paths."""
+    paths = []
+    if markdown is not None:
+        log(markdown)
+    paths.append(
+        write_bytes_atomically(
+            os.path.join(out_dir, f"{name}.csv"), frame.to_csv(index=False).encode()
+        )
+    )
+    if markdown is not None:
+        paths.append(write_bytes_atomically(os.path.join(out_dir, f"{name}.md"), markdown.encode()))
+    return paths
+
+
 def write_summary(frame: pd.DataFrame, markdown: str, out_dir: str, log) -> list[str]:
     """summary.csv (the numbers) and summary.md (the README's table)."""
-    log(markdown)
-    return [
-        write_bytes_atomically(
-            os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, "summary.md"), markdown.encode()),
-    ]
+    return write_table(frame, markdown, out_dir, log, "summary")
 
 
 def pipe_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
@@ -287,4 +299,5 @@ __all__ = [
     "stochasticity",
     "value_at_budget",
     "write_summary",
+    "write_table",
 ]

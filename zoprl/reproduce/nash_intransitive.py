@@ -460,15 +460,12 @@ def summarise(table, exact, out_dir: str, log=print) -> list[str]:
 
 def write_per_game(exact, catalogue, table, out_dir: str, log=print) -> list[str]:
     """per_game.csv (``per_game_frame``, with the sampled gaps of ``table``) and per_game.md
-    (its exact columns); returns the paths."""
+    (its exact columns), written atomically; returns the paths."""
+    from zoprl.reproduce.figures import write_table
+
     frame = per_game_frame(exact, catalogue, table)
-    markdown = per_game_markdown(frame)
-    paths = [os.path.join(out_dir, "per_game.csv"), os.path.join(out_dir, "per_game.md")]
-    frame.to_csv(paths[0], index=False)
-    with open(paths[1], "w") as f:
-        f.write(markdown)
-    log("per game, exact (float64, infinite data):\n" + markdown)
-    return paths
+    log("per game, exact (float64, infinite data):")
+    return write_table(frame, per_game_markdown(frame), out_dir, log, "per_game")
 
 
 def acceptance(exact: pd.DataFrame, tolerance: float = 1e-3) -> tuple[bool, str]:
@@ -508,8 +505,12 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     ok, text = acceptance(exact)
     log(text)
     table = label_games(sweep.table, catalogue)
-    written = share(lambda: summarise(table, exact, out_dir, log=log))
-    written += write_per_game(exact, every_game, table, out_dir, log=log)
+    written = share(  # on process 0 alone
+        lambda: (
+            summarise(table, exact, out_dir, log=log)
+            + write_per_game(exact, every_game, table, out_dir, log=log)
+        )
+    )
     return list(tuned.written) + [sweep.table_path, sweep.manifest_path] + written
 
 

@@ -385,23 +385,11 @@ def chosen_markdown(chosen: pd.DataFrame) -> str:
     return pipe_table(header, rows, ["l", "r", "r", "r"])
 
 
-def _write_table(frame: pd.DataFrame, markdown: str, out_dir: str, name: str, log) -> list[str]:
-    from zoprl.storage.atomic import write_bytes_atomically
-
-    log(markdown)
-    return [
-        write_bytes_atomically(
-            os.path.join(out_dir, f"{name}.csv"), frame.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, f"{name}.md"), markdown.encode()),
-    ]
-
-
 def summarise(table: pd.DataFrame, out_dir: str, chosen=None, ranges=None, log=print) -> list[str]:
     """summary, differences, slopes (when ``ranges``, a list of (low, high) n) and the figure of
     the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import write_summary, write_table
 
     points = game_points(table)
     frame = summary_frame(points, chosen)
@@ -414,26 +402,19 @@ def summarise(table: pd.DataFrame, out_dir: str, chosen=None, ranges=None, log=p
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
     diffs = difference_frame(points)
     log("pessimistic - fit-then-solve, paired by game [95% t interval; * excludes 0]:")
-    written += _write_table(diffs, difference_markdown(diffs), out_dir, "differences", log)
+    written += write_table(diffs, difference_markdown(diffs), out_dir, log, "differences")
     if ranges:
         slopes = range_slope_frame(points, ranges)
         log("slopes on sub-ranges of n (exploratory):")
-        written += _write_table(slopes, range_slope_markdown(slopes), out_dir, "slopes", log)
+        written += write_table(slopes, range_slope_markdown(slopes), out_dir, log, "slopes")
     paths = save_figure(nash_offline_figure(points, frame), os.path.join(out_dir, "nash_offline"))
     return written + [str(p) for p in paths]
 
 
 def _write_chosen(chosen: pd.DataFrame, out_dir: str, log) -> list[str]:
-    from zoprl.storage.atomic import write_bytes_atomically
+    from zoprl.reproduce.figures import write_table
 
-    markdown = chosen_markdown(chosen)
-    log(markdown)
-    return [
-        write_bytes_atomically(
-            os.path.join(out_dir, "chosen.csv"), chosen.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, "chosen.md"), markdown.encode()),
-    ]
+    return write_table(chosen, chosen_markdown(chosen), out_dir, log, "chosen")
 
 
 def run_nash_offline(out_dir, profile, fresh, progress, log) -> list[str]:

@@ -285,8 +285,7 @@ def nash_online_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table, out_dir: str, budget: float, log=print) -> list[str]:
     """summary.csv / .md, slopes.csv / .md and the figure of the module doc."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
-    from zoprl.storage.atomic import write_bytes_atomically
+    from zoprl.reproduce.figures import write_summary, write_table
 
     frame = summary_frame(table, budget)
     log(
@@ -295,10 +294,7 @@ def summarise(table, out_dir: str, budget: float, log=print) -> list[str]:
     )
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
     slopes = slope_frame(table, budget)
-    markdown = slopes_markdown(slopes)
-    log(markdown)
-    for name, data in (("slopes.csv", slopes.to_csv(index=False)), ("slopes.md", markdown)):
-        written.append(write_bytes_atomically(os.path.join(out_dir, name), data.encode()))
+    written += write_table(slopes, slopes_markdown(slopes), out_dir, log, "slopes")
     paths = save_figure(nash_online_figure(table, frame), os.path.join(out_dir, "nash_online"))
     return written + [str(p) for p in paths]
 
