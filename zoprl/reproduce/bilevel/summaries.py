@@ -136,8 +136,9 @@ def rate_slopes(table: pd.DataFrame, burn_in: int, num_resamples: int = 2000) ->
     )
     slopes["quantity"] = "hypergradient_vs_samples[" + slopes["label"] + "]"
     slopes["x"], slopes["metric"] = "trajectories", metric
-    slopes["x_min"] = float(sub.trajectories.min())
-    slopes["x_max"] = float(sub.trajectories.max())
+    spans = sub.groupby("label")["trajectories"]
+    slopes["x_min"] = slopes["label"].map(spans.min()).astype(float)
+    slopes["x_max"] = slopes["label"].map(spans.max()).astype(float)
     slopes["note"] = RATE_NOTE.format(b=burn_in)
     return slopes[list(SLOPE_COLUMNS)]
 
