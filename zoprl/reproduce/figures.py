@@ -64,6 +64,39 @@ def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataF
     return rows.loc[rows.groupby("run_id")["iteration"].idxmax()]
 
 
+def common_budget(table: pd.DataFrame) -> float:
+    """The largest query budget every method that asks queries reached: at the last iteration,
+    the most queries of each label (the ceilings, which read the latent reward, left out), the
+    least of those above 0 (a table without the column: no ceilings)."""
+    final = table[table.iteration == table.iteration.max()]
+    ceiling = final.get("reads_latent_reward", pd.Series(False, index=final.index))
+    spent = final[~ceiling.astype(bool)].groupby("label")["queries"].max()
+    return float(spent[spent > 0].min())
+
+
+def at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
+    """Per run: ``metric`` at the budget (``value_at_budget``; the ceilings, which ask no
+    queries: at their last iteration)."""
+    final = table[table.iteration == table.iteration.max()]
+    return pd.concat(
+        [
+            value_at_budget(table[~table.reads_latent_reward], metric, budget),
+            final[final.reads_latent_reward & (final.metric == metric)],
+        ]
+    )
+
+
+def queries_text(row) -> str:
+    """The queries-to-threshold cell: "median [low, high]", "never (k of the seeds censored)"
+    or "(asks no queries)"."""
+    if pd.isna(row.get("median")):
+        return "(asks no queries)"
+    if np.isinf(row["median"]):
+        return f"never ({row['censored']} of the seeds censored)"
+    high = "inf" if np.isinf(row["median_high"]) else f"{row['median_high']:.0f}"
+    return f"{row['median']:.0f} [{row['median_low']:.0f}, {high}]"
+
+
 def per_method(table: pd.DataFrame) -> pd.DataFrame:
     """The table without its hyperparameter columns, so that a method tuned per context (a
     slip, a teacher), with other hyperparameters in each, is one line or bar per label; as it is
@@ -113,15 +146,9 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
     from zoprl.compare import compare_table
 
     paths = plot_results(table, out_dir, metric="value_gap", x=["queries", "trajectories"])
-    budget = _common_budget(table)
-    final = table[table.iteration == table.iteration.max()]
-    pick = lambda metric: pd.concat(
-        [
-            value_at_budget(table[~table.reads_latent_reward], metric, budget),
-            final[final.reads_latent_reward & (final.metric == metric)],
-        ]
-    )
-    gap, ratio = mean_ci(pick("value_gap"), ["label"]), mean_ci(pick("value_ratio"), ["label"])
+    budget = common_budget(table)
+    gap = mean_ci(at_budget(table, "value_gap", budget), ["label"])
+    ratio = mean_ci(at_budget(table, "value_ratio", budget), ["label"])
     complexity, _, written = compare_table(table, ["value_ratio>=0.9"], "queries", out_dir=out_dir)
     targets = _dpo_targets(table, manifest)
     summary = gap.merge(ratio, on="label", suffixes=("", "_ratio")).sort_values("mean")
@@ -136,7 +163,7 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
             row.label,
             interval_text(row["mean"], row.low, row.high),
             interval_text(row.mean_ratio, row.low_ratio, row.high_ratio),
-            _queries_text(row),
+            queries_text(row),
             "" if pd.isna(row.kl_target_ratio) else f"{row.kl_target_ratio:.3f}",
         ]
         for _, row in summary.iterrows()
@@ -153,22 +180,6 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
         ["l", "l", "l", "l", "r"],
     )
     return [*map(str, paths), *written, *write_summary(summary, markdown, out_dir, log)]
-
-
-def _common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every preference method reached."""
-    final = table[table.iteration == table.iteration.max()]
-    spent = final[~final.reads_latent_reward].groupby("label")["queries"].min()
-    return float(spent[spent > 0].min())
-
-
-def _queries_text(row) -> str:
-    if pd.isna(row["median"]):
-        return "(asks no queries)"
-    if np.isinf(row["median"]):
-        return f"never ({row.censored} of the seeds censored)"
-    high = "inf" if np.isinf(row.median_high) else f"{row.median_high:.0f}"
-    return f"{row['median']:.0f} [{row.median_low:.0f}, {high}]"
 
 
 def stochasticity(table, manifest, out_dir, log) -> list[str]:
@@ -290,12 +301,15 @@ def blocks(table, manifest, out_dir, log) -> list[str]:
 
 
 __all__ = [
+    "at_budget",
     "blocks",
+    "common_budget",
     "comparison",
     "interval_text",
     "kl_target_ratio",
     "links",
     "pipe_table",
+    "queries_text",
     "stochasticity",
     "value_at_budget",
     "write_summary",

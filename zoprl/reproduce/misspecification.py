@@ -60,13 +60,6 @@ def with_settings(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every method that asks queries reached."""
-    last = table[table.iteration == table.iteration.max()]
-    spent = last[~last.reads_latent_reward].groupby("label")["queries"].max()
-    return float(spent[spent > 0].min())
-
-
 def final_rows(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
     """Per run, ``metric`` at its last record within ``budget`` queries (ceilings, which ask
     none: their last record)."""
@@ -81,6 +74,7 @@ def final_rows(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
 def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (setting, method): gap_closed and value_ratio, mean and 95% t interval
     over seeds at the common budget, the queries and trajectories spent, and the seeds."""
+    from zoprl.reproduce.figures import common_budget
     from zoprl.theory.tidy import mean_ci
 
     table = with_settings(table)
@@ -209,7 +203,7 @@ def misspecification_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table: pd.DataFrame, manifest: dict, out_dir: str, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import common_budget, write_summary
 
     frame = summary_frame(table)
     budget = common_budget(table)
@@ -260,7 +254,6 @@ def run_misspecification(out_dir, profile, fresh, progress, log) -> list[str]:
 
 __all__ = [
     "SETTINGS",
-    "common_budget",
     "misspecification_figure",
     "run_misspecification",
     "split_label",

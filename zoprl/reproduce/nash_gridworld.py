@@ -39,12 +39,6 @@ OUTCOMES = ("goal_0", "goal_1", "goal_2", "no_goal")
 METRICS = ("gap", "kl_to_reference", "win_rate_vs_equilibrium")
 
 
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every method reached."""
-    last = table[table.iteration == table.iteration.max()]
-    return float(last.groupby("label")["queries"].max().min())
-
-
 def exact_references(spec) -> pd.DataFrame:
     """The rows of pi0 (uniform) and pi* (the equilibrium) for the spec's game, in float64:
     gap, KL to pi0, win rate against pi* and the outcome law."""
@@ -97,7 +91,7 @@ def _reference_values(game) -> dict:
 
 def summary_frame(table: pd.DataFrame, references: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per method at the common budget (module doc), then the exact references."""
-    from zoprl.reproduce.figures import value_at_budget
+    from zoprl.reproduce.figures import common_budget, value_at_budget
     from zoprl.theory.tidy import mean_ci
 
     budget = common_budget(table)
@@ -192,7 +186,7 @@ def nash_gridworld_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table, out_dir: str, references=None, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import common_budget, write_summary
 
     frame = summary_frame(table, references)
     markdown = summary_markdown(frame)
@@ -222,7 +216,6 @@ def run_nash_gridworld(out_dir, profile, fresh, progress, log) -> list[str]:
 
 
 __all__ = [
-    "common_budget",
     "exact_references",
     "nash_gridworld_figure",
     "run_nash_gridworld",

@@ -282,11 +282,6 @@ def chosen_values(choices: pd.DataFrame, spec=None) -> dict:
     }
 
 
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every method reached."""
-    return float(table.groupby("label")["queries"].max().min())
-
-
 def run_slopes(table: pd.DataFrame, budget: float) -> pd.DataFrame:
     """Per run: the least-squares slope of log gap against log queries over the records with
     budget / 10 <= queries <= budget (gaps floored at 1e-12)."""
@@ -309,7 +304,7 @@ def run_slopes(table: pd.DataFrame, budget: float) -> pd.DataFrame:
 def summary_frame(table: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     """One row per family and method (module doc), with the exact-only rows (the BT pipeline at
     its best eta', pi0) among them."""
-    from zoprl.reproduce.figures import value_at_budget
+    from zoprl.reproduce.figures import common_budget, value_at_budget
     from zoprl.theory.tidy import mean_ci
 
     budget = common_budget(table)
@@ -380,7 +375,7 @@ def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> 
     for column, method, _ in PER_GAME:
         frame[column] = wide.loc[frame.game, method].to_numpy()
     if table is not None:
-        from zoprl.reproduce.figures import value_at_budget
+        from zoprl.reproduce.figures import common_budget, value_at_budget
 
         at_budget = value_at_budget(table, "gap", common_budget(table))
         stats = at_budget.groupby(["game", "label"])["value"].agg(["mean", "max"]).unstack()
@@ -445,7 +440,7 @@ def nash_intransitive_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table, exact, out_dir: str, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import common_budget, write_summary
 
     frame = summary_frame(table, exact)
     log(
@@ -520,7 +515,6 @@ __all__ = [
     "build_spec",
     "bt_projection",
     "chosen_values",
-    "common_budget",
     "exact_gaps",
     "exact_limits",
     "extragradient_exact",
