@@ -25,6 +25,20 @@ def interval_text(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def number(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals, rounded first and + 0.0, so never "-0.000"."""
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+def interval_cell(row, name: str, digits: int = 3, missing: str | None = None, text=None) -> str:
+    """ "m [l, h]" of ``row[name]``, ``row[name_low]``, ``row[name_high]``, each ``text(v)``
+    (default ``number(v, digits)``); ``missing`` instead where ``row[name]`` is NaN, if given."""
+    if missing is not None and pd.isna(row[name]):
+        return missing
+    text = text or (lambda v: number(v, digits))
+    return f"{text(row[name])} [{text(row[f'{name}_low'])}, {text(row[f'{name}_high'])}]"
+
+
 def write_table(
     frame: pd.DataFrame, markdown: str | None, out_dir: str, log, name: str
 ) -> list[str]:
@@ -305,9 +319,11 @@ __all__ = [
     "blocks",
     "common_budget",
     "comparison",
+    "interval_cell",
     "interval_text",
     "kl_target_ratio",
     "links",
+    "number",
     "pipe_table",
     "queries_text",
     "stochasticity",

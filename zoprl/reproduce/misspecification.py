@@ -98,33 +98,22 @@ def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["setting", "ceiling", "method"]).reset_index(drop=True)
 
 
-def _two_decimals(value: float) -> str:
-    return f"{round(float(value), 2) + 0.0:.2f}"  # + 0.0: no "-0.00"
-
-
-def _interval(row, metric: str) -> str:
-    low, high = row[metric + "_low"], row[metric + "_high"]
-    return f"{_two_decimals(row[metric])} [{_two_decimals(low)}, {_two_decimals(high)}]"
-
-
 def summary_markdown(frame: pd.DataFrame, metric: str = "gap_closed") -> str:
     """The README's pipe table: one row per method, one column per setting, each cell
     "mean [low, high]" of ``metric`` (two decimals, read from ``frame``); "—" where a method
     does not run in a setting."""
+    from zoprl.reproduce.figures import interval_cell, pipe_table
+
     settings = [s for s in SETTINGS.values() if s in set(frame.setting)]
-    methods = method_order(frame)
-    lines = [
-        "| method | " + " | ".join(settings) + " |",
-        "| --- |" + " ---: |" * len(settings),
-    ]
-    for method in methods:
+    rows = []
+    for method in method_order(frame):
         cells = []
         for setting in settings:
             row = frame[(frame.method == method) & (frame.setting == setting)]
-            cells.append(_interval(row.iloc[0], metric) if len(row) else "—")
+            cells.append(interval_cell(row.iloc[0], metric, 2) if len(row) else "—")
         ceiling = bool(frame[frame.method == method].ceiling.any())
-        lines.append(f"| {method}{' (ceiling)' if ceiling else ''} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([f"{method}{' (ceiling)' if ceiling else ''}"] + cells)
+    return pipe_table(["method"] + settings, rows, ["l"] + ["r"] * len(settings))
 
 
 def method_order(frame: pd.DataFrame) -> list[str]:

@@ -117,28 +117,19 @@ def summary_frame(table: pd.DataFrame, references: pd.DataFrame | None = None) -
     return frame[order + [c for c in frame.columns if c not in order]]
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
-
-
-def _cell(row, metric: str) -> str:
-    if row["exact"]:
-        return _number(row[metric])
-    low, high = row[f"{metric}_low"], row[f"{metric}_high"]
-    return f"{_number(row[metric])} [{_number(low)}, {_number(high)}]"
-
-
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: gap, KL and win rate against pi* as "mean [low, high]" (three
     decimals), then the mean outcome law (two decimals); exact rows without intervals."""
+    from zoprl.reproduce.figures import interval_cell, number, pipe_table
+
     header = ["method", "gap", "KL(p_pi ‖ p_pi0)", "win rate vs pi*"]
     header += ["P(goal 0)", "P(goal 1)", "P(goal 2)", "P(no goal)"]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    rows = []
     for _, row in frame.iterrows():
-        cells = [_cell(row, m) for m in METRICS]
-        cells += [_number(row[f"outcome_{o}"], 2) for o in OUTCOMES]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [row["method"]]
+        cells += [number(row[m]) if row["exact"] else interval_cell(row, m) for m in METRICS]
+        rows.append(cells + [number(row[f"outcome_{o}"], 2) for o in OUTCOMES])
+    return pipe_table(header, rows, ["l"] + ["r"] * (len(header) - 1))
 
 
 def nash_gridworld_figure(table: pd.DataFrame, frame: pd.DataFrame):

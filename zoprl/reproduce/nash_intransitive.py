@@ -329,29 +329,24 @@ def summary_frame(table: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
-
-
-def _interval(row, name: str, digits: int, scientific: bool = False) -> str:
-    if pd.isna(row[name]):
-        return "–"
-    text = (lambda v: f"{v:.2e}") if scientific else (lambda v: _number(v, digits))
-    return f"{text(row[name])} [{text(row[f'{name}_low'])}, {text(row[f'{name}_high'])}]"
-
-
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: the gap at the budget (scientific), the slope (two decimals),
     the exact infinite-data gap (float64, scientific)."""
+    from zoprl.reproduce.figures import interval_cell, pipe_table
+
     budget = frame.queries.max()
     header = ["game family", "method", f"gap at {budget:,.0f} queries", "slope (last decade)"]
     header.append("exact gap, infinite data (float64)")
-    lines = ["| " + " | ".join(header) + " |", "| --- | --- |" + " ---: |" * 3]
+    rows = []
     for _, row in frame.iterrows():
-        cells = [row.family, row.method, _interval(row, "gap", 3, scientific=True)]
-        cells += [_interval(row, "slope", 2), f"{row.exact_gap:.2e}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [row.family, row.method, interval_cell(row, "gap", missing="–", text=_sci)]
+        cells += [interval_cell(row, "slope", 2, missing="–"), f"{row.exact_gap:.2e}"]
+        rows.append(cells)
+    return pipe_table(header, rows, ["l", "l", "r", "r", "r"])
+
+
+def _sci(value: float) -> str:
+    return f"{value:.2e}"
 
 
 PER_GAME = [  # (column of per_game.csv, method of the exact frame, header of per_game.md)
@@ -386,15 +381,17 @@ def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> 
 
 def per_game_markdown(frame: pd.DataFrame) -> str:
     """The per-game table: exact gaps (float64, scientific), best eta' / eta (3 digits)."""
+    from zoprl.reproduce.figures import pipe_table
+
     header = ["game", "contexts with a majority cycle"] + [h for _, _, h in PER_GAME]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    rows = []
     for _, row in frame.iterrows():
         cells = [row.game, f"{row.cyclic_contexts} of {row.contexts}"]
         for column, _, _ in PER_GAME:
             value = row[column]
             cells.append(f"{value:.3f}" if column == "best_scale" else f"{value:.2e}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return pipe_table(header, rows, ["l"] + ["r"] * (len(header) - 1))
 
 
 def nash_intransitive_figure(table: pd.DataFrame, frame: pd.DataFrame):

@@ -246,7 +246,7 @@ def difference_frame(points: pd.DataFrame) -> pd.DataFrame:
 def difference_markdown(frame: pd.DataFrame) -> str:
     """One row per n, one column per coverage level: "mean [95% interval]" of the paired
     difference, a trailing * where the interval excludes 0."""
-    from zoprl.reproduce.figures import pipe_table
+    from zoprl.reproduce.figures import interval_cell, pipe_table
 
     coverages = list(dict.fromkeys(frame.coverage))
     rows = []
@@ -258,7 +258,7 @@ def difference_markdown(frame: pd.DataFrame) -> str:
                 row.append("")
                 continue
             at = at.iloc[0]
-            cell = _interval(at, "difference", 5)
+            cell = interval_cell(at, "difference", 5)
             row.append(cell + (" *" if at.excludes_zero else ""))
         rows.append(row)
     return pipe_table(["n"] + coverages, rows, ["r"] * (1 + len(coverages)))
@@ -291,31 +291,21 @@ def range_slope_frame(points: pd.DataFrame, ranges) -> pd.DataFrame:
 
 def range_slope_markdown(frame: pd.DataFrame) -> str:
     """One row per coverage level and method, one column per range of n: "slope [95% CI]"."""
-    from zoprl.reproduce.figures import pipe_table
+    from zoprl.reproduce.figures import interval_cell, pipe_table
 
     ranges = list(dict.fromkeys(zip(frame.n_low, frame.n_high)))
     header = ["coverage", "method"] + [f"slope, n = {lo}-{hi}" for lo, hi in ranges]
     rows = []
     for (coverage, method), group in frame.groupby(["coverage", "method"], sort=False):
         cells = group.set_index(["n_low", "n_high"])
-        rows.append([coverage, method] + [_interval(cells.loc[r], "slope", 2) for r in ranges])
+        rows.append([coverage, method] + [interval_cell(cells.loc[r], "slope", 2) for r in ranges])
     return pipe_table(header, rows, ["l", "l"] + ["r"] * len(ranges))
-
-
-def _number(value: float, digits: int = 4) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0000"
-
-
-def _interval(row, name: str, digits: int = 4) -> str:
-    cells = (row[name], row[f"{name}_low"], row[f"{name}_high"])
-    mean, low, high = (_number(v, digits) for v in cells)
-    return f"{mean} [{low}, {high}]"
 
 
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: beta, the gap at the smallest and largest n and the slope as
     "value [95% interval]", and whether the slope's interval holds -1/2."""
-    from zoprl.reproduce.figures import pipe_table
+    from zoprl.reproduce.figures import interval_cell, number, pipe_table
 
     first, last = int(frame.n_first.iloc[0]), int(frame.n_last.iloc[0])
     header = ["coverage", "method", "beta", f"gap at n = {first}", f"gap at n = {last}"]
@@ -324,10 +314,10 @@ def summary_markdown(frame: pd.DataFrame) -> str:
         [
             row.coverage,
             row.method,
-            _number(row.beta, 3),
-            _interval(row, "gap_first"),
-            _interval(row, "gap_last", 5),
-            _interval(row, "slope", 2),
+            number(row.beta, 3),
+            interval_cell(row, "gap_first", 4),
+            interval_cell(row, "gap_last", 5),
+            interval_cell(row, "slope", 2),
             "yes" if row.contains_theory else "no",
         ]
         for _, row in frame.iterrows()
