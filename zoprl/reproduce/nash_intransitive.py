@@ -301,13 +301,13 @@ def run_slopes(table: pd.DataFrame, budget: float) -> pd.DataFrame:
     return (sums.xy / sums.xx).rename("value").reset_index()
 
 
-def summary_frame(table: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+def summary_frame(table: pd.DataFrame, exact: pd.DataFrame, budget=None) -> pd.DataFrame:
     """One row per family and method (module doc), with the exact-only rows (the BT pipeline at
-    its best eta', pi0) among them."""
+    its best eta', pi0) among them; at ``budget`` queries (default ``common_budget(table)``)."""
     from zoprl.reproduce.figures import common_budget, value_at_budget
     from zoprl.theory.tidy import mean_ci
 
-    budget = common_budget(table)
+    budget = common_budget(table) if budget is None else budget
     at_budget = value_at_budget(table, "gap", budget)
     gap = mean_ci(at_budget, ["family", "label"])[["family", "label", "mean", "low", "high", "n"]]
     slope = mean_ci(run_slopes(table, budget), ["family", "label"])
@@ -359,11 +359,14 @@ PER_GAME = [  # (column of per_game.csv, method of the exact frame, header of pe
 ]
 
 
-def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> pd.DataFrame:
+def per_game_frame(
+    exact: pd.DataFrame, catalogue: pd.DataFrame, table=None, budget=None
+) -> pd.DataFrame:
     """One row per game of ``catalogue`` (the sweep, then the tuning game): kappa, game seed,
     the number of contexts with a majority cycle, the exact values of ``exact_gaps``, and, given
     the sweep's ``table``, each method's sampled gap at the common budget over the game's seeds
-    (columns "mean: <method>" and "max: <method>"; empty for the tuning game)."""
+    (columns "mean: <method>" and "max: <method>"; empty for the tuning game); the budget
+    ``budget`` (default ``common_budget(table)``)."""
     wide = exact.pivot(index="game", columns="method", values="exact_gap")
     frame = catalogue[["game", "family", "kappa", "game_seed", "cyclic_contexts"]].copy()
     frame.insert(4, "contexts", [len(p) for p in catalogue.preference])
@@ -372,7 +375,8 @@ def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> 
     if table is not None:
         from zoprl.reproduce.figures import common_budget, value_at_budget
 
-        at_budget = value_at_budget(table, "gap", common_budget(table))
+        budget = common_budget(table) if budget is None else budget
+        at_budget = value_at_budget(table, "gap", budget)
         stats = at_budget.groupby(["game", "label"])["value"].agg(["mean", "max"]).unstack()
         stats.columns = [f"{stat}: {label}" for stat, label in stats.columns]
         frame = frame.merge(stats, left_on="game", right_index=True, how="left")
@@ -434,14 +438,15 @@ def nash_intransitive_figure(table: pd.DataFrame, frame: pd.DataFrame):
     return fig
 
 
-def summarise(table, exact, out_dir: str, log=print) -> list[str]:
+def summarise(table, exact, out_dir: str, log=print, budget=None) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc."""
     from zoprl.plots import save_figure
     from zoprl.reproduce.figures import common_budget, write_summary
 
-    frame = summary_frame(table, exact)
+    budget = common_budget(table) if budget is None else budget
+    frame = summary_frame(table, exact, budget)
     log(
-        f"at {common_budget(table):,.0f} queries, mean [95% t interval] over "
+        f"at {budget:,.0f} queries, mean [95% t interval] over "
         f"{int(frame.n.max())} runs (games x seeds); exact: float64, infinite data:"
     )
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
@@ -450,12 +455,12 @@ def summarise(table, exact, out_dir: str, log=print) -> list[str]:
     return written + [str(p) for p in paths]
 
 
-def write_per_game(exact, catalogue, table, out_dir: str, log=print) -> list[str]:
+def write_per_game(exact, catalogue, table, out_dir: str, log=print, budget=None) -> list[str]:
     """per_game.csv (``per_game_frame``, with the sampled gaps of ``table``) and per_game.md
     (its exact columns), written atomically; returns the paths."""
     from zoprl.reproduce.figures import write_table
 
-    frame = per_game_frame(exact, catalogue, table)
+    frame = per_game_frame(exact, catalogue, table, budget)
     log("per game, exact (float64, infinite data):")
     return write_table(frame, per_game_markdown(frame), out_dir, log, "per_game")
 
@@ -478,6 +483,7 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     summary and the figure (module doc); returns the written paths."""
     from zoprl.experiment import run_sweep
     from zoprl.hosts import share
+    from zoprl.reproduce.figures import common_budget
     from zoprl.tuning import tune
 
     raw, games = load_spec(profile)
@@ -497,10 +503,11 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     ok, text = acceptance(exact)
     log(text)
     table = label_games(sweep.table, catalogue)
+    budget = common_budget(table)
     written = share(  # on process 0 alone
         lambda: (
-            summarise(table, exact, out_dir, log=log)
-            + write_per_game(exact, every_game, table, out_dir, log=log)
+            summarise(table, exact, out_dir, log=log, budget=budget)
+            + write_per_game(exact, every_game, table, out_dir, log=log, budget=budget)
         )
     )
     return list(tuned.written) + [sweep.table_path, sweep.manifest_path] + written
