@@ -109,9 +109,10 @@ def step_sizes(P, eta) -> dict:
     }
 
 
-def exact_trajectories(P, eta, num_iterations: int):
+def exact_trajectories(P, eta, num_iterations: int, alpha=None):
     """gaps and ||pi_k - pi*||_1 [4, T + 1] of the four exact recursions (module doc, order
-    ``METHODS``) from pi0 = uniform on one game P [K, K] at one eta; pi* by damped Newton."""
+    ``METHODS``) from pi0 = uniform on one game P [K, K] at one eta; pi* by damped Newton;
+    ``alpha`` the step sizes (default ``step_sizes(P, eta)``)."""
     import jax
     import jax.numpy as jnp
 
@@ -121,7 +122,7 @@ def exact_trajectories(P, eta, num_iterations: int):
     pi0 = jnp.full(P.shape[:1], 1.0 / P.shape[0], P.dtype)
     gibbs = lambda v: jax.nn.softmax(jnp.log(pi0) + eta * v)
     star = newton_equilibrium(P, pi0, eta).policy
-    alpha = step_sizes(P, eta)
+    alpha = step_sizes(P, eta) if alpha is None else alpha
     beta = (alpha["mirror descent (SPPO)"] / eta) / (1.0 + alpha["mirror descent (SPPO)"] / eta)
     mix = alpha["Nash-MD"] / eta
 
@@ -197,10 +198,15 @@ def run_exact(profile: str):
     with jax.enable_x64(True):
         P = exact_games(num_games)
         etas = jnp.asarray(ETAS, jnp.float64)
-        per_eta = jax.vmap(lambda P_, eta: exact_trajectories(P_, eta, T), in_axes=(0, None))
+
+        def one(P_, eta):
+            alpha = step_sizes(P_, eta)
+            return exact_trajectories(P_, eta, T, alpha), alpha
+
+        per_eta = jax.vmap(one, in_axes=(0, None))
         fn = jax.jit(jax.vmap(per_eta, in_axes=(None, 0)))  # [eta, game, method, T + 1]
-        gaps, dists = (np.asarray(x) for x in fn(P, etas))
-        steps = jax.vmap(jax.vmap(step_sizes, in_axes=(0, None)), in_axes=(None, 0))(P, etas)
+        (gaps, dists), steps = fn(P, etas)
+        gaps, dists = np.asarray(gaps), np.asarray(dists)
         steps = {k: np.asarray(v) for k, v in steps.items()}
     return exact_frames(gaps, dists, steps, stride)
 
