@@ -93,18 +93,6 @@ def _first_comment(name: str) -> str:
     return text.split(". ")[0].rstrip(".") + "."
 
 
-def _misspecification(out_dir, profile, fresh, progress, log):
-    from zoprl.reproduce.misspecification import run_misspecification
-
-    return run_misspecification(out_dir, profile, fresh, progress, log)
-
-
-def _nash_gridworld(out_dir, profile, fresh, progress, log):
-    from zoprl.reproduce.nash_gridworld import run_nash_gridworld
-
-    return run_nash_gridworld(out_dir, profile, fresh, progress, log)
-
-
 def _module_run(module: str) -> Callable:
     """The runner ``zoprl.reproduce.<module>.run_<module>``, imported when it runs."""
 
@@ -135,7 +123,7 @@ EXPERIMENTS: dict[str, Reproduction] = {
     "links": _spec_based("links", "links"),
     "blocks": _spec_based("blocks", "blocks"),
     "reward-misspecification": Reproduction(
-        lambda: _first_comment("reward-misspecification"), _misspecification
+        lambda: _first_comment("reward-misspecification"), _module_run("misspecification")
     ),
     "nash-intransitive": Reproduction(
         lambda: (
@@ -156,7 +144,9 @@ EXPERIMENTS: dict[str, Reproduction] = {
         lambda: "exact and sampled self-play learners on random games: which converge, which cycle",
         _module_run("nash_solvers"),
     ),
-    "nash-gridworld": Reproduction(lambda: _first_comment("nash-gridworld"), _nash_gridworld),
+    "nash-gridworld": Reproduction(
+        lambda: _first_comment("nash-gridworld"), _module_run("nash_gridworld")
+    ),
     "rates": Reproduction(
         lambda: (
             "fitted log-log slopes of four rates against the predicted "

@@ -25,15 +25,41 @@ def interval_text(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def number(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals, rounded first and + 0.0, so never "-0.000"."""
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+def interval_cell(row, name: str, digits: int = 3, missing: str | None = None, text=None) -> str:
+    """ "m [l, h]" of ``row[name]``, ``row[name_low]``, ``row[name_high]``, each ``text(v)``
+    (default ``number(v, digits)``); ``missing`` instead where ``row[name]`` is NaN, if given."""
+    if missing is not None and pd.isna(row[name]):
+        return missing
+    text = text or (lambda v: number(v, digits))
+    return f"{text(row[name])} [{text(row[f'{name}_low'])}, {text(row[f'{name}_high'])}]"
+
+
+def write_table(
+    frame: pd.DataFrame, markdown: str | None, out_dir: str, log, name: str
+) -> list[str]:
+    """``name``.csv (the numbers) and, unless ``markdown`` is None, ``name``.md (logged too),
+    each written atomically; returns the paths."""
+    paths = []
+    if markdown is not None:
+        log(markdown)
+    paths.append(
+        write_bytes_atomically(
+            os.path.join(out_dir, f"{name}.csv"), frame.to_csv(index=False).encode()
+        )
+    )
+    if markdown is not None:
+        paths.append(write_bytes_atomically(os.path.join(out_dir, f"{name}.md"), markdown.encode()))
+    return paths
+
+
 def write_summary(frame: pd.DataFrame, markdown: str, out_dir: str, log) -> list[str]:
     """summary.csv (the numbers) and summary.md (the README's table)."""
-    log(markdown)
-    return [
-        write_bytes_atomically(
-            os.path.join(out_dir, "summary.csv"), frame.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, "summary.md"), markdown.encode()),
-    ]
+    return write_table(frame, markdown, out_dir, log, "summary")
 
 
 def pipe_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
@@ -50,6 +76,39 @@ def value_at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataF
     first record is already over budget, e.g. an offline data set larger than it, are left out)."""
     rows = table[(table.metric == metric) & (table.queries <= budget)]
     return rows.loc[rows.groupby("run_id")["iteration"].idxmax()]
+
+
+def common_budget(table: pd.DataFrame) -> float:
+    """The largest query budget every method that asks queries reached: at the last iteration,
+    the most queries of each label (the ceilings, which read the latent reward, left out), the
+    least of those above 0 (a table without the column: no ceilings)."""
+    final = table[table.iteration == table.iteration.max()]
+    ceiling = final.get("reads_latent_reward", pd.Series(False, index=final.index))
+    spent = final[~ceiling.astype(bool)].groupby("label")["queries"].max()
+    return float(spent[spent > 0].min())
+
+
+def at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
+    """Per run: ``metric`` at the budget (``value_at_budget``; the ceilings, which ask no
+    queries: at their last iteration)."""
+    final = table[table.iteration == table.iteration.max()]
+    return pd.concat(
+        [
+            value_at_budget(table[~table.reads_latent_reward], metric, budget),
+            final[final.reads_latent_reward & (final.metric == metric)],
+        ]
+    )
+
+
+def queries_text(row) -> str:
+    """The queries-to-threshold cell: "median [low, high]", "never (k of the seeds censored)"
+    or "(asks no queries)"."""
+    if pd.isna(row.get("median")):
+        return "(asks no queries)"
+    if np.isinf(row["median"]):
+        return f"never ({row['censored']} of the seeds censored)"
+    high = "inf" if np.isinf(row["median_high"]) else f"{row['median_high']:.0f}"
+    return f"{row['median']:.0f} [{row['median_low']:.0f}, {high}]"
 
 
 def per_method(table: pd.DataFrame) -> pd.DataFrame:
@@ -101,15 +160,9 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
     from zoprl.compare import compare_table
 
     paths = plot_results(table, out_dir, metric="value_gap", x=["queries", "trajectories"])
-    budget = _common_budget(table)
-    final = table[table.iteration == table.iteration.max()]
-    pick = lambda metric: pd.concat(
-        [
-            value_at_budget(table[~table.reads_latent_reward], metric, budget),
-            final[final.reads_latent_reward & (final.metric == metric)],
-        ]
-    )
-    gap, ratio = mean_ci(pick("value_gap"), ["label"]), mean_ci(pick("value_ratio"), ["label"])
+    budget = common_budget(table)
+    gap = mean_ci(at_budget(table, "value_gap", budget), ["label"])
+    ratio = mean_ci(at_budget(table, "value_ratio", budget), ["label"])
     complexity, _, written = compare_table(table, ["value_ratio>=0.9"], "queries", out_dir=out_dir)
     targets = _dpo_targets(table, manifest)
     summary = gap.merge(ratio, on="label", suffixes=("", "_ratio")).sort_values("mean")
@@ -124,7 +177,7 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
             row.label,
             interval_text(row["mean"], row.low, row.high),
             interval_text(row.mean_ratio, row.low_ratio, row.high_ratio),
-            _queries_text(row),
+            queries_text(row),
             "" if pd.isna(row.kl_target_ratio) else f"{row.kl_target_ratio:.3f}",
         ]
         for _, row in summary.iterrows()
@@ -141,22 +194,6 @@ def comparison(table, manifest, out_dir, log) -> list[str]:
         ["l", "l", "l", "l", "r"],
     )
     return [*map(str, paths), *written, *write_summary(summary, markdown, out_dir, log)]
-
-
-def _common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every preference method reached."""
-    final = table[table.iteration == table.iteration.max()]
-    spent = final[~final.reads_latent_reward].groupby("label")["queries"].min()
-    return float(spent[spent > 0].min())
-
-
-def _queries_text(row) -> str:
-    if pd.isna(row["median"]):
-        return "(asks no queries)"
-    if np.isinf(row["median"]):
-        return f"never ({row.censored} of the seeds censored)"
-    high = "inf" if np.isinf(row.median_high) else f"{row.median_high:.0f}"
-    return f"{row['median']:.0f} [{row.median_low:.0f}, {high}]"
 
 
 def stochasticity(table, manifest, out_dir, log) -> list[str]:
@@ -278,13 +315,19 @@ def blocks(table, manifest, out_dir, log) -> list[str]:
 
 
 __all__ = [
+    "at_budget",
     "blocks",
+    "common_budget",
     "comparison",
+    "interval_cell",
     "interval_text",
     "kl_target_ratio",
     "links",
+    "number",
     "pipe_table",
+    "queries_text",
     "stochasticity",
     "value_at_budget",
     "write_summary",
+    "write_table",
 ]

@@ -60,13 +60,6 @@ def with_settings(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every method that asks queries reached."""
-    last = table[table.iteration == table.iteration.max()]
-    spent = last[~last.reads_latent_reward].groupby("label")["queries"].max()
-    return float(spent[spent > 0].min())
-
-
 def final_rows(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
     """Per run, ``metric`` at its last record within ``budget`` queries (ceilings, which ask
     none: their last record)."""
@@ -81,6 +74,7 @@ def final_rows(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
 def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (setting, method): gap_closed and value_ratio, mean and 95% t interval
     over seeds at the common budget, the queries and trajectories spent, and the seeds."""
+    from zoprl.reproduce.figures import common_budget
     from zoprl.theory.tidy import mean_ci
 
     table = with_settings(table)
@@ -104,33 +98,22 @@ def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["setting", "ceiling", "method"]).reset_index(drop=True)
 
 
-def _two_decimals(value: float) -> str:
-    return f"{round(float(value), 2) + 0.0:.2f}"  # + 0.0: no "-0.00"
-
-
-def _interval(row, metric: str) -> str:
-    low, high = row[metric + "_low"], row[metric + "_high"]
-    return f"{_two_decimals(row[metric])} [{_two_decimals(low)}, {_two_decimals(high)}]"
-
-
 def summary_markdown(frame: pd.DataFrame, metric: str = "gap_closed") -> str:
     """The README's pipe table: one row per method, one column per setting, each cell
     "mean [low, high]" of ``metric`` (two decimals, read from ``frame``); "—" where a method
     does not run in a setting."""
+    from zoprl.reproduce.figures import interval_cell, pipe_table
+
     settings = [s for s in SETTINGS.values() if s in set(frame.setting)]
-    methods = method_order(frame)
-    lines = [
-        "| method | " + " | ".join(settings) + " |",
-        "| --- |" + " ---: |" * len(settings),
-    ]
-    for method in methods:
+    rows = []
+    for method in method_order(frame):
         cells = []
         for setting in settings:
             row = frame[(frame.method == method) & (frame.setting == setting)]
-            cells.append(_interval(row.iloc[0], metric) if len(row) else "—")
+            cells.append(interval_cell(row.iloc[0], metric, 2) if len(row) else "—")
         ceiling = bool(frame[frame.method == method].ceiling.any())
-        lines.append(f"| {method}{' (ceiling)' if ceiling else ''} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([f"{method}{' (ceiling)' if ceiling else ''}"] + cells)
+    return pipe_table(["method"] + settings, rows, ["l"] + ["r"] * len(settings))
 
 
 def method_order(frame: pd.DataFrame) -> list[str]:
@@ -209,7 +192,7 @@ def misspecification_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table: pd.DataFrame, manifest: dict, out_dir: str, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import common_budget, write_summary
 
     frame = summary_frame(table)
     budget = common_budget(table)
@@ -260,7 +243,6 @@ def run_misspecification(out_dir, profile, fresh, progress, log) -> list[str]:
 
 __all__ = [
     "SETTINGS",
-    "common_budget",
     "misspecification_figure",
     "run_misspecification",
     "split_label",

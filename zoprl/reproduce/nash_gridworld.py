@@ -39,12 +39,6 @@ OUTCOMES = ("goal_0", "goal_1", "goal_2", "no_goal")
 METRICS = ("gap", "kl_to_reference", "win_rate_vs_equilibrium")
 
 
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every method reached."""
-    last = table[table.iteration == table.iteration.max()]
-    return float(last.groupby("label")["queries"].max().min())
-
-
 def exact_references(spec) -> pd.DataFrame:
     """The rows of pi0 (uniform) and pi* (the equilibrium) for the spec's game, in float64:
     gap, KL to pi0, win rate against pi* and the outcome law."""
@@ -97,7 +91,7 @@ def _reference_values(game) -> dict:
 
 def summary_frame(table: pd.DataFrame, references: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per method at the common budget (module doc), then the exact references."""
-    from zoprl.reproduce.figures import value_at_budget
+    from zoprl.reproduce.figures import common_budget, value_at_budget
     from zoprl.theory.tidy import mean_ci
 
     budget = common_budget(table)
@@ -123,28 +117,19 @@ def summary_frame(table: pd.DataFrame, references: pd.DataFrame | None = None) -
     return frame[order + [c for c in frame.columns if c not in order]]
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
-
-
-def _cell(row, metric: str) -> str:
-    if row["exact"]:
-        return _number(row[metric])
-    low, high = row[f"{metric}_low"], row[f"{metric}_high"]
-    return f"{_number(row[metric])} [{_number(low)}, {_number(high)}]"
-
-
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: gap, KL and win rate against pi* as "mean [low, high]" (three
     decimals), then the mean outcome law (two decimals); exact rows without intervals."""
+    from zoprl.reproduce.figures import interval_cell, number, pipe_table
+
     header = ["method", "gap", "KL(p_pi ‖ p_pi0)", "win rate vs pi*"]
     header += ["P(goal 0)", "P(goal 1)", "P(goal 2)", "P(no goal)"]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    rows = []
     for _, row in frame.iterrows():
-        cells = [_cell(row, m) for m in METRICS]
-        cells += [_number(row[f"outcome_{o}"], 2) for o in OUTCOMES]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [row["method"]]
+        cells += [number(row[m]) if row["exact"] else interval_cell(row, m) for m in METRICS]
+        rows.append(cells + [number(row[f"outcome_{o}"], 2) for o in OUTCOMES])
+    return pipe_table(header, rows, ["l"] + ["r"] * (len(header) - 1))
 
 
 def nash_gridworld_figure(table: pd.DataFrame, frame: pd.DataFrame):
@@ -192,7 +177,7 @@ def nash_gridworld_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table, out_dir: str, references=None, log=print) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import common_budget, write_summary
 
     frame = summary_frame(table, references)
     markdown = summary_markdown(frame)
@@ -222,7 +207,6 @@ def run_nash_gridworld(out_dir, profile, fresh, progress, log) -> list[str]:
 
 
 __all__ = [
-    "common_budget",
     "exact_references",
     "nash_gridworld_figure",
     "run_nash_gridworld",

@@ -282,11 +282,6 @@ def chosen_values(choices: pd.DataFrame, spec=None) -> dict:
     }
 
 
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget every method reached."""
-    return float(table.groupby("label")["queries"].max().min())
-
-
 def run_slopes(table: pd.DataFrame, budget: float) -> pd.DataFrame:
     """Per run: the least-squares slope of log gap against log queries over the records with
     budget / 10 <= queries <= budget (gaps floored at 1e-12)."""
@@ -306,13 +301,13 @@ def run_slopes(table: pd.DataFrame, budget: float) -> pd.DataFrame:
     return (sums.xy / sums.xx).rename("value").reset_index()
 
 
-def summary_frame(table: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+def summary_frame(table: pd.DataFrame, exact: pd.DataFrame, budget=None) -> pd.DataFrame:
     """One row per family and method (module doc), with the exact-only rows (the BT pipeline at
-    its best eta', pi0) among them."""
-    from zoprl.reproduce.figures import value_at_budget
+    its best eta', pi0) among them; at ``budget`` queries (default ``common_budget(table)``)."""
+    from zoprl.reproduce.figures import common_budget, value_at_budget
     from zoprl.theory.tidy import mean_ci
 
-    budget = common_budget(table)
+    budget = common_budget(table) if budget is None else budget
     at_budget = value_at_budget(table, "gap", budget)
     gap = mean_ci(at_budget, ["family", "label"])[["family", "label", "mean", "low", "high", "n"]]
     slope = mean_ci(run_slopes(table, budget), ["family", "label"])
@@ -334,29 +329,24 @@ def summary_frame(table: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
-
-
-def _interval(row, name: str, digits: int, scientific: bool = False) -> str:
-    if pd.isna(row[name]):
-        return "–"
-    text = (lambda v: f"{v:.2e}") if scientific else (lambda v: _number(v, digits))
-    return f"{text(row[name])} [{text(row[f'{name}_low'])}, {text(row[f'{name}_high'])}]"
-
-
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: the gap at the budget (scientific), the slope (two decimals),
     the exact infinite-data gap (float64, scientific)."""
+    from zoprl.reproduce.figures import interval_cell, pipe_table
+
     budget = frame.queries.max()
     header = ["game family", "method", f"gap at {budget:,.0f} queries", "slope (last decade)"]
     header.append("exact gap, infinite data (float64)")
-    lines = ["| " + " | ".join(header) + " |", "| --- | --- |" + " ---: |" * 3]
+    rows = []
     for _, row in frame.iterrows():
-        cells = [row.family, row.method, _interval(row, "gap", 3, scientific=True)]
-        cells += [_interval(row, "slope", 2), f"{row.exact_gap:.2e}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [row.family, row.method, interval_cell(row, "gap", missing="–", text=_sci)]
+        cells += [interval_cell(row, "slope", 2, missing="–"), f"{row.exact_gap:.2e}"]
+        rows.append(cells)
+    return pipe_table(header, rows, ["l", "l", "r", "r", "r"])
+
+
+def _sci(value: float) -> str:
+    return f"{value:.2e}"
 
 
 PER_GAME = [  # (column of per_game.csv, method of the exact frame, header of per_game.md)
@@ -369,20 +359,24 @@ PER_GAME = [  # (column of per_game.csv, method of the exact frame, header of pe
 ]
 
 
-def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> pd.DataFrame:
+def per_game_frame(
+    exact: pd.DataFrame, catalogue: pd.DataFrame, table=None, budget=None
+) -> pd.DataFrame:
     """One row per game of ``catalogue`` (the sweep, then the tuning game): kappa, game seed,
     the number of contexts with a majority cycle, the exact values of ``exact_gaps``, and, given
     the sweep's ``table``, each method's sampled gap at the common budget over the game's seeds
-    (columns "mean: <method>" and "max: <method>"; empty for the tuning game)."""
+    (columns "mean: <method>" and "max: <method>"; empty for the tuning game); the budget
+    ``budget`` (default ``common_budget(table)``)."""
     wide = exact.pivot(index="game", columns="method", values="exact_gap")
     frame = catalogue[["game", "family", "kappa", "game_seed", "cyclic_contexts"]].copy()
     frame.insert(4, "contexts", [len(p) for p in catalogue.preference])
     for column, method, _ in PER_GAME:
         frame[column] = wide.loc[frame.game, method].to_numpy()
     if table is not None:
-        from zoprl.reproduce.figures import value_at_budget
+        from zoprl.reproduce.figures import common_budget, value_at_budget
 
-        at_budget = value_at_budget(table, "gap", common_budget(table))
+        budget = common_budget(table) if budget is None else budget
+        at_budget = value_at_budget(table, "gap", budget)
         stats = at_budget.groupby(["game", "label"])["value"].agg(["mean", "max"]).unstack()
         stats.columns = [f"{stat}: {label}" for stat, label in stats.columns]
         frame = frame.merge(stats, left_on="game", right_index=True, how="left")
@@ -391,15 +385,17 @@ def per_game_frame(exact: pd.DataFrame, catalogue: pd.DataFrame, table=None) -> 
 
 def per_game_markdown(frame: pd.DataFrame) -> str:
     """The per-game table: exact gaps (float64, scientific), best eta' / eta (3 digits)."""
+    from zoprl.reproduce.figures import pipe_table
+
     header = ["game", "contexts with a majority cycle"] + [h for _, _, h in PER_GAME]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    rows = []
     for _, row in frame.iterrows():
         cells = [row.game, f"{row.cyclic_contexts} of {row.contexts}"]
         for column, _, _ in PER_GAME:
             value = row[column]
             cells.append(f"{value:.3f}" if column == "best_scale" else f"{value:.2e}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return pipe_table(header, rows, ["l"] + ["r"] * (len(header) - 1))
 
 
 def nash_intransitive_figure(table: pd.DataFrame, frame: pd.DataFrame):
@@ -442,14 +438,15 @@ def nash_intransitive_figure(table: pd.DataFrame, frame: pd.DataFrame):
     return fig
 
 
-def summarise(table, exact, out_dir: str, log=print) -> list[str]:
+def summarise(table, exact, out_dir: str, log=print, budget=None) -> list[str]:
     """summary.csv, summary.md and the figure of the module doc."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import common_budget, write_summary
 
-    frame = summary_frame(table, exact)
+    budget = common_budget(table) if budget is None else budget
+    frame = summary_frame(table, exact, budget)
     log(
-        f"at {common_budget(table):,.0f} queries, mean [95% t interval] over "
+        f"at {budget:,.0f} queries, mean [95% t interval] over "
         f"{int(frame.n.max())} runs (games x seeds); exact: float64, infinite data:"
     )
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
@@ -458,17 +455,14 @@ def summarise(table, exact, out_dir: str, log=print) -> list[str]:
     return written + [str(p) for p in paths]
 
 
-def write_per_game(exact, catalogue, table, out_dir: str, log=print) -> list[str]:
+def write_per_game(exact, catalogue, table, out_dir: str, log=print, budget=None) -> list[str]:
     """per_game.csv (``per_game_frame``, with the sampled gaps of ``table``) and per_game.md
-    (its exact columns); returns the paths."""
-    frame = per_game_frame(exact, catalogue, table)
-    markdown = per_game_markdown(frame)
-    paths = [os.path.join(out_dir, "per_game.csv"), os.path.join(out_dir, "per_game.md")]
-    frame.to_csv(paths[0], index=False)
-    with open(paths[1], "w") as f:
-        f.write(markdown)
-    log("per game, exact (float64, infinite data):\n" + markdown)
-    return paths
+    (its exact columns), written atomically; returns the paths."""
+    from zoprl.reproduce.figures import write_table
+
+    frame = per_game_frame(exact, catalogue, table, budget)
+    log("per game, exact (float64, infinite data):")
+    return write_table(frame, per_game_markdown(frame), out_dir, log, "per_game")
 
 
 def acceptance(exact: pd.DataFrame, tolerance: float = 1e-3) -> tuple[bool, str]:
@@ -489,6 +483,7 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     summary and the figure (module doc); returns the written paths."""
     from zoprl.experiment import run_sweep
     from zoprl.hosts import share
+    from zoprl.reproduce.figures import common_budget
     from zoprl.tuning import tune
 
     raw, games = load_spec(profile)
@@ -508,8 +503,13 @@ def run_nash_intransitive(out_dir, profile, fresh, progress, log) -> list[str]:
     ok, text = acceptance(exact)
     log(text)
     table = label_games(sweep.table, catalogue)
-    written = share(lambda: summarise(table, exact, out_dir, log=log))
-    written += write_per_game(exact, every_game, table, out_dir, log=log)
+    budget = common_budget(table)
+    written = share(  # on process 0 alone
+        lambda: (
+            summarise(table, exact, out_dir, log=log, budget=budget)
+            + write_per_game(exact, every_game, table, out_dir, log=log, budget=budget)
+        )
+    )
     return list(tuned.written) + [sweep.table_path, sweep.manifest_path] + written
 
 
@@ -519,7 +519,6 @@ __all__ = [
     "build_spec",
     "bt_projection",
     "chosen_values",
-    "common_budget",
     "exact_gaps",
     "exact_limits",
     "extragradient_exact",

@@ -246,7 +246,7 @@ def difference_frame(points: pd.DataFrame) -> pd.DataFrame:
 def difference_markdown(frame: pd.DataFrame) -> str:
     """One row per n, one column per coverage level: "mean [95% interval]" of the paired
     difference, a trailing * where the interval excludes 0."""
-    from zoprl.reproduce.figures import pipe_table
+    from zoprl.reproduce.figures import interval_cell, pipe_table
 
     coverages = list(dict.fromkeys(frame.coverage))
     rows = []
@@ -258,7 +258,7 @@ def difference_markdown(frame: pd.DataFrame) -> str:
                 row.append("")
                 continue
             at = at.iloc[0]
-            cell = _interval(at, "difference", 5)
+            cell = interval_cell(at, "difference", 5)
             row.append(cell + (" *" if at.excludes_zero else ""))
         rows.append(row)
     return pipe_table(["n"] + coverages, rows, ["r"] * (1 + len(coverages)))
@@ -291,31 +291,21 @@ def range_slope_frame(points: pd.DataFrame, ranges) -> pd.DataFrame:
 
 def range_slope_markdown(frame: pd.DataFrame) -> str:
     """One row per coverage level and method, one column per range of n: "slope [95% CI]"."""
-    from zoprl.reproduce.figures import pipe_table
+    from zoprl.reproduce.figures import interval_cell, pipe_table
 
     ranges = list(dict.fromkeys(zip(frame.n_low, frame.n_high)))
     header = ["coverage", "method"] + [f"slope, n = {lo}-{hi}" for lo, hi in ranges]
     rows = []
     for (coverage, method), group in frame.groupby(["coverage", "method"], sort=False):
         cells = group.set_index(["n_low", "n_high"])
-        rows.append([coverage, method] + [_interval(cells.loc[r], "slope", 2) for r in ranges])
+        rows.append([coverage, method] + [interval_cell(cells.loc[r], "slope", 2) for r in ranges])
     return pipe_table(header, rows, ["l", "l"] + ["r"] * len(ranges))
-
-
-def _number(value: float, digits: int = 4) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0000"
-
-
-def _interval(row, name: str, digits: int = 4) -> str:
-    cells = (row[name], row[f"{name}_low"], row[f"{name}_high"])
-    mean, low, high = (_number(v, digits) for v in cells)
-    return f"{mean} [{low}, {high}]"
 
 
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: beta, the gap at the smallest and largest n and the slope as
     "value [95% interval]", and whether the slope's interval holds -1/2."""
-    from zoprl.reproduce.figures import pipe_table
+    from zoprl.reproduce.figures import interval_cell, number, pipe_table
 
     first, last = int(frame.n_first.iloc[0]), int(frame.n_last.iloc[0])
     header = ["coverage", "method", "beta", f"gap at n = {first}", f"gap at n = {last}"]
@@ -324,10 +314,10 @@ def summary_markdown(frame: pd.DataFrame) -> str:
         [
             row.coverage,
             row.method,
-            _number(row.beta, 3),
-            _interval(row, "gap_first"),
-            _interval(row, "gap_last", 5),
-            _interval(row, "slope", 2),
+            number(row.beta, 3),
+            interval_cell(row, "gap_first", 4),
+            interval_cell(row, "gap_last", 5),
+            interval_cell(row, "slope", 2),
             "yes" if row.contains_theory else "no",
         ]
         for _, row in frame.iterrows()
@@ -385,23 +375,11 @@ def chosen_markdown(chosen: pd.DataFrame) -> str:
     return pipe_table(header, rows, ["l", "r", "r", "r"])
 
 
-def _write_table(frame: pd.DataFrame, markdown: str, out_dir: str, name: str, log) -> list[str]:
-    from zoprl.storage.atomic import write_bytes_atomically
-
-    log(markdown)
-    return [
-        write_bytes_atomically(
-            os.path.join(out_dir, f"{name}.csv"), frame.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, f"{name}.md"), markdown.encode()),
-    ]
-
-
 def summarise(table: pd.DataFrame, out_dir: str, chosen=None, ranges=None, log=print) -> list[str]:
     """summary, differences, slopes (when ``ranges``, a list of (low, high) n) and the figure of
     the module doc from the evaluation table."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import write_summary, write_table
 
     points = game_points(table)
     frame = summary_frame(points, chosen)
@@ -414,26 +392,19 @@ def summarise(table: pd.DataFrame, out_dir: str, chosen=None, ranges=None, log=p
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
     diffs = difference_frame(points)
     log("pessimistic - fit-then-solve, paired by game [95% t interval; * excludes 0]:")
-    written += _write_table(diffs, difference_markdown(diffs), out_dir, "differences", log)
+    written += write_table(diffs, difference_markdown(diffs), out_dir, log, "differences")
     if ranges:
         slopes = range_slope_frame(points, ranges)
         log("slopes on sub-ranges of n (exploratory):")
-        written += _write_table(slopes, range_slope_markdown(slopes), out_dir, "slopes", log)
+        written += write_table(slopes, range_slope_markdown(slopes), out_dir, log, "slopes")
     paths = save_figure(nash_offline_figure(points, frame), os.path.join(out_dir, "nash_offline"))
     return written + [str(p) for p in paths]
 
 
 def _write_chosen(chosen: pd.DataFrame, out_dir: str, log) -> list[str]:
-    from zoprl.storage.atomic import write_bytes_atomically
+    from zoprl.reproduce.figures import write_table
 
-    markdown = chosen_markdown(chosen)
-    log(markdown)
-    return [
-        write_bytes_atomically(
-            os.path.join(out_dir, "chosen.csv"), chosen.to_csv(index=False).encode()
-        ),
-        write_bytes_atomically(os.path.join(out_dir, "chosen.md"), markdown.encode()),
-    ]
+    return write_table(chosen, chosen_markdown(chosen), out_dir, log, "chosen")
 
 
 def run_nash_offline(out_dir, profile, fresh, progress, log) -> list[str]:

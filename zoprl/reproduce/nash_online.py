@@ -144,28 +144,20 @@ def summary_frame(table: pd.DataFrame, budget: float) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
-
-
-def _cell(row, column: str) -> str:
-    if pd.isna(row[column]):
-        return "-"
-    low, high = row[f"{column}_low"], row[f"{column}_high"]
-    return f"{_number(row[column])} [{_number(low)}, {_number(high)}]"
-
-
 def summary_markdown(frame: pd.DataFrame) -> str:
     """The README's pipe table: queries, then each column as "mean [low, high]" over games."""
+    from zoprl.reproduce.figures import interval_cell, pipe_table
+
     header = ["method", "queries", "gap", "gap - offline gap", "gap - self-play gap"]
     header += ["KL(pi ‖ pi0)", "win rate vs pi*"]
     columns = ("gap", "gap_minus_offline", "gap_minus_self_play")
     columns += ("kl_to_reference", "win_rate_vs_equilibrium")
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    for _, row in frame.iterrows():
-        cells = [f"{row['queries']:,.0f}"] + [_cell(row, c) for c in columns]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [
+        [row["method"], f"{row['queries']:,.0f}"]
+        + [interval_cell(row, c, missing="-") for c in columns]
+        for _, row in frame.iterrows()
+    ]
+    return pipe_table(header, rows, ["l"] + ["r"] * (len(header) - 1))
 
 
 def slope_frame(table: pd.DataFrame, budget: float, num_resamples: int = 2000) -> pd.DataFrame:
@@ -203,13 +195,15 @@ def slope_frame(table: pd.DataFrame, budget: float, num_resamples: int = 2000) -
 
 def slopes_markdown(slopes: pd.DataFrame) -> str:
     """The slope table: method, the fitted range of queries, slope [95% interval]."""
+    from zoprl.reproduce.figures import interval_cell, number, pipe_table
+
     header = ["method", "queries fitted", "slope of the gap [95% CI]", "bound"]
-    lines = ["| " + " | ".join(header) + " |", "| --- | ---: | ---: | ---: |"]
+    rows = []
     for _, row in slopes.iterrows():
         span = f"{row['low_x']:,.0f}-{row['high_x']:,.0f}"
-        fit = f"{_number(row['slope'], 2)} [{_number(row['low'], 2)}, {_number(row['high'], 2)}]"
-        lines.append(f"| {row['method']} | {span} | {fit} | {_number(row['expected'], 2)} |")
-    return "\n".join(lines) + "\n"
+        fit = interval_cell(row.rename({"low": "slope_low", "high": "slope_high"}), "slope", 2)
+        rows.append([row["method"], span, fit, number(row["expected"], 2)])
+    return pipe_table(header, rows, ["l", "r", "r", "r"])
 
 
 def _curve(group: pd.DataFrame) -> pd.DataFrame:
@@ -285,8 +279,7 @@ def nash_online_figure(table: pd.DataFrame, frame: pd.DataFrame):
 def summarise(table, out_dir: str, budget: float, log=print) -> list[str]:
     """summary.csv / .md, slopes.csv / .md and the figure of the module doc."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
-    from zoprl.storage.atomic import write_bytes_atomically
+    from zoprl.reproduce.figures import write_summary, write_table
 
     frame = summary_frame(table, budget)
     log(
@@ -295,10 +288,7 @@ def summarise(table, out_dir: str, budget: float, log=print) -> list[str]:
     )
     written = write_summary(frame, summary_markdown(frame), out_dir, log)
     slopes = slope_frame(table, budget)
-    markdown = slopes_markdown(slopes)
-    log(markdown)
-    for name, data in (("slopes.csv", slopes.to_csv(index=False)), ("slopes.md", markdown)):
-        written.append(write_bytes_atomically(os.path.join(out_dir, name), data.encode()))
+    written += write_table(slopes, slopes_markdown(slopes), out_dir, log, "slopes")
     paths = save_figure(nash_online_figure(table, frame), os.path.join(out_dir, "nash_online"))
     return written + [str(p) for p in paths]
 

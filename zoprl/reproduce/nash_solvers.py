@@ -91,7 +91,7 @@ def exact_games(num_games: int):
     draw = lambda seed: random_preference(
         jax.random.key(seed), 1, NUM_ACTIONS, "skew", dtype=jnp.float32
     )[0]
-    skew = jnp.stack([draw(seed) for seed in range(num_games)]).astype(jnp.float64)
+    skew = jax.vmap(draw)(jnp.arange(num_games)).astype(jnp.float64)
     wins = (0.9,) * (NUM_ACTIONS - 1) + (0.6,)
     return jnp.concatenate([skew, condorcet_cycle(wins, 1, jnp.float64)])
 
@@ -109,9 +109,10 @@ def step_sizes(P, eta) -> dict:
     }
 
 
-def exact_trajectories(P, eta, num_iterations: int):
+def exact_trajectories(P, eta, num_iterations: int, alpha=None):
     """gaps and ||pi_k - pi*||_1 [4, T + 1] of the four exact recursions (module doc, order
-    ``METHODS``) from pi0 = uniform on one game P [K, K] at one eta; pi* by damped Newton."""
+    ``METHODS``) from pi0 = uniform on one game P [K, K] at one eta; pi* by damped Newton;
+    ``alpha`` the step sizes (default ``step_sizes(P, eta)``)."""
     import jax
     import jax.numpy as jnp
 
@@ -121,7 +122,7 @@ def exact_trajectories(P, eta, num_iterations: int):
     pi0 = jnp.full(P.shape[:1], 1.0 / P.shape[0], P.dtype)
     gibbs = lambda v: jax.nn.softmax(jnp.log(pi0) + eta * v)
     star = newton_equilibrium(P, pi0, eta).policy
-    alpha = step_sizes(P, eta)
+    alpha = step_sizes(P, eta) if alpha is None else alpha
     beta = (alpha["mirror descent (SPPO)"] / eta) / (1.0 + alpha["mirror descent (SPPO)"] / eta)
     mix = alpha["Nash-MD"] / eta
 
@@ -197,10 +198,15 @@ def run_exact(profile: str):
     with jax.enable_x64(True):
         P = exact_games(num_games)
         etas = jnp.asarray(ETAS, jnp.float64)
-        per_eta = jax.vmap(lambda P_, eta: exact_trajectories(P_, eta, T), in_axes=(0, None))
+
+        def one(P_, eta):
+            alpha = step_sizes(P_, eta)
+            return exact_trajectories(P_, eta, T, alpha), alpha
+
+        per_eta = jax.vmap(one, in_axes=(0, None))
         fn = jax.jit(jax.vmap(per_eta, in_axes=(None, 0)))  # [eta, game, method, T + 1]
-        gaps, dists = (np.asarray(x) for x in fn(P, etas))
-        steps = jax.vmap(jax.vmap(step_sizes, in_axes=(0, None)), in_axes=(None, 0))(P, etas)
+        (gaps, dists), steps = fn(P, etas)
+        gaps, dists = np.asarray(gaps), np.asarray(dists)
         steps = {k: np.asarray(v) for k, v in steps.items()}
     return exact_frames(gaps, dists, steps, stride)
 
@@ -310,12 +316,9 @@ def sampled_summary(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def summary_frame(runs: pd.DataFrame, table: pd.DataFrame | None) -> pd.DataFrame:
+def summary_frame(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """The exact rows, then the sampled rows (module doc)."""
-    frames = [exact_summary(runs)]
-    if table is not None:
-        frames.append(sampled_summary(table))
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.concat([exact_summary(runs), sampled_summary(table)], ignore_index=True)
     order = ["part", "family", "method", "eta", "step_size", "n", "gap", "gap_low", "gap_high"]
     frame = frame[order + ["ratio", "gap_min", "gap_max", "distance_min", "amplitude", *VERDICTS]]
     return frame.sort_values(["part", "family", "eta"], kind="stable").reset_index(drop=True)
@@ -351,7 +354,7 @@ def summary_markdown(frame: pd.DataFrame) -> str:
     return pipe_table(header, rows, ["l", "l", "l"] + ["r"] * (len(header) - 3))
 
 
-def nash_solvers_figure(curves: pd.DataFrame, table: pd.DataFrame | None):
+def nash_solvers_figure(curves: pd.DataFrame, table: pd.DataFrame):
     """One column per eta. Row 1: the exact gap against iterations on the skew games (median
     over games, min-max band; log scale). Row 2: ||pi - pi*||_1 on the Condorcet cycle. Row 3:
     the sampled gap against queries (mean over games x seeds and its 95% t band)."""
@@ -361,10 +364,9 @@ def nash_solvers_figure(curves: pd.DataFrame, table: pd.DataFrame | None):
     from zoprl.plots.style import colors
     from zoprl.theory.tidy import mean_ci
 
-    rows = 3 if table is not None else 2
-    fig = Figure(figsize=(14.0, 3.6 * rows), layout="constrained")
+    fig = Figure(figsize=(14.0, 3.6 * 3), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, len(ETAS), squeeze=False)
+    axes = fig.subplots(3, len(ETAS), squeeze=False)
     palette = dict(zip(METHODS, colors(len(METHODS))))
     sampled_colors = dict(zip(SAMPLED, colors(len(METHODS))))
     for j, eta in enumerate(ETAS):
@@ -385,20 +387,17 @@ def nash_solvers_figure(curves: pd.DataFrame, table: pd.DataFrame | None):
         for ax in axes[:2, j]:
             ax.set_xlabel("iteration")
             ax.grid(True, alpha=0.3)
-        if table is not None:
-            gaps = table[(table.metric == "gap") & (table["hp.eta"] == eta)]
-            for method, group in gaps.groupby("label", sort=False):
-                stats = mean_ci(group, ["queries"])
-                color = sampled_colors.get(method)
-                axes[2, j].plot(stats.queries, stats["mean"], color=color, label=method, lw=1.5)
-                axes[2, j].fill_between(
-                    stats.queries, stats.low, stats.high, color=color, alpha=0.2
-                )
-            axes[2, j].set_yscale("log")
-            axes[2, j].set_xlabel("queries")
-            axes[2, j].set_ylabel("exact gap")
-            axes[2, j].set_title(f"sampled (tuned), skew games, eta = {eta:g}")
-            axes[2, j].grid(True, alpha=0.3)
+        gaps = table[(table.metric == "gap") & (table["hp.eta"] == eta)]
+        for method, group in gaps.groupby("label", sort=False):
+            stats = mean_ci(group, ["queries"])
+            color = sampled_colors.get(method)
+            axes[2, j].plot(stats.queries, stats["mean"], color=color, label=method, lw=1.5)
+            axes[2, j].fill_between(stats.queries, stats.low, stats.high, color=color, alpha=0.2)
+        axes[2, j].set_yscale("log")
+        axes[2, j].set_xlabel("queries")
+        axes[2, j].set_ylabel("exact gap")
+        axes[2, j].set_title(f"sampled (tuned), skew games, eta = {eta:g}")
+        axes[2, j].grid(True, alpha=0.3)
     for ax in axes[:, 0]:
         ax.legend(fontsize="small")
     return fig
@@ -407,18 +406,16 @@ def nash_solvers_figure(curves: pd.DataFrame, table: pd.DataFrame | None):
 def summarise(runs, curves, table, out_dir: str, log=print) -> list[str]:
     """exact_runs.csv, exact_curves.parquet, summary.csv / .md and the figure (module doc)."""
     from zoprl.plots import save_figure
-    from zoprl.reproduce.figures import write_summary
+    from zoprl.reproduce.figures import write_summary, write_table
     from zoprl.storage.atomic import write_bytes_atomically
 
     os.makedirs(out_dir, exist_ok=True)
-    written = [
-        write_bytes_atomically(
-            os.path.join(out_dir, "exact_runs.csv"), runs.to_csv(index=False).encode()
-        ),
+    written = write_table(runs, None, out_dir, log, "exact_runs")
+    written.append(
         write_bytes_atomically(
             os.path.join(out_dir, "exact_curves.parquet"), curves.to_parquet(index=False)
-        ),
-    ]
+        )
+    )
     frame = summary_frame(runs, table)
     log("exact: geometric mean [95% t interval on log10] over games; sampled: mean [95% t]")
     written += write_summary(frame, summary_markdown(frame), out_dir, log)

@@ -166,7 +166,7 @@ def fit(frame, profile: PenaltyBiasProfile):
     return pd.DataFrame(rows, columns=list(SLOPE_COLUMNS))
 
 
-def figure(frame, out_dir: str) -> list[str]:
+def figure(frame, out_dir: str, fit_min_lambda: float = 100.0) -> list[str]:
     """Both quantities against lambda on log-log axes with their fitted slopes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -181,7 +181,7 @@ def figure(frame, out_dir: str) -> list[str]:
         ax.set_title(cell)
     fig.suptitle(
         "penalty reformulation against the bilevel problem, exact (float64); every lambda "
-        "drawn, slopes.csv fits lambda >= 100"
+        f"drawn, slopes.csv fits lambda >= {fit_min_lambda:g}"
     )
     return [str(p) for p in save_figure(fig, os.path.join(out_dir, "penalty_bias"))]
 
@@ -210,7 +210,7 @@ def run_penalty_bias(out_dir: str, profile="quick", log=print) -> list[str]:
         ),
         write_bytes_atomically(os.path.join(out_dir, "slopes.md"), markdown),
         write_bytes_atomically(os.path.join(out_dir, "summary.md"), markdown),
-        *figure(frame, out_dir),
+        *figure(frame, out_dir, profile.fit_min_lambda),
     ]
     unconverged = int((~frame["converged"]).sum() // len(QUANTITIES))
     cells = [

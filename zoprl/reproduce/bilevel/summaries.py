@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pandas as pd
 
-from zoprl.reproduce.figures import interval_text, pipe_table, value_at_budget, write_summary
+from zoprl.reproduce.figures import (
+    at_budget,
+    common_budget,
+    interval_text,
+    pipe_table,
+    queries_text,
+    write_summary,
+)
 from zoprl.theory.tidy import mean_ci
 
 RATE_EXPECTED = -4.0 / 7.0
@@ -21,24 +27,6 @@ RATE_NOTE = (
     "upper bound: eps^(-7/2) samples to E||grad F|| <= eps (arXiv 2410.15610) gives "
     "E||grad F||^2 = O(n^(-4/7)); a steeper slope is consistent; fitted from iteration {b}"
 )
-
-
-def common_budget(table: pd.DataFrame) -> float:
-    """The largest query budget that every method asking queries reached."""
-    final = table[table.iteration == table.iteration.max()]
-    spent = final[~final.reads_latent_reward].groupby("label")["queries"].min()
-    return float(spent[spent > 0].min())
-
-
-def at_budget(table: pd.DataFrame, metric: str, budget: float) -> pd.DataFrame:
-    """Per run: ``metric`` at the budget (ceilings, which ask no queries: at their end)."""
-    final = table[table.iteration == table.iteration.max()]
-    return pd.concat(
-        [
-            value_at_budget(table[~table.reads_latent_reward], metric, budget),
-            final[final.reads_latent_reward & (final.metric == metric)],
-        ]
-    )
 
 
 def improved_seeds(table: pd.DataFrame, budget: float) -> pd.Series:
@@ -67,15 +55,6 @@ def _cell(row, metric: str, digits: int = 3) -> str:
     return interval_text(mean, row[f"low_{metric}"], row[f"high_{metric}"], digits)
 
 
-def _complexity_text(row) -> str:
-    if pd.isna(row.get("median")):
-        return "(asks no queries)"
-    if np.isinf(row["median"]):
-        return f"never ({row['censored']} of the seeds censored)"
-    high = "inf" if np.isinf(row["median_high"]) else f"{row['median_high']:.0f}"
-    return f"{row['median']:.0f} [{row['median_low']:.0f}, {high}]"
-
-
 def shift(table, manifest, out_dir, log) -> list[str]:
     """The true return against queries and trajectories; at the common query budget (ceilings:
     at their end) J, J / J*, the gap to the true regularised optimum and ||grad F||^2 with 95%
@@ -99,7 +78,7 @@ def shift(table, manifest, out_dir, log) -> list[str]:
             _cell(row, "value_ratio"),
             _cell(row, "regularised_value_gap"),
             _cell(row, "hypergradient_norm_sq", 4),
-            _complexity_text(row),
+            queries_text(row),
             row["improved"],
         ]
         for _, row in summary.iterrows()
@@ -136,8 +115,9 @@ def rate_slopes(table: pd.DataFrame, burn_in: int, num_resamples: int = 2000) ->
     )
     slopes["quantity"] = "hypergradient_vs_samples[" + slopes["label"] + "]"
     slopes["x"], slopes["metric"] = "trajectories", metric
-    slopes["x_min"] = float(sub.trajectories.min())
-    slopes["x_max"] = float(sub.trajectories.max())
+    spans = sub.groupby("label")["trajectories"]
+    slopes["x_min"] = slopes["label"].map(spans.min()).astype(float)
+    slopes["x_max"] = slopes["label"].map(spans.max()).astype(float)
     slopes["note"] = RATE_NOTE.format(b=burn_in)
     return slopes[list(SLOPE_COLUMNS)]
 
