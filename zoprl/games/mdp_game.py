@@ -53,7 +53,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from zoprl.games.solvers import NEWTON_NUM_BACKTRACKS, _backtrack
+from zoprl.games.solvers import NEWTON_NUM_BACKTRACKS, damped_newton
 from zoprl.soft_value import (
     KLRegularisedMDP,
     SoftValues,
@@ -189,36 +189,23 @@ def equilibrium(
     step size decreases ||G||^2 (round-off) or after ``max_iterations``."""
     C = game.outcome_matrix
     outcomes = lambda v: outcome_distribution(game, _respond(game, v))
-    step_sizes = 0.25 ** jnp.arange(num_backtracks, dtype=C.dtype)
 
     def residual_sq(v):
         g = v - C @ outcomes(v)
         return g @ g
 
-    def body(state):
-        k, v, merit, _ = state
+    def newton_direction(v):
         q, tangent = jax.linearize(outcomes, v)
         jacobian = (
             jnp.eye(v.shape[0], dtype=v.dtype)
             - C @ jax.vmap(tangent)(jnp.eye(v.shape[0], dtype=v.dtype)).T
         )
-        direction = -jnp.linalg.solve(jacobian, v - C @ q)
-        size, best = _backtrack(residual_sq, v, direction, merit, step_sizes)
-        improved = best < merit
-        v = v + jnp.where(improved, size, 0.0) * direction
-        return k + 1, v, jnp.where(improved, best, merit), ~improved
-
-    def cond(state):
-        k, _, _, stalled = state
-        return (k < max_iterations) & ~stalled
+        return -jnp.linalg.solve(jacobian, v - C @ q)
 
     v0 = jnp.zeros(C.shape[0], C.dtype)
-    state = (jnp.int32(0), v0, residual_sq(v0), jnp.bool_(False))
-    k, v, _, stalled = jax.lax.while_loop(cond, body, state)
+    k, v, _ = damped_newton(residual_sq, newton_direction, v0, max_iterations, num_backtracks)
     log_pi = _respond(game, v)
-    return Equilibrium(
-        log_pi, outcome_distribution(game, log_pi), k - stalled.astype(k.dtype), gap(game, log_pi)
-    )
+    return Equilibrium(log_pi, outcome_distribution(game, log_pi), k, gap(game, log_pi))
 
 
 __all__ = [
