@@ -115,12 +115,16 @@ def outcome_distribution(game: OutcomeGame, policy) -> jax.Array:
     return jnp.sum(occupancy(game, policy)[-1], axis=-1) @ game.outcome
 
 
+def _visited_kl(occupancy, log_policy, log_other) -> jax.Array:
+    """sum_h E_{s_h ~ d} KL(pi_h(.|s_h) || other_h(.|s_h)) for the occupancy d [H, S, A] of pi."""
+    kl = kl_per_state(jnp.exp(log_policy), log_policy, log_other)  # [H, S]
+    return jnp.sum(jnp.sum(occupancy, axis=-1) * kl)
+
+
 def trajectory_kl(game: OutcomeGame, policy) -> jax.Array:
     """KL(p_pi || p_pi0) = sum_h E_{s_h ~ pi} KL(pi_h(.|s_h) || pi0_h(.|s_h))."""
     log_pi = _log_policy(game, policy)
-    d = occupancy(game, policy)
-    kl = kl_per_state(jnp.exp(log_pi), log_pi, game.log_reference)  # [H, S]
-    return jnp.sum(jnp.sum(d, axis=-1) * kl)
+    return _visited_kl(occupancy(game, policy), log_pi, game.log_reference)
 
 
 def expected_return(game: OutcomeGame, policy) -> jax.Array:
@@ -164,8 +168,7 @@ def gap(game: OutcomeGame, policy) -> jax.Array:
     """Gap(pi) = tau sum_h E_{s_h ~ pi} KL(pi_h || BR_h)(s_h) >= 0 (module doc)."""
     log_pi = _log_policy(game, policy)
     log_br = best_response(game, policy).log_policy
-    kl = kl_per_state(jnp.exp(log_pi), log_pi, log_br)
-    return jnp.sum(jnp.sum(occupancy(game, policy), axis=-1) * kl) / game.eta
+    return _visited_kl(occupancy(game, policy), log_pi, log_br) / game.eta
 
 
 class Equilibrium(NamedTuple):
