@@ -53,7 +53,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from zoprl.games.solvers import NEWTON_NUM_BACKTRACKS, _backtrack
+from zoprl.games.solvers import NEWTON_NUM_BACKTRACKS, damped_newton
 from zoprl.soft_value import (
     KLRegularisedMDP,
     SoftValues,
@@ -115,12 +115,16 @@ def outcome_distribution(game: OutcomeGame, policy) -> jax.Array:
     return jnp.sum(occupancy(game, policy)[-1], axis=-1) @ game.outcome
 
 
+def _visited_kl(occupancy, log_policy, log_other) -> jax.Array:
+    """sum_h E_{s_h ~ d} KL(pi_h(.|s_h) || other_h(.|s_h)) for the occupancy d [H, S, A] of pi."""
+    kl = kl_per_state(jnp.exp(log_policy), log_policy, log_other)  # [H, S]
+    return jnp.sum(jnp.sum(occupancy, axis=-1) * kl)
+
+
 def trajectory_kl(game: OutcomeGame, policy) -> jax.Array:
     """KL(p_pi || p_pi0) = sum_h E_{s_h ~ pi} KL(pi_h(.|s_h) || pi0_h(.|s_h))."""
     log_pi = _log_policy(game, policy)
-    d = occupancy(game, policy)
-    kl = kl_per_state(jnp.exp(log_pi), log_pi, game.log_reference)  # [H, S]
-    return jnp.sum(jnp.sum(d, axis=-1) * kl)
+    return _visited_kl(occupancy(game, policy), log_pi, game.log_reference)
 
 
 def expected_return(game: OutcomeGame, policy) -> jax.Array:
@@ -164,8 +168,7 @@ def gap(game: OutcomeGame, policy) -> jax.Array:
     """Gap(pi) = tau sum_h E_{s_h ~ pi} KL(pi_h || BR_h)(s_h) >= 0 (module doc)."""
     log_pi = _log_policy(game, policy)
     log_br = best_response(game, policy).log_policy
-    kl = kl_per_state(jnp.exp(log_pi), log_pi, log_br)
-    return jnp.sum(jnp.sum(occupancy(game, policy), axis=-1) * kl) / game.eta
+    return _visited_kl(occupancy(game, policy), log_pi, log_br) / game.eta
 
 
 class Equilibrium(NamedTuple):
@@ -189,36 +192,23 @@ def equilibrium(
     step size decreases ||G||^2 (round-off) or after ``max_iterations``."""
     C = game.outcome_matrix
     outcomes = lambda v: outcome_distribution(game, _respond(game, v))
-    step_sizes = 0.25 ** jnp.arange(num_backtracks, dtype=C.dtype)
 
     def residual_sq(v):
         g = v - C @ outcomes(v)
         return g @ g
 
-    def body(state):
-        k, v, merit, _ = state
+    def newton_direction(v):
         q, tangent = jax.linearize(outcomes, v)
         jacobian = (
             jnp.eye(v.shape[0], dtype=v.dtype)
             - C @ jax.vmap(tangent)(jnp.eye(v.shape[0], dtype=v.dtype)).T
         )
-        direction = -jnp.linalg.solve(jacobian, v - C @ q)
-        size, best = _backtrack(residual_sq, v, direction, merit, step_sizes)
-        improved = best < merit
-        v = v + jnp.where(improved, size, 0.0) * direction
-        return k + 1, v, jnp.where(improved, best, merit), ~improved
-
-    def cond(state):
-        k, _, _, stalled = state
-        return (k < max_iterations) & ~stalled
+        return -jnp.linalg.solve(jacobian, v - C @ q)
 
     v0 = jnp.zeros(C.shape[0], C.dtype)
-    state = (jnp.int32(0), v0, residual_sq(v0), jnp.bool_(False))
-    k, v, _, stalled = jax.lax.while_loop(cond, body, state)
+    k, v, _ = damped_newton(residual_sq, newton_direction, v0, max_iterations, num_backtracks)
     log_pi = _respond(game, v)
-    return Equilibrium(
-        log_pi, outcome_distribution(game, log_pi), k - stalled.astype(k.dtype), gap(game, log_pi)
-    )
+    return Equilibrium(log_pi, outcome_distribution(game, log_pi), k, gap(game, log_pi))
 
 
 __all__ = [

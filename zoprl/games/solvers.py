@@ -171,7 +171,6 @@ def newton_equilibrium(
     decreases ||G||^2."""
     P, log_pi0, pi0, eta = _prepare(P, pi0, eta)
     num_actions = pi0.shape[0]
-    step_sizes = 0.25 ** jnp.arange(num_backtracks, dtype=pi0.dtype)
     tol = jnp.asarray(tol, pi0.dtype)
 
     def residual_sq(v):
@@ -181,26 +180,62 @@ def newton_equilibrium(
     def gap_of(v):
         return context_gap(_gibbs(v, log_pi0, eta), P, pi0, eta)
 
-    def cond(state):
-        k, _, _, gap, stalled = state
-        return (gap >= tol) & (k < max_iterations) & ~stalled
-
-    def body(state):
-        k, v, merit, _, _ = state
+    def newton_direction(v):
         pi = _gibbs(v, log_pi0, eta)
         jacobian = jnp.eye(num_actions, dtype=pi.dtype) - eta * P @ (
             jnp.diag(pi) - jnp.outer(pi, pi)
         )
-        direction = -jnp.linalg.solve(jacobian, v - P @ pi)
+        return -jnp.linalg.solve(jacobian, v - P @ pi)
+
+    v0 = jnp.zeros_like(pi0) if init is None else P @ jnp.asarray(init, pi0.dtype)
+    k, v, gap = damped_newton(
+        residual_sq,
+        newton_direction,
+        v0,
+        max_iterations,
+        num_backtracks,
+        monitor=gap_of,
+        keep_going=lambda gap: gap >= tol,
+    )
+    return SolverResult(_gibbs(v, log_pi0, eta), k, gap)
+
+
+def damped_newton(
+    residual_sq,
+    newton_direction,
+    v0,
+    max_iterations,
+    num_backtracks: int = NEWTON_NUM_BACKTRACKS,
+    monitor=None,
+    keep_going=None,
+):
+    """The damped-Newton loop shared by ``newton_equilibrium`` and the MDP game's equilibrium
+    (``zoprl.games.mdp_game.equilibrium``): from v0, v <- v + s d with d = newton_direction(v)
+    and s the step size of ``_backtrack`` on the merit residual_sq(v) = ||G(v)||^2 (candidates
+    4^-j, j < num_backtracks, static); a step is taken only if it decreases the merit, else the
+    loop stops (round-off reached). It also stops after max_iterations, or when
+    keep_going(monitor(v)) is false (monitor(v) is evaluated at v0 and after every step).
+
+    Returns (the updates made, the last v, monitor(v) there; None without a monitor)."""
+    step_sizes = 0.25 ** jnp.arange(num_backtracks, dtype=v0.dtype)
+    watch = (lambda v: None) if monitor is None else monitor
+
+    def cond(state):
+        k, _, _, watched, stalled = state
+        go = (k < max_iterations) & ~stalled
+        return go if keep_going is None else keep_going(watched) & go
+
+    def body(state):
+        k, v, merit, _, _ = state
+        direction = newton_direction(v)
         size, best_merit = _backtrack(residual_sq, v, direction, merit, step_sizes)
         improved = best_merit < merit
         v = v + jnp.where(improved, size, 0.0) * direction
-        return k + 1, v, jnp.where(improved, best_merit, merit), gap_of(v), ~improved
+        return k + 1, v, jnp.where(improved, best_merit, merit), watch(v), ~improved
 
-    v0 = jnp.zeros_like(pi0) if init is None else P @ jnp.asarray(init, pi0.dtype)
-    state = (jnp.int32(0), v0, residual_sq(v0), gap_of(v0), jnp.bool_(False))
-    k, v, _, gap, stalled = jax.lax.while_loop(cond, body, state)
-    return SolverResult(_gibbs(v, log_pi0, eta), k - stalled.astype(k.dtype), gap)
+    state = (jnp.int32(0), v0, residual_sq(v0), watch(v0), jnp.bool_(False))
+    k, v, _, watched, stalled = jax.lax.while_loop(cond, body, state)
+    return k - stalled.astype(k.dtype), v, watched
 
 
 def _backtrack(residual_sq, v, direction, merit, step_sizes):
@@ -261,6 +296,7 @@ def equilibrium(P, pi0, eta):
 __all__ = [
     "SolverResult",
     "best_response_iteration",
+    "damped_newton",
     "equilibrium",
     "mirror_descent",
     "nash_md",
