@@ -108,6 +108,13 @@ def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+def leave_one_out_mean(values: jax.Array) -> jax.Array:
+    """b_n = mean over m != n of values[m] along the leading axis (at least 2 rows): for returns
+    [E, H], the leave-one-out batch mean at every step."""
+    total = jnp.sum(values, axis=0, keepdims=True)
+    return (total - values) / (values.shape[0] - 1)
+
+
 def episode_steps(traj: Trajectory) -> jax.Array:
     """The step index h of every step of whole episodes: 0, ..., H - 1 along the last axis."""
     return jnp.broadcast_to(jnp.arange(traj.valid.shape[-1]), traj.valid.shape)

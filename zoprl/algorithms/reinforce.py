@@ -35,6 +35,7 @@ from zoprl.algorithms.policy_gradient import (
     descent_step,
     discounted_returns,
     init_actor_critic,
+    leave_one_out_mean,
     log_probs_and_entropy,
     make_collect,
     make_critic,
@@ -75,12 +76,6 @@ class ReinforceUpdate(NamedTuple):
     init: Callable  # (key, policy_params=None, env_params=None) -> ReinforceState
     update: Callable  # (key, state, hp, env_params, reward_params, iteration=0) -> (state, info)
     hparams: Callable  # (**overrides) -> ReinforceHparams
-
-
-def leave_one_out_mean(returns: jax.Array) -> jax.Array:
-    """b_{n,h} = mean over m != n of returns[m, h], for returns [E, H] (E >= 2)."""
-    total = jnp.sum(returns, axis=0, keepdims=True)
-    return (total - returns) / (returns.shape[0] - 1)
 
 
 def make_reinforce_update(

@@ -45,18 +45,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from zoprl.algorithms.policy_gradient import leave_one_out_mean
 from zoprl.algorithms.preference_losses import per_step_log_probs
 from zoprl.bilevel.problem import ridge_penalty
 from zoprl.bilevel.upper_level import soft_label_loss
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.preference_data import PreferenceBatch, labelled_batch
 from zoprl.reward_models.models import RewardModel, step_rewards, trajectory_reward
-
-
-def leave_one_out_mean(values: jax.Array) -> jax.Array:
-    """b_n = mean over m != n of values[m] along the leading axis (at least 2 rows)."""
-    total = jnp.sum(values, axis=0, keepdims=True)
-    return (total - values) / (values.shape[0] - 1)
 
 
 def batch_log_probs(policy, params, traj) -> jax.Array:
