@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from zoprl.algorithms.base import Algorithm
+from zoprl.algorithms.base import descent_step as descent_step  # its former home (ppo imports it)
 from zoprl.networks import MLP
 from zoprl.rollout import make_batch_rollout
 from zoprl.trajectory import Trajectory
@@ -240,12 +241,6 @@ def make_optimizer(max_grad_norm: float | None) -> optax.GradientTransformation:
         return optax.adam(1.0)
     check_positive("max_grad_norm", max_grad_norm)
     return optax.chain(optax.clip_by_global_norm(float(max_grad_norm)), optax.adam(1.0))
-
-
-def descent_step(optimizer, grads, opt_state, params, step_size):
-    """params <- params + step_size * U(grad), U the optimiser's (descent) update."""
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state
 
 
 def updater_algorithm(name: str, env, policy, updater, reward_fn) -> Algorithm:

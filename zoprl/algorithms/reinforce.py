@@ -28,11 +28,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from zoprl.algorithms.base import Algorithm
+from zoprl.algorithms.base import Algorithm, descent_step
 from zoprl.algorithms.policy_gradient import (
     Critic,
     critic_values,
-    descent_step,
     discounted_returns,
     init_actor_critic,
     leave_one_out_mean,
