@@ -34,7 +34,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from zoprl.bilevel.finite import exact_problem, is_enumerable, logits_table
+from zoprl.bilevel.finite import exact_problem, is_enumerable, logits_table, probability_table
 from zoprl.bilevel.hypergradient import hypergradient_unrolled
 from zoprl.bilevel.penalty import penalty_solution
 from zoprl.bilevel.problem import resolve_reward_model, reward_model_table, ridge_penalty
@@ -79,7 +79,7 @@ def finite_metrics(env, policy, model, state, hparams, env_params) -> dict:
     tables = env.model(env_params)
     dtype = tables.transition.dtype
     c = jnp.asarray(hparams.kl_coef, dtype)
-    reference = jax.nn.softmax(logits_table(env, policy, state.reference_params), -1)
+    reference = probability_table(env, policy, state.reference_params)
     gap = lambda reward, params: regularised_gap(
         tables.transition, tables.start, reward, reference, c, logits_table(env, policy, params)
     )
@@ -110,7 +110,7 @@ def enumerated_metrics(
     )
     reward_fn = reward_model_table(model, env.num_states, env.num_actions)
     nu = state.reward_params
-    pi = jax.nn.softmax(logits_table(env, policy, state.params), axis=-1)
+    pi = probability_table(env, policy, state.params)
     nll = upper_objective(reward_fn, problem, nu, pi) - ridge_penalty(nu, problem.ridge)
     out = {
         "hypergradient_norm_sq": _squared_norm(hypergradient_unrolled(reward_fn, problem, nu)),
