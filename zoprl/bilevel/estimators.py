@@ -102,6 +102,14 @@ def upper_surrogate(
     return value + score, jax.lax.stop_gradient(value)
 
 
+def split_pairs(traj, num_pairs: int):
+    """(traj_0, traj_1, rest) of a batch of B >= 2N trajectories: trajectories n and N + n form
+    pair n, ``rest`` the other B - 2N."""
+    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
+    rest = jax.tree.map(lambda x: x[2 * num_pairs :], traj)
+    return member(0), member(1), rest
+
+
 def on_policy_pairs(key, rollout, oracle, num_pairs: int, params, env_params, oracle_params):
     """(batch, rest, counts): ``rollout(k, params, env_params)`` draws B >= 2N i.i.d.
     trajectories of pi_params; trajectories n and N + n form pair n, labelled by ``oracle`` in
@@ -109,9 +117,7 @@ def on_policy_pairs(key, rollout, oracle, num_pairs: int, params, env_params, or
     and ``counts`` charges all B trajectories and every vote asked."""
     k_roll, k_oracle = jax.random.split(key)
     traj = rollout(k_roll, params, env_params)
-    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
-    rest = jax.tree.map(lambda x: x[2 * num_pairs :], traj)
-    traj_0, traj_1 = member(0), member(1)
+    traj_0, traj_1, rest = split_pairs(traj, num_pairs)
     feedback = oracle.query(k_oracle, traj_0, traj_1, oracle_params)
     counts = Counts.zero().add(traj.valid.shape[0], feedback_queries(feedback))
     return labelled_batch(traj_0, traj_1, feedback), rest, counts
@@ -129,6 +135,7 @@ __all__ = [
     "on_policy_pairs",
     "pair_losses",
     "rewards_to_go",
+    "split_pairs",
     "stack_pairs",
     "upper_surrogate",
 ]
