@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from zoprl.bilevel.finite import is_enumerable
-from zoprl.bilevel.problem import reward_model_table
+from zoprl.bilevel.problem import reward_model_table, tree_squared_norm
 from zoprl.reward_models.models import RewardModel
 
 
@@ -79,7 +79,7 @@ def exact_reward_table(env, policy, model: RewardModel):
 
 def tree_norm(tree) -> jax.Array:
     """The Euclidean norm of a pytree of arrays."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+    return jnp.sqrt(tree_squared_norm(tree))
 
 
 def combine(a, b, scale=1.0):

@@ -230,10 +230,14 @@ def regularised_mdp(params: BilevelParams, reward: jax.Array) -> KLRegularisedMD
     )
 
 
+def tree_squared_norm(tree) -> jax.Array:
+    """||tree||^2, the sum of the squares of every leaf of a pytree of arrays."""
+    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
+
+
 def ridge_penalty(nu, ridge) -> jax.Array:
     """(ridge / 2) ||nu||^2, summed over the leaves of the pytree nu."""
-    squares = [jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(nu)]
-    return 0.5 * ridge * sum(squares)
+    return 0.5 * ridge * tree_squared_norm(nu)
 
 
 __all__ = [
@@ -250,4 +254,5 @@ __all__ = [
     "reward_model_table",
     "ridge_penalty",
     "tabular_reward",
+    "tree_squared_norm",
 ]

@@ -38,7 +38,12 @@ from zoprl.bilevel.estimators import split_pairs
 from zoprl.bilevel.finite import exact_problem, is_enumerable, logits_table, probability_table
 from zoprl.bilevel.hypergradient import hypergradient_unrolled
 from zoprl.bilevel.penalty import penalty_solution
-from zoprl.bilevel.problem import resolve_reward_model, reward_model_table, ridge_penalty
+from zoprl.bilevel.problem import (
+    resolve_reward_model,
+    reward_model_table,
+    ridge_penalty,
+    tree_squared_norm,
+)
 from zoprl.bilevel.upper_level import soft_label_loss, upper_objective
 from zoprl.evaluators.base import Evaluator, register_evaluator
 from zoprl.evaluators.policy_value import exact_policy_evaluator
@@ -47,10 +52,6 @@ from zoprl.rollout import make_batch_rollout
 from zoprl.soft_value import KLRegularisedMDP, regularised_logits_value, soft_optimal_value
 from zoprl.trajectory import latent_return
 from zoprl.validation import check_int
-
-
-def _squared_norm(tree) -> jax.Array:
-    return sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree))
 
 
 def check_reward_params(model, reward_params) -> None:
@@ -120,12 +121,12 @@ def enumerated_metrics(
     pi = probability_table(env, policy, state.params)
     nll = upper_objective(reward_fn, problem, nu, pi) - ridge_penalty(nu, problem.ridge)
     out = {
-        "hypergradient_norm_sq": _squared_norm(hypergradient_unrolled(reward_fn, problem, nu)),
+        "hypergradient_norm_sq": tree_squared_norm(hypergradient_unrolled(reward_fn, problem, nu)),
         "preference_nll": nll,
     }
     if penalty_gradient and hasattr(state, "penalty"):
         solution = penalty_solution(reward_fn, problem, nu, state.penalty)
-        out["penalty_gradient_norm_sq"] = _squared_norm(solution.grad)
+        out["penalty_gradient_norm_sq"] = tree_squared_norm(solution.grad)
     return out
 
 
