@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from zoprl.bilevel.finite import is_enumerable
 from zoprl.bilevel.problem import reward_model_table, tree_squared_norm
+from zoprl.enumeration import MAX_ENUMERATED_TRAJECTORIES
 from zoprl.reward_models.models import RewardModel
 
 
@@ -69,7 +70,8 @@ def exact_reward_table(env, policy, model: RewardModel):
     enumerable ((S A)^H small) and the policy categorical."""
     if not is_enumerable(env):
         raise ValueError(
-            f"the exact-gradient mode needs a finite environment with at most 2048 "
+            "the exact-gradient mode needs a finite environment with at most "
+            f"{MAX_ENUMERATED_TRAJECTORIES} "
             f"trajectories; {getattr(env, 'name', env)!r} is not one"
         )
     if policy.logits is None:

@@ -211,8 +211,7 @@ def resolve_reward_model(env, reward_model: str | None, reward_hidden: Sequence[
     bilevel evaluator's (the same settings give the same model)."""
     if reward_model is None:
         reward_model = "tabular" if getattr(env, "is_finite", False) else "mlp"
-    hidden = tuple(check_int("reward_hidden width", w) for w in reward_hidden)
-    return make_reward_model(reward_model, env, hidden=hidden)
+    return make_reward_model(reward_model, env, hidden=reward_hidden)
 
 
 def model_reward(reward_fn: RewardFn, params: BilevelParams, nu) -> jax.Array:
