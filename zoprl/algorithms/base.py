@@ -74,8 +74,15 @@ def ascent_update(optimizer: optax.GradientTransformation, gradient, opt_state, 
 
     The optimiser must be built with learning rate 1 (default: ``optax.sgd(1.0)``, so that
     U(g) = g); ``step_size`` lives in the hyperparameters so that it can be swept. optax
-    minimises, so it is handed -g.
+    minimises, so it is handed -g (``descent_step`` on -g).
     """
-    updates, opt_state = optimizer.update(jax.tree.map(lambda g: -g, gradient), opt_state, params)
-    params = jax.tree.map(lambda p, u: p + step_size * u, params, updates)
-    return params, opt_state
+    return descent_step(
+        optimizer, jax.tree.map(lambda g: -g, gradient), opt_state, params, step_size
+    )
+
+
+def descent_step(optimizer: optax.GradientTransformation, grads, opt_state, params, step_size):
+    """params <- params + step_size * U(grad), U the optimiser's (descent) update (learning rate
+    1, as for ``ascent_update``)."""
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 
 from zoprl.bilevel.finite import is_enumerable
-from zoprl.bilevel.problem import reward_model_table
+from zoprl.bilevel.problem import reward_model_table, tree_squared_norm
+from zoprl.enumeration import MAX_ENUMERATED_TRAJECTORIES
 from zoprl.reward_models.models import RewardModel
 
 
@@ -69,7 +70,8 @@ def exact_reward_table(env, policy, model: RewardModel):
     enumerable ((S A)^H small) and the policy categorical."""
     if not is_enumerable(env):
         raise ValueError(
-            f"the exact-gradient mode needs a finite environment with at most 2048 "
+            "the exact-gradient mode needs a finite environment with at most "
+            f"{MAX_ENUMERATED_TRAJECTORIES} "
             f"trajectories; {getattr(env, 'name', env)!r} is not one"
         )
     if policy.logits is None:
@@ -79,7 +81,7 @@ def exact_reward_table(env, policy, model: RewardModel):
 
 def tree_norm(tree) -> jax.Array:
     """The Euclidean norm of a pytree of arrays."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+    return jnp.sqrt(tree_squared_norm(tree))
 
 
 def combine(a, b, scale=1.0):

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from zoprl.algorithms.base import Algorithm, ascent_update
+from zoprl.algorithms.base import Algorithm, ascent_update, descent_step
 from zoprl.algorithms.bilevel_common import check_reference_logits, decayed, initial_reference
 from zoprl.algorithms.dpo import random_minibatch
 from zoprl.algorithms.optimizers import Optimizer, resolve_optimizer
@@ -100,8 +100,7 @@ def fit_reward(setup: DecoupledSetup, key, nu, opt_state, data, hp, step_size):
     def one(carry, k):
         nu, opt_state = carry
         descent = grad(nu, random_minibatch(setup, k, data), hp.ridge)
-        ascent = jax.tree.map(jnp.negative, descent)
-        return ascent_update(setup.optimizer, ascent, opt_state, nu, step_size), None
+        return descent_step(setup.optimizer, descent, opt_state, nu, step_size), None
 
     keys = jax.random.split(key, setup.fit_steps)
     return jax.lax.scan(one, (nu, opt_state), keys)[0]

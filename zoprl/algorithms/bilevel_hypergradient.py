@@ -19,9 +19,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
-from zoprl.algorithms.base import Algorithm, ascent_update
+from zoprl.algorithms.base import Algorithm, descent_step
 from zoprl.algorithms.bilevel_common import (
     check_reference_logits,
     decayed,
@@ -104,10 +103,7 @@ def hypergradient_step(
         setup.reward_table, problem, state.reward_params
     )
     step = decayed(hp.reward_step_size, hp.step_decay, iteration)
-    ascent = jax.tree.map(jnp.negative, grad)
-    nu, opt_state = ascent_update(
-        setup.optimizer, ascent, state.opt_state, state.reward_params, step
-    )
+    nu, opt_state = descent_step(setup.optimizer, grad, state.opt_state, state.reward_params, step)
     params = soft_optimal_logits(setup.reward_table, problem, nu).astype(state.params.dtype)
     new_state = HypergradientState(params, nu, state.reference_params, opt_state, state.counts)
     return new_state, HypergradientInfo(value, tree_norm(grad))

@@ -141,8 +141,7 @@ class PenaltySetup(NamedTuple):
 
 def penalty_schedule(hp: PenaltyHparams, iteration) -> jax.Array:
     """lambda_k = penalty (1 + k)^penalty_growth (in the hyperparameters' dtype)."""
-    k = jnp.asarray(iteration, hp.penalty.dtype)
-    return hp.penalty * (1.0 + k) ** hp.penalty_growth
+    return decayed(hp.penalty, -hp.penalty_growth, iteration)
 
 
 def penalty_init(setup: PenaltySetup, key, hp: PenaltyHparams, env_params, oracle_params):

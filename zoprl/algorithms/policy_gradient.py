@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from zoprl.algorithms.base import Algorithm
+from zoprl.algorithms.base import descent_step as descent_step  # its former home (ppo imports it)
 from zoprl.networks import MLP
 from zoprl.rollout import make_batch_rollout
 from zoprl.trajectory import Trajectory
@@ -106,6 +107,13 @@ def generalized_advantages(rewards, values, valid, discount, gae_lambda):
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     """sum(mask x) / max(sum(mask), 1): the mean over valid steps (0 when there are none)."""
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def leave_one_out_mean(values: jax.Array) -> jax.Array:
+    """b_n = mean over m != n of values[m] along the leading axis (at least 2 rows): for returns
+    [E, H], the leave-one-out batch mean at every step."""
+    total = jnp.sum(values, axis=0, keepdims=True)
+    return (total - values) / (values.shape[0] - 1)
 
 
 def episode_steps(traj: Trajectory) -> jax.Array:
@@ -233,12 +241,6 @@ def make_optimizer(max_grad_norm: float | None) -> optax.GradientTransformation:
         return optax.adam(1.0)
     check_positive("max_grad_norm", max_grad_norm)
     return optax.chain(optax.clip_by_global_norm(float(max_grad_norm)), optax.adam(1.0))
-
-
-def descent_step(optimizer, grads, opt_state, params, step_size):
-    """params <- params + step_size * U(grad), U the optimiser's (descent) update."""
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return jax.tree.map(lambda p, u: p + step_size * u, params, updates), opt_state
 
 
 def updater_algorithm(name: str, env, policy, updater, reward_fn) -> Algorithm:

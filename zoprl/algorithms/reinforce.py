@@ -28,13 +28,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from zoprl.algorithms.base import Algorithm
+from zoprl.algorithms.base import Algorithm, descent_step
 from zoprl.algorithms.policy_gradient import (
     Critic,
     critic_values,
-    descent_step,
     discounted_returns,
     init_actor_critic,
+    leave_one_out_mean,
     log_probs_and_entropy,
     make_collect,
     make_critic,
@@ -75,12 +75,6 @@ class ReinforceUpdate(NamedTuple):
     init: Callable  # (key, policy_params=None, env_params=None) -> ReinforceState
     update: Callable  # (key, state, hp, env_params, reward_params, iteration=0) -> (state, info)
     hparams: Callable  # (**overrides) -> ReinforceHparams
-
-
-def leave_one_out_mean(returns: jax.Array) -> jax.Array:
-    """b_{n,h} = mean over m != n of returns[m, h], for returns [E, H] (E >= 2)."""
-    total = jnp.sum(returns, axis=0, keepdims=True)
-    return (total - returns) / (returns.shape[0] - 1)
 
 
 def make_reinforce_update(

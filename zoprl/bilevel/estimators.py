@@ -45,18 +45,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from zoprl.algorithms.policy_gradient import leave_one_out_mean
 from zoprl.algorithms.preference_losses import per_step_log_probs
 from zoprl.bilevel.problem import ridge_penalty
 from zoprl.bilevel.upper_level import soft_label_loss
 from zoprl.oracles.accounting import Counts, feedback_queries
 from zoprl.preference_data import PreferenceBatch, labelled_batch
 from zoprl.reward_models.models import RewardModel, step_rewards, trajectory_reward
-
-
-def leave_one_out_mean(values: jax.Array) -> jax.Array:
-    """b_n = mean over m != n of values[m] along the leading axis (at least 2 rows)."""
-    total = jnp.sum(values, axis=0, keepdims=True)
-    return (total - values) / (values.shape[0] - 1)
 
 
 def batch_log_probs(policy, params, traj) -> jax.Array:
@@ -107,6 +102,14 @@ def upper_surrogate(
     return value + score, jax.lax.stop_gradient(value)
 
 
+def split_pairs(traj, num_pairs: int):
+    """(traj_0, traj_1, rest) of a batch of B >= 2N trajectories: trajectories n and N + n form
+    pair n, ``rest`` the other B - 2N."""
+    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
+    rest = jax.tree.map(lambda x: x[2 * num_pairs :], traj)
+    return member(0), member(1), rest
+
+
 def on_policy_pairs(key, rollout, oracle, num_pairs: int, params, env_params, oracle_params):
     """(batch, rest, counts): ``rollout(k, params, env_params)`` draws B >= 2N i.i.d.
     trajectories of pi_params; trajectories n and N + n form pair n, labelled by ``oracle`` in
@@ -114,9 +117,7 @@ def on_policy_pairs(key, rollout, oracle, num_pairs: int, params, env_params, or
     and ``counts`` charges all B trajectories and every vote asked."""
     k_roll, k_oracle = jax.random.split(key)
     traj = rollout(k_roll, params, env_params)
-    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
-    rest = jax.tree.map(lambda x: x[2 * num_pairs :], traj)
-    traj_0, traj_1 = member(0), member(1)
+    traj_0, traj_1, rest = split_pairs(traj, num_pairs)
     feedback = oracle.query(k_oracle, traj_0, traj_1, oracle_params)
     counts = Counts.zero().add(traj.valid.shape[0], feedback_queries(feedback))
     return labelled_batch(traj_0, traj_1, feedback), rest, counts
@@ -134,6 +135,7 @@ __all__ = [
     "on_policy_pairs",
     "pair_losses",
     "rewards_to_go",
+    "split_pairs",
     "stack_pairs",
     "upper_surrogate",
 ]

@@ -25,6 +25,7 @@ from zoprl.bilevel.lower_level import lower_level_objective
 from zoprl.bilevel.problem import BilevelParams, RewardFn, oracle_bilevel_params
 from zoprl.bilevel.upper_level import upper_objective
 from zoprl.enumeration import MAX_ENUMERATED_TRAJECTORIES, enumerated_trajectories
+from zoprl.policies.base import action_logits, action_probabilities
 
 
 def is_enumerable(env) -> bool:
@@ -35,10 +36,14 @@ def is_enumerable(env) -> bool:
 
 
 def logits_table(env, policy, params, env_params=None) -> jax.Array:
-    """theta_h(s, a) = policy.logits(params, s, h) for every step and state, [H, S, A]."""
-    observations = env.observations(env_params)
-    per_state = jax.vmap(lambda obs, h: policy.logits(params, obs, h), (0, None))
-    return jax.vmap(lambda h: per_state(observations, h))(jnp.arange(env.horizon))
+    """theta_h(s, a) = policy.logits(params, s, h) for every step and state of ``env``,
+    [H, S, A] (``action_logits``)."""
+    return action_logits(policy, params, env.observations(env_params), env.horizon)
+
+
+def probability_table(env, policy, params, env_params=None) -> jax.Array:
+    """pi_h(a | s) for every step and state of ``env``, [H, S, A] (``action_probabilities``)."""
+    return action_probabilities(policy, params, env.observations(env_params), env.horizon)
 
 
 def preference_matrix(oracle, trajectories, oracle_params) -> jax.Array:
@@ -57,7 +62,7 @@ def exact_problem(
     pi_ref = softmax of the reference parameters' logits, the KL weight, the ridge and the
     oracle's preference matrix."""
     model = env.model(env_params)
-    reference = jax.nn.softmax(logits_table(env, policy, reference_params, env_params), axis=-1)
+    reference = probability_table(env, policy, reference_params, env_params)
     trajectories = enumerated_trajectories(env, env_params)
     preference = preference_matrix(oracle, trajectories, oracle_params)
     dtype = jnp.result_type(model.transition, reference)
@@ -78,7 +83,7 @@ def exact_lower(env, policy, reward_fn: RewardFn, problem: BilevelParams, nu, pa
 
 def exact_upper(env, policy, reward_fn: RewardFn, problem: BilevelParams, nu, params):
     """f(nu, w) exactly (pairs enumerated) for the policy parameters w = ``params``."""
-    pi = jax.nn.softmax(logits_table(env, policy, params), axis=-1)
+    pi = probability_table(env, policy, params)
     return upper_objective(reward_fn, problem, nu, pi)
 
 
@@ -89,4 +94,5 @@ __all__ = [
     "is_enumerable",
     "logits_table",
     "preference_matrix",
+    "probability_table",
 ]

@@ -211,8 +211,7 @@ def resolve_reward_model(env, reward_model: str | None, reward_hidden: Sequence[
     bilevel evaluator's (the same settings give the same model)."""
     if reward_model is None:
         reward_model = "tabular" if getattr(env, "is_finite", False) else "mlp"
-    hidden = tuple(check_int("reward_hidden width", w) for w in reward_hidden)
-    return make_reward_model(reward_model, env, hidden=hidden)
+    return make_reward_model(reward_model, env, hidden=reward_hidden)
 
 
 def model_reward(reward_fn: RewardFn, params: BilevelParams, nu) -> jax.Array:
@@ -230,10 +229,14 @@ def regularised_mdp(params: BilevelParams, reward: jax.Array) -> KLRegularisedMD
     )
 
 
+def tree_squared_norm(tree) -> jax.Array:
+    """||tree||^2, the sum of the squares of every leaf of a pytree of arrays."""
+    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree))
+
+
 def ridge_penalty(nu, ridge) -> jax.Array:
     """(ridge / 2) ||nu||^2, summed over the leaves of the pytree nu."""
-    squares = [jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(nu)]
-    return 0.5 * ridge * sum(squares)
+    return 0.5 * ridge * tree_squared_norm(nu)
 
 
 __all__ = [
@@ -250,4 +253,5 @@ __all__ = [
     "reward_model_table",
     "ridge_penalty",
     "tabular_reward",
+    "tree_squared_norm",
 ]

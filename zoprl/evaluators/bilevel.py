@@ -34,10 +34,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from zoprl.bilevel.finite import exact_problem, is_enumerable, logits_table
+from zoprl.bilevel.estimators import split_pairs
+from zoprl.bilevel.finite import exact_problem, is_enumerable, logits_table, probability_table
 from zoprl.bilevel.hypergradient import hypergradient_unrolled
 from zoprl.bilevel.penalty import penalty_solution
-from zoprl.bilevel.problem import resolve_reward_model, reward_model_table, ridge_penalty
+from zoprl.bilevel.problem import (
+    resolve_reward_model,
+    reward_model_table,
+    ridge_penalty,
+    tree_squared_norm,
+)
 from zoprl.bilevel.upper_level import soft_label_loss, upper_objective
 from zoprl.evaluators.base import Evaluator, register_evaluator
 from zoprl.evaluators.policy_value import exact_policy_evaluator
@@ -46,10 +52,6 @@ from zoprl.rollout import make_batch_rollout
 from zoprl.soft_value import KLRegularisedMDP, regularised_logits_value, soft_optimal_value
 from zoprl.trajectory import latent_return
 from zoprl.validation import check_int
-
-
-def _squared_norm(tree) -> jax.Array:
-    return sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree))
 
 
 def check_reward_params(model, reward_params) -> None:
@@ -70,8 +72,13 @@ def check_reward_params(model, reward_params) -> None:
 def regularised_gap(transition, start, reward, reference, kl_coef, logits) -> jax.Array:
     """max_pi J_c(pi) - J_c(softmax(logits)) for the per-step reward table ``reward``."""
     mdp = KLRegularisedMDP(transition, start, reward, reference, kl_coef)
-    horizon = logits.shape[0]
-    return soft_optimal_value(mdp, horizon) - regularised_logits_value(mdp, logits)
+    return _gaps(mdp, logits.shape[0], logits)[0]
+
+
+def _gaps(mdp: KLRegularisedMDP, horizon: int, *logits) -> list[jax.Array]:
+    """max_pi J_c(pi) - J_c(softmax(l)) for each l of ``logits``, the optimum computed once."""
+    optimum = soft_optimal_value(mdp, horizon)
+    return [optimum - regularised_logits_value(mdp, table) for table in logits]
 
 
 def finite_metrics(env, policy, model, state, hparams, env_params) -> dict:
@@ -79,17 +86,18 @@ def finite_metrics(env, policy, model, state, hparams, env_params) -> dict:
     tables = env.model(env_params)
     dtype = tables.transition.dtype
     c = jnp.asarray(hparams.kl_coef, dtype)
-    reference = jax.nn.softmax(logits_table(env, policy, state.reference_params), -1)
-    gap = lambda reward, params: regularised_gap(
-        tables.transition, tables.start, reward, reference, c, logits_table(env, policy, params)
-    )
+    reference = probability_table(env, policy, state.reference_params)
+    mdp = lambda reward: KLRegularisedMDP(tables.transition, tables.start, reward, reference, c)
+    logits = logits_table(env, policy, state.params)
     model_reward = reward_model_table(model, env.num_states, env.num_actions)(state.reward_params)
-    out = {
-        "regularised_value_gap": gap(tables.expected_reward(), state.params),
-        "lower_gap": gap(model_reward.astype(dtype), state.params),
-    }
+    (true_gap,) = _gaps(mdp(tables.expected_reward()), env.horizon, logits)
+    lower = [logits]
     if hasattr(state, "penalty_params"):
-        out["penalty_lower_gap"] = gap(model_reward.astype(dtype), state.penalty_params)
+        lower.append(logits_table(env, policy, state.penalty_params))
+    lower_gaps = _gaps(mdp(model_reward.astype(dtype)), env.horizon, *lower)
+    out = {"regularised_value_gap": true_gap, "lower_gap": lower_gaps[0]}
+    if hasattr(state, "penalty_params"):
+        out["penalty_lower_gap"] = lower_gaps[1]
     return out
 
 
@@ -110,35 +118,36 @@ def enumerated_metrics(
     )
     reward_fn = reward_model_table(model, env.num_states, env.num_actions)
     nu = state.reward_params
-    pi = jax.nn.softmax(logits_table(env, policy, state.params), axis=-1)
+    pi = probability_table(env, policy, state.params)
     nll = upper_objective(reward_fn, problem, nu, pi) - ridge_penalty(nu, problem.ridge)
     out = {
-        "hypergradient_norm_sq": _squared_norm(hypergradient_unrolled(reward_fn, problem, nu)),
+        "hypergradient_norm_sq": tree_squared_norm(hypergradient_unrolled(reward_fn, problem, nu)),
         "preference_nll": nll,
     }
     if penalty_gradient and hasattr(state, "penalty"):
         solution = penalty_solution(reward_fn, problem, nu, state.penalty)
-        out["penalty_gradient_norm_sq"] = _squared_norm(solution.grad)
+        out["penalty_gradient_norm_sq"] = tree_squared_norm(solution.grad)
     return out
 
 
-def sampled_metrics(rollout, model, oracle, num_pairs, key, state, env_params, oracle_params):
+def sampled_metrics(
+    rollout, model, oracle, num_pairs, with_value, key, state, env_params, oracle_params
+):
     """From one batch of 2P trajectories of pi_z (pairs n and P + n): the mean over the pairs of
     l(R_nu(tau_1) - R_nu(tau_0), P(tau_1 preferred)), P the oracle's exact answer probability
-    (unbiased for the on-policy preference NLL), and the mean true return of all 2P with its
-    standard error (``value``, ``value_stderr``)."""
+    (unbiased for the on-policy preference NLL), and when ``with_value`` the mean true return of
+    all 2P with its standard error (``value``, ``value_stderr``)."""
     traj = rollout(key, state.params, env_params)
-    member = lambda i: jax.tree.map(lambda x: x[i * num_pairs : (i + 1) * num_pairs], traj)
-    traj_0, traj_1 = member(0), member(1)
+    traj_0, traj_1, _ = split_pairs(traj, num_pairs)
     nu = state.reward_params
     gap = trajectory_reward(model, nu, traj_1) - trajectory_reward(model, nu, traj_0)
-    returns = latent_return(traj)
     answers = oracle.prob(traj_0, traj_1, oracle_params)
-    return {
-        "preference_nll": jnp.mean(soft_label_loss(gap, answers)),
-        "value": jnp.mean(returns),
-        "value_stderr": jnp.std(returns, ddof=1) / jnp.sqrt(returns.shape[0]),
-    }
+    out = {"preference_nll": jnp.mean(soft_label_loss(gap, answers))}
+    if with_value:
+        returns = latent_return(traj)
+        out["value"] = jnp.mean(returns)
+        out["value_stderr"] = jnp.std(returns, ddof=1) / jnp.sqrt(returns.shape[0])
+    return out
 
 
 def bilevel_evaluator(
@@ -167,10 +176,9 @@ def bilevel_evaluator(
         out = {}
         if not enumerable:
             args = (key, state, env_params, oracle_params)
-            out.update(sampled_metrics(rollout, model, oracle, num_pairs, *args))
+            out.update(sampled_metrics(rollout, model, oracle, num_pairs, not finite, *args))
         if finite:
             out.update(exact.metrics(key, state, hparams, env_params, oracle_params, aux))
-            out.pop("value_stderr", None)
             out.update(finite_metrics(env, policy, model, state, hparams, env_params))
         if enumerable:
             args = (state, hparams, env_params, oracle_params)
