@@ -36,6 +36,7 @@ import optax
 
 from zoprl.algorithms.base import Algorithm
 from zoprl.algorithms.base import descent_step as descent_step  # its former home (ppo imports it)
+from zoprl.estimators.baselines import leave_one_out_mean as leave_one_out_mean
 from zoprl.networks import MLP
 from zoprl.rollout import make_batch_rollout
 from zoprl.trajectory import Trajectory
@@ -107,13 +108,6 @@ def generalized_advantages(rewards, values, valid, discount, gae_lambda):
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     """sum(mask x) / max(sum(mask), 1): the mean over valid steps (0 when there are none)."""
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
-def leave_one_out_mean(values: jax.Array) -> jax.Array:
-    """b_n = mean over m != n of values[m] along the leading axis (at least 2 rows): for returns
-    [E, H], the leave-one-out batch mean at every step."""
-    total = jnp.sum(values, axis=0, keepdims=True)
-    return (total - values) / (values.shape[0] - 1)
 
 
 def episode_steps(traj: Trajectory) -> jax.Array:

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from zoprl.policies.base import Policy
+from zoprl.policies.base import per_step_log_probs as per_step_log_probs
 from zoprl.trajectory import Trajectory
 
 
@@ -54,12 +55,6 @@ def ipo_loss(h, p, beta):
 
 
 PREFERENCE_LOSSES = {"dpo": dpo_loss, "ipo": ipo_loss}
-
-
-def per_step_log_probs(policy: Policy, params, traj: Trajectory) -> jax.Array:
-    """log pi_params(a_h | s_h, h) for every step of one trajectory, [H]."""
-    steps = jnp.arange(traj.horizon)
-    return jax.vmap(policy.log_prob, (None, 0, 0, 0))(params, traj.obs, steps, traj.action)
 
 
 def trajectory_log_ratio(policy: Policy, params, reference_params, traj: Trajectory) -> jax.Array:

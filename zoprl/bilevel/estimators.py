@@ -45,11 +45,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from zoprl.algorithms.policy_gradient import leave_one_out_mean
-from zoprl.algorithms.preference_losses import per_step_log_probs
 from zoprl.bilevel.problem import ridge_penalty
 from zoprl.bilevel.upper_level import soft_label_loss
+from zoprl.estimators.baselines import leave_one_out_mean
 from zoprl.oracles.accounting import Counts, feedback_queries
+from zoprl.policies.base import per_step_log_probs
 from zoprl.preference_data import PreferenceBatch, labelled_batch
 from zoprl.reward_models.models import RewardModel, step_rewards, trajectory_reward
 

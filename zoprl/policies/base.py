@@ -111,3 +111,10 @@ def policy_dimension(policy: Policy) -> int:
     """d for a policy, from the shapes of ``policy.init`` (nothing is computed)."""
     shapes = jax.eval_shape(policy.init, jax.random.key(0))
     return int(sum(math.prod(x.shape) for x in jax.tree.leaves(shapes)))
+
+
+def per_step_log_probs(policy: Policy, params, traj) -> jax.Array:
+    """log pi_params(a_h | s_h, h) for every step of one trajectory (a ``zoprl.trajectory``
+    Trajectory with leaves [H, ...]), [H]."""
+    steps = jnp.arange(traj.horizon)
+    return jax.vmap(policy.log_prob, (None, 0, 0, 0))(params, traj.obs, steps, traj.action)
