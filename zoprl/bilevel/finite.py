@@ -25,7 +25,7 @@ from zoprl.bilevel.lower_level import lower_level_objective
 from zoprl.bilevel.problem import BilevelParams, RewardFn, oracle_bilevel_params
 from zoprl.bilevel.upper_level import upper_objective
 from zoprl.enumeration import MAX_ENUMERATED_TRAJECTORIES, enumerated_trajectories
-from zoprl.policies.base import action_logits, action_probabilities
+from zoprl.policies.base import action_logits
 
 
 def is_enumerable(env) -> bool:
@@ -42,8 +42,9 @@ def logits_table(env, policy, params, env_params=None) -> jax.Array:
 
 
 def probability_table(env, policy, params, env_params=None) -> jax.Array:
-    """pi_h(a | s) for every step and state of ``env``, [H, S, A] (``action_probabilities``)."""
-    return action_probabilities(policy, params, env.observations(env_params), env.horizon)
+    """pi_h(a | s) for every step and state of ``env``, [H, S, A]: the softmax of
+    ``logits_table`` (taken on the whole table, as the bilevel results were computed)."""
+    return jax.nn.softmax(logits_table(env, policy, params, env_params), axis=-1)
 
 
 def preference_matrix(oracle, trajectories, oracle_params) -> jax.Array:

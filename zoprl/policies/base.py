@@ -56,21 +56,27 @@ def sample_from_uniform(logits, u):
     return action, jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
 
 
-def action_logits(policy: Policy, params, observations, horizon: int) -> jax.Array:
-    """theta_h(s, a) = policy.logits(params, s, h) for every step h and every state's
-    observation: [H, S, A]."""
+def _per_step_table(policy: Policy, params, observations, horizon: int, transform) -> jax.Array:
+    """transform(policy.logits(params, s, h)) for every step h and every state's observation,
+    [H, S, A] (the transform inside the per-state map, as the exact evaluators have compiled it:
+    moving the softmax out of it changes float32 results in the last bits)."""
     if policy.logits is None:
         raise ValueError(
             f"policy {policy.name!r} has no logits: exact evaluation needs a categorical policy"
         )
-    per_state = jax.vmap(lambda o, h: policy.logits(params, o, h), (0, None))
+    per_state = jax.vmap(lambda o, h: transform(policy.logits(params, o, h)), (0, None))
     return jax.vmap(lambda h: per_state(observations, h))(jnp.arange(horizon))
 
 
+def action_logits(policy: Policy, params, observations, horizon: int) -> jax.Array:
+    """theta_h(s, a) = policy.logits(params, s, h) for every step h and every state's
+    observation: [H, S, A]."""
+    return _per_step_table(policy, params, observations, horizon, lambda logits: logits)
+
+
 def action_probabilities(policy: Policy, params, observations, horizon: int) -> jax.Array:
-    """pi_h(a | s) for every step h and every state's observation: [H, S, A], the softmax of
-    ``action_logits``."""
-    return jax.nn.softmax(action_logits(policy, params, observations, horizon), axis=-1)
+    """pi_h(a | s) for every step h and every state's observation: [H, S, A]."""
+    return _per_step_table(policy, params, observations, horizon, jax.nn.softmax)
 
 
 def flatten_params(params: Any):
